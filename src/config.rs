@@ -1,0 +1,426 @@
+//! Configuration, read once at start-up.
+//!
+//! Sources, later ones winning: built-in defaults, a TOML file (`MOTCUA_CONFIG`, or `motcua.toml`
+//! in the working directory when present), a `.env` file, then the process environment. Every
+//! source uses the same keys: the environment variable names of PRODUCT.md. A value that does not
+//! parse stops start-up with an error naming the variable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ipnet::IpNet;
+use url::Url;
+
+/// The eID simulator in `dev/eid-sim` listens here.
+pub const DEV_EID_ISSUER: &str = "http://127.0.0.1:8090";
+pub const DEV_EID_CLIENT_ID: &str = "motcua";
+pub const DEV_EID_CLIENT_SECRET: &str = "motcua-dev-secret-change-me";
+/// Only ever used when `MOTCUA_MASTER_KEY` is unset; start-up warns loudly about it.
+const DEV_MASTER_KEY: [u8; 32] = *b"motcua-development-master-key-00";
+
+/// A value that must not appear in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// May carry a password, hence secret.
+    pub database_url: Secret<String>,
+    pub redis_url: Secret<String>,
+    pub redis_cluster: bool,
+    pub redis_prefix: String,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub eid_issuer: Url,
+    pub eid_client_id: String,
+    pub eid_client_secret: Secret<String>,
+    pub eid_scopes: Vec<String>,
+    pub eid_acr_level2: Vec<String>,
+    pub eid_id_number_claim: String,
+    pub master_key: Secret<[u8; 32]>,
+    /// True when no master key was configured and the development key is in use.
+    pub master_key_is_dev: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log_format: LogFormat,
+    /// Origins allowed by CORS; empty means no cross-origin browser access.
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// How long `serve` waits for in-flight requests after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var}: {reason}")]
+    Invalid { var: &'static str, reason: String },
+    #[error("configuration file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+fn invalid(var: &'static str, reason: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.to_string(),
+    }
+}
+
+/// Every key the configuration understands, so that a typo in a file is reported, not ignored.
+pub const KEYS: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "MOTCUA_REDIS_CLUSTER",
+    "MOTCUA_REDIS_PREFIX",
+    "MOTCUA_LISTEN",
+    "MOTCUA_PUBLIC_URL",
+    "MOTCUA_EID_ISSUER",
+    "MOTCUA_EID_CLIENT_ID",
+    "MOTCUA_EID_CLIENT_SECRET",
+    "MOTCUA_EID_SCOPES",
+    "MOTCUA_EID_ACR_LEVEL2",
+    "MOTCUA_EID_ID_NUMBER_CLAIM",
+    "MOTCUA_MASTER_KEY",
+    "MOTCUA_TRUSTED_PROXIES",
+    "MOTCUA_LOG_FORMAT",
+    "MOTCUA_CORS_ORIGINS",
+    "MOTCUA_MAX_BODY_BYTES",
+    "MOTCUA_REQUEST_TIMEOUT_SECS",
+    "MOTCUA_SHUTDOWN_GRACE_SECS",
+];
+
+impl Config {
+    /// Reads the configuration from the files and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        let file = std::env::var("MOTCUA_CONFIG").ok();
+        let path = file.as_deref().unwrap_or("motcua.toml");
+        if file.is_some() || Path::new(path).exists() {
+            values.extend(read_toml(path)?);
+        }
+        if let Ok(iter) = dotenvy::from_path_iter(".env") {
+            for item in iter {
+                let (key, value) = item.map_err(|e| ConfigError::File {
+                    path: ".env".into(),
+                    reason: e.to_string(),
+                })?;
+                values.insert(key, value);
+            }
+        }
+        for key in KEYS {
+            if let Ok(value) = std::env::var(key) {
+                values.insert((*key).to_string(), value);
+            }
+        }
+        Self::from_map(&values)
+    }
+
+    /// Builds the configuration from key/value pairs; unset keys take their defaults.
+    pub fn from_map(values: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |key: &str| values.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
+
+        let database_url = get("DATABASE_URL").unwrap_or("postgres://localhost/motcua");
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must be a postgres:// or postgresql:// URL",
+            ));
+        }
+        let redis_url = get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
+        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
+            return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+        let master_key = match get("MOTCUA_MASTER_KEY") {
+            Some(encoded) => Some(parse_master_key(encoded)?),
+            None => None,
+        };
+
+        Ok(Self {
+            database_url: Secret::new(database_url.to_string()),
+            redis_url: Secret::new(redis_url.to_string()),
+            redis_cluster: parse_bool("MOTCUA_REDIS_CLUSTER", get("MOTCUA_REDIS_CLUSTER"))?,
+            redis_prefix: get("MOTCUA_REDIS_PREFIX").unwrap_or("motcua:").to_string(),
+            listen: get("MOTCUA_LISTEN")
+                .unwrap_or("127.0.0.1:8080")
+                .parse()
+                .map_err(|e| invalid("MOTCUA_LISTEN", format!("not a socket address: {e}")))?,
+            public_url: parse_base_url(
+                "MOTCUA_PUBLIC_URL",
+                get("MOTCUA_PUBLIC_URL").unwrap_or("http://127.0.0.1:8080"),
+            )?,
+            eid_issuer: parse_base_url(
+                "MOTCUA_EID_ISSUER",
+                get("MOTCUA_EID_ISSUER").unwrap_or(DEV_EID_ISSUER),
+            )?,
+            eid_client_id: get("MOTCUA_EID_CLIENT_ID")
+                .unwrap_or(DEV_EID_CLIENT_ID)
+                .to_string(),
+            eid_client_secret: Secret::new(
+                get("MOTCUA_EID_CLIENT_SECRET")
+                    .unwrap_or(DEV_EID_CLIENT_SECRET)
+                    .to_string(),
+            ),
+            eid_scopes: parse_scopes(get("MOTCUA_EID_SCOPES").unwrap_or("openid profile"))?,
+            eid_acr_level2: split_list(get("MOTCUA_EID_ACR_LEVEL2").unwrap_or("2")),
+            eid_id_number_claim: get("MOTCUA_EID_ID_NUMBER_CLAIM")
+                .unwrap_or("identification_number")
+                .to_string(),
+            master_key_is_dev: master_key.is_none(),
+            master_key: Secret::new(master_key.unwrap_or(DEV_MASTER_KEY)),
+            trusted_proxies: parse_proxies(get("MOTCUA_TRUSTED_PROXIES").unwrap_or(""))?,
+            log_format: match get("MOTCUA_LOG_FORMAT").unwrap_or("human") {
+                "human" | "text" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(invalid(
+                        "MOTCUA_LOG_FORMAT",
+                        format!("expected `human` or `json`, got `{other}`"),
+                    ));
+                }
+            },
+            cors_origins: split_list(get("MOTCUA_CORS_ORIGINS").unwrap_or("")),
+            max_body_bytes: parse_number(
+                "MOTCUA_MAX_BODY_BYTES",
+                get("MOTCUA_MAX_BODY_BYTES"),
+                1024 * 1024,
+            )?,
+            request_timeout: Duration::from_secs(parse_number(
+                "MOTCUA_REQUEST_TIMEOUT_SECS",
+                get("MOTCUA_REQUEST_TIMEOUT_SECS"),
+                30,
+            )?),
+            shutdown_grace: Duration::from_secs(parse_number(
+                "MOTCUA_SHUTDOWN_GRACE_SECS",
+                get("MOTCUA_SHUTDOWN_GRACE_SECS"),
+                30,
+            )?),
+        })
+    }
+
+    /// Our issuer identifier: the public URL without a trailing slash.
+    pub fn issuer(&self) -> &str {
+        self.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// Whether an address may set `X-Forwarded-For`.
+    pub fn is_trusted_proxy(&self, addr: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&addr))
+    }
+}
+
+fn read_toml(path: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_error(e.to_string()))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        let key_upper = key.to_ascii_uppercase();
+        if !KEYS.contains(&key_upper.as_str()) {
+            return Err(file_error(format!("unknown key `{key}`")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => {
+                return Err(file_error(format!(
+                    "`{key}` has an unsupported value {other}"
+                )));
+            }
+        };
+        values.insert(key_upper, text);
+    }
+    Ok(values)
+}
+
+fn parse_master_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|_| invalid("MOTCUA_MASTER_KEY", "not valid base64"))?;
+    bytes.try_into().map_err(|bytes: Vec<u8>| {
+        invalid(
+            "MOTCUA_MASTER_KEY",
+            format!("must decode to 32 bytes, got {}", bytes.len()),
+        )
+    })
+}
+
+fn parse_base_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| invalid(var, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(var, "must be an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(var, "must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_bool(var: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(invalid(var, format!("expected 1 or 0, got `{other}`"))),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    var: &'static str,
+    value: Option<&str>,
+    default: T,
+) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(text) => text.parse().map_err(|_| {
+            invalid(
+                var,
+                format!("expected a non-negative integer, got `{text}`"),
+            )
+        }),
+    }
+}
+
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_scopes(value: &str) -> Result<Vec<String>, ConfigError> {
+    let scopes: Vec<String> = value
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(invalid("MOTCUA_EID_SCOPES", "must include `openid`"));
+    }
+    Ok(scopes)
+}
+
+fn parse_proxies(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+    split_list(value)
+        .into_iter()
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "MOTCUA_TRUSTED_PROXIES",
+                        format!("`{item}` is neither an IP address nor a CIDR range"),
+                    )
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_map(&map)
+    }
+
+    #[test]
+    fn defaults_match_the_product_contract() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://localhost/motcua");
+        assert_eq!(c.redis_url.expose(), "redis://127.0.0.1:6379");
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.issuer(), "http://127.0.0.1:8080");
+        assert_eq!(c.eid_scopes, ["openid", "profile"]);
+        assert_eq!(c.eid_acr_level2, ["2"]);
+        assert_eq!(c.eid_id_number_claim, "identification_number");
+        assert_eq!(c.redis_prefix, "motcua:");
+        assert!(c.master_key_is_dev);
+        assert!(!c.redis_cluster);
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_variable() {
+        for (var, value) in [
+            ("MOTCUA_LISTEN", "not-an-address"),
+            ("MOTCUA_PUBLIC_URL", "ftp://x"),
+            ("MOTCUA_MASTER_KEY", "c2hvcnQ="),
+            ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/8, bogus"),
+            ("DATABASE_URL", "mysql://x"),
+            ("REDIS_URL", "http://x"),
+            ("MOTCUA_REDIS_CLUSTER", "maybe"),
+            ("MOTCUA_EID_SCOPES", "profile"),
+            ("MOTCUA_MAX_BODY_BYTES", "-1"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(var), "{var}={value} gave `{err}`");
+        }
+    }
+
+    #[test]
+    fn master_key_and_proxies_parse() {
+        let key = STANDARD.encode([7u8; 32]);
+        let c = config(&[
+            ("MOTCUA_MASTER_KEY", &key),
+            ("MOTCUA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.5"),
+        ])
+        .unwrap();
+        assert_eq!(c.master_key.expose(), &[7u8; 32]);
+        assert!(!c.master_key_is_dev);
+        assert!(c.is_trusted_proxy("10.1.2.3".parse().unwrap()));
+        assert!(c.is_trusted_proxy("192.168.1.5".parse().unwrap()));
+        assert!(!c.is_trusted_proxy("192.168.1.6".parse().unwrap()));
+    }
+
+    #[test]
+    fn secrets_do_not_leak_through_debug() {
+        let c = config(&[("DATABASE_URL", "postgres://user:hunter2@db/motcua")]).unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains(DEV_EID_CLIENT_SECRET));
+    }
+}

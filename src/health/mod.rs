@@ -1,0 +1,5 @@
+//! Liveness, readiness and metrics endpoints.
+
+mod api;
+
+pub use api::HealthApi;

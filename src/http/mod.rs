@@ -1,0 +1,21 @@
+//! HTTP plumbing shared by every capability: problem details, the message catalogue, language
+//! negotiation and the request pipeline.
+
+pub mod catalogue;
+pub mod lang;
+pub mod pipeline;
+pub mod problem;
+
+pub use lang::Lang;
+pub use pipeline::{ClientIp, RequestId};
+pub use problem::{ApiError, Problem};
+
+/// Result of an API handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Groups of operations in the OpenAPI document, one per capability.
+#[derive(poem_openapi::Tags)]
+pub enum ApiTag {
+    /// Liveness, readiness and metrics, for orchestrators and monitoring.
+    Health,
+}

@@ -1,0 +1,362 @@
+//! The request pipeline every request goes through: request id, client address, language, body
+//! limit, timeout, error rendering, security headers, logs and metrics.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{HeaderValue, Method, StatusCode, header};
+use ipnet::IpNet;
+use poem::PathPattern;
+use poem::error::{MethodNotAllowedError, NotFoundError, ReadBodyError};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use tracing::Instrument;
+
+use super::catalogue;
+use super::lang::Lang;
+use super::problem::{ApiError, ProblemContext};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the current request: the caller's `X-Request-Id` when it is sane, else a new UUIDv7.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// The client's address: the peer, or the first untrusted hop of `X-Forwarded-For` when the peer
+/// is a trusted proxy (`MOTCUA_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+/// Settings of the pipeline, taken from the configuration once.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Base of problem `type` URIs: our public URL without a trailing slash.
+    pub base_url: String,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Send `Strict-Transport-Security` (the public URL is https).
+    pub hsts: bool,
+}
+
+pub struct RequestPipeline(Arc<PipelineSettings>);
+
+impl RequestPipeline {
+    pub fn new(settings: PipelineSettings) -> Self {
+        Self(Arc::new(settings))
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RequestPipeline {
+    type Output = PipelineEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        PipelineEndpoint {
+            inner,
+            settings: self.0.clone(),
+        }
+    }
+}
+
+pub struct PipelineEndpoint<E> {
+    inner: E,
+    settings: Arc<PipelineSettings>,
+}
+
+impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let started = Instant::now();
+        let request_id = request_id_of(&req);
+        let lang = Lang::negotiate(req.header(header::ACCEPT_LANGUAGE));
+        let client_ip = client_ip_of(&req, &self.settings.trusted_proxies);
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        req.extensions_mut().insert(RequestId(request_id.clone()));
+        req.extensions_mut().insert(lang);
+        req.extensions_mut().insert(client_ip);
+
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            method = %method,
+            route = tracing::field::Empty,
+        );
+        async move {
+            let outcome = match limit_body(&mut req, self.settings.max_body_bytes).await {
+                Err(err) => Err(err),
+                Ok(()) => {
+                    match tokio::time::timeout(self.settings.request_timeout, self.inner.call(req))
+                        .await
+                    {
+                        Ok(result) => result.map(IntoResponse::into_response),
+                        Err(_) => Err(ApiError::new(&catalogue::TIMEOUT)
+                            .arg("seconds", self.settings.request_timeout.as_secs())
+                            .into()),
+                    }
+                }
+            };
+            let (route, mut response) = match outcome {
+                Ok(response) => (
+                    response.data::<PathPattern>().map(|p| p.0.clone()),
+                    response,
+                ),
+                Err(err) => {
+                    // A miss carries the pattern of the nest it fell through; count it as unmatched.
+                    let route = match err.is::<NotFoundError>() {
+                        true => None,
+                        false => err.data::<PathPattern>().map(|p| p.0.clone()),
+                    };
+                    let ctx = ProblemContext {
+                        base_url: &self.settings.base_url,
+                        request_id: &request_id,
+                        path: &path,
+                        lang,
+                    };
+                    let api_error = classify(err, &method, self.settings.max_body_bytes);
+                    if let Some(source) = api_error.source() {
+                        tracing::error!(error = format!("{source:#}"), "request failed");
+                    }
+                    (route, api_error.into_response(&ctx))
+                }
+            };
+            let route: &str = route
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .unwrap_or("unmatched");
+            tracing::Span::current().record("route", route);
+            decorate(&mut response, &request_id, &path, self.settings.hsts);
+
+            let status = response.status();
+            let elapsed = started.elapsed();
+            record_metrics(&method, route, status, elapsed);
+            if status.is_server_error() {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "request completed"
+                );
+            } else {
+                tracing::info!(
+                    status = status.as_u16(),
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "request completed"
+                );
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn request_id_of(req: &Request) -> Arc<str> {
+    match req.header(REQUEST_ID_HEADER) {
+        Some(id) if is_acceptable_request_id(id) => Arc::from(id),
+        _ => Arc::from(uuid::Uuid::now_v7().to_string()),
+    }
+}
+
+/// A caller-supplied id is echoed into logs and headers, so it must be short and inert.
+fn is_acceptable_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
+        })
+}
+
+fn client_ip_of(req: &Request, trusted: &[IpNet]) -> ClientIp {
+    let peer = match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip().to_canonical(),
+        None => return ClientIp(None),
+    };
+    ClientIp(Some(forwarded_client(
+        peer,
+        req.header("x-forwarded-for"),
+        trusted,
+    )))
+}
+
+/// Walks `X-Forwarded-For` from the nearest hop back, skipping trusted proxies: the first
+/// untrusted address is the client. Entries a client wrote itself are never believed.
+pub fn forwarded_client(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let Some(header) = forwarded_for else {
+        return peer;
+    };
+    let mut client = peer;
+    for hop in header.rsplit(',') {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip.to_canonical();
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+/// Enforces the body limit: by `Content-Length` when present, else by reading at most the limit.
+async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
+    let too_large = || ApiError::new(&catalogue::PAYLOAD_TOO_LARGE).arg("limit", max);
+    if let Some(length) = req.header(header::CONTENT_LENGTH) {
+        return match length.parse::<u64>() {
+            Ok(n) if n > max as u64 => Err(too_large().into()),
+            Ok(_) => Ok(()),
+            Err(_) => Err(ApiError::new(&catalogue::INVALID_REQUEST)
+                .arg("reason", "invalid Content-Length")
+                .into()),
+        };
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    match req.take_body().into_bytes_limit(max).await {
+        Ok(bytes) => {
+            req.set_body(bytes);
+            Ok(())
+        }
+        Err(ReadBodyError::PayloadTooLarge) => Err(too_large().into()),
+        Err(err) => Err(ApiError::new(&catalogue::INVALID_REQUEST)
+            .arg("reason", err)
+            .into()),
+    }
+}
+
+/// Turns any error raised while handling a request into the problem the caller sees.
+fn classify(err: poem::Error, method: &Method, max_body: usize) -> ApiError {
+    use poem_openapi::error::{
+        AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
+        ParseRequestPayloadError,
+    };
+    let err = match err.downcast::<ApiError>() {
+        Ok(api) => return api,
+        Err(err) => err,
+    };
+    if err.is::<NotFoundError>() {
+        return ApiError::new(&catalogue::NOT_FOUND);
+    }
+    if err.is::<MethodNotAllowedError>() {
+        return ApiError::new(&catalogue::METHOD_NOT_ALLOWED).arg("method", method);
+    }
+    if err.is::<AuthorizationError>() {
+        return ApiError::new(&catalogue::UNAUTHORIZED)
+            .header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    if let Some(e) = err.downcast_ref::<ReadBodyError>()
+        && matches!(e, ReadBodyError::PayloadTooLarge)
+    {
+        return ApiError::new(&catalogue::PAYLOAD_TOO_LARGE).arg("limit", max_body);
+    }
+    if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        return ApiError::new(&catalogue::UNSUPPORTED_MEDIA_TYPE).arg("reason", e);
+    }
+    // Parse failures describe the caller's input (field names, expected types): safe to show.
+    let reason = if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        Some(e.reason.clone())
+    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Some(format!("parameter `{}`: {}", e.name, e.reason))
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        Some(format!("path `{}`: {}", e.name, e.reason))
+    } else {
+        err.downcast_ref::<ParseMultipartError>()
+            .map(|e| e.reason.clone())
+    };
+    if let Some(reason) = reason {
+        return ApiError::new(&catalogue::INVALID_REQUEST).arg("reason", reason);
+    }
+    let status = err.status();
+    if status.is_server_error() {
+        return ApiError::internal(anyhow::anyhow!("{err}"));
+    }
+    tracing::debug!(error = %err, "client error without a problem type");
+    ApiError::new(&catalogue::HTTP_ERROR).arg("status", status.as_u16())
+}
+
+fn decorate(response: &mut Response, request_id: &str, path: &str, hsts: bool) {
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // The interactive documentation runs inline scripts; everything else is data, not pages.
+    if path != "/docs" && !path.starts_with("/docs/") {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(
+                "default-src 'none'; frame-ancestors 'none'",
+            ));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+fn record_metrics(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+    let labels = [
+        ("method", method.as_str().to_string()),
+        ("route", route.to_string()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("motcua_http_requests_total", &labels).increment(1);
+    metrics::histogram!("motcua_http_request_duration_seconds", &labels[..2])
+        .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            forwarded_client(stranger, Some("1.2.3.4"), &trusted),
+            stranger
+        );
+        assert_eq!(
+            forwarded_client(proxy, Some("1.2.3.4"), &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        // A client that forges its own X-Forwarded-For only moves itself one hop to the left.
+        assert_eq!(
+            forwarded_client(proxy, Some("6.6.6.6, 1.2.3.4, 10.0.0.7"), &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(forwarded_client(proxy, Some("garbage"), &trusted), proxy);
+    }
+
+    #[test]
+    fn only_inert_request_ids_are_accepted() {
+        assert!(is_acceptable_request_id("abc-123_DEF.4"));
+        assert!(!is_acceptable_request_id(""));
+        assert!(!is_acceptable_request_id("has space"));
+        assert!(!is_acceptable_request_id("line\nbreak"));
+        assert!(!is_acceptable_request_id(&"x".repeat(129)));
+    }
+}

@@ -1,0 +1,243 @@
+//! RFC 9457 problem details: the one error format of the API.
+//!
+//! Handlers return [`ApiError`]; the request middleware renders it (and every error poem or
+//! poem-openapi raises while parsing a request) into `application/problem+json` in the caller's
+//! language, with the request id. Unexpected errors are logged with their cause chain and shown
+//! as an opaque 500.
+
+use std::fmt;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use poem::Response;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{Example, Type};
+use poem_openapi::{ApiResponse, Object};
+use serde::Serialize;
+
+use super::catalogue::{self, ProblemType};
+use super::lang::Lang;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, Serialize, Object)]
+#[oai(example)]
+pub struct Problem {
+    /// URI identifying the problem type; it documents the problem when dereferenced.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type, in the negotiated language.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence, in the negotiated language.
+    pub detail: String,
+    /// The request path this problem occurred on.
+    pub instance: String,
+    /// Id of the request (also in the `X-Request-Id` header); quote it when reporting a problem.
+    pub request_id: String,
+    /// Field-level problems of a rejected input, when there are any.
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Example for Problem {
+    fn example() -> Self {
+        Problem {
+            kind: "https://motcua.example.gov.vn/problems/validation-failed".into(),
+            title: "Validation failed".into(),
+            status: 422,
+            detail: "Some fields are invalid; see `errors`.".into(),
+            instance: "/v1/dossiers".into(),
+            request_id: "0193a5c4-7c1e-7d3a-9f55-3f1b2b7d9e10".into(),
+            errors: vec![FieldError {
+                pointer: "/procedure_code".into(),
+                detail: "must not be empty".into(),
+            }],
+        }
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, Object)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the field in the request body, or the parameter name.
+    pub pointer: String,
+    /// What is wrong with it.
+    pub detail: String,
+}
+
+/// An error the API reports to its caller as a problem.
+pub struct ApiError {
+    kind: &'static ProblemType,
+    args: Vec<(&'static str, String)>,
+    errors: Vec<FieldError>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The cause of an internal error; logged, never shown.
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(kind: &'static ProblemType) -> Self {
+        Self {
+            kind,
+            args: Vec::new(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+            source: None,
+        }
+    }
+
+    /// An unexpected failure: the caller sees an opaque 500, the log sees the cause.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::new(&catalogue::INTERNAL);
+        e.source = Some(err.into());
+        e
+    }
+
+    /// Fills a `{name}` placeholder of the detail message.
+    pub fn arg(mut self, name: &'static str, value: impl fmt::Display) -> Self {
+        self.args.push((name, value.to_string()));
+        self
+    }
+
+    pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Self {
+        self.errors.push(FieldError {
+            pointer: pointer.into(),
+            detail: detail.into(),
+        });
+        self
+    }
+
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn kind(&self) -> &'static ProblemType {
+        self.kind
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.kind.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    pub fn source(&self) -> Option<&anyhow::Error> {
+        self.source.as_ref()
+    }
+
+    /// The problem document for this error as seen by one request.
+    pub fn to_problem(&self, ctx: &ProblemContext<'_>) -> Problem {
+        let mut args = self.args.clone();
+        args.push(("request_id", ctx.request_id.to_string()));
+        args.push(("path", ctx.path.to_string()));
+        Problem {
+            kind: format!("{}/problems/{}", ctx.base_url, self.kind.slug),
+            title: self.kind.title.get(ctx.lang).to_string(),
+            status: self.kind.status,
+            detail: self.kind.detail.render(ctx.lang, &args),
+            instance: ctx.path.to_string(),
+            request_id: ctx.request_id.to_string(),
+            errors: self.errors.clone(),
+        }
+    }
+
+    /// Renders the error as an `application/problem+json` response.
+    pub fn into_response(self, ctx: &ProblemContext<'_>) -> Response {
+        let problem = self.to_problem(ctx);
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut builder = Response::builder()
+            .status(self.status())
+            .content_type(PROBLEM_JSON)
+            .header(http::header::CONTENT_LANGUAGE, ctx.lang.tag())
+            .header(http::header::CACHE_CONTROL, "no-store");
+        for (name, value) in self.headers {
+            builder = builder.header(name, value);
+        }
+        builder.body(body)
+    }
+}
+
+/// What rendering a problem needs to know about the request.
+pub struct ProblemContext<'a> {
+    pub base_url: &'a str,
+    pub request_id: &'a str,
+    pub path: &'a str,
+    pub lang: Lang,
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("kind", &self.kind.slug)
+            .field("args", &self.args)
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind.slug)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source:#}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    /// Only reached when no request middleware ran (it renders with the request's context).
+    fn as_response(&self) -> Response {
+        let body = serde_json::json!({
+            "type": format!("/problems/{}", self.kind.slug),
+            "title": self.kind.title.en,
+            "status": self.kind.status,
+        });
+        Response::builder()
+            .status(self.status())
+            .content_type(PROBLEM_JSON)
+            .body(body.to_string())
+    }
+}
+
+/// The problem responses an operation can produce, for the OpenAPI document.
+fn problem_response(status: u16, description: &'static str) -> MetaResponse {
+    MetaResponse {
+        description,
+        status: Some(status),
+        status_range: None,
+        content: vec![MetaMediaType {
+            content_type: PROBLEM_JSON,
+            schema: Problem::schema_ref(),
+        }],
+        headers: vec![],
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![
+                problem_response(400, "The request is malformed."),
+                problem_response(413, "The request body is too large."),
+                problem_response(429, "Too many requests; retry after `Retry-After` seconds."),
+                problem_response(500, "Unexpected failure; quote the request id."),
+                problem_response(503, "A dependency is unavailable; retry later."),
+                problem_response(504, "The request took too long."),
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}

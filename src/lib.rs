@@ -1,0 +1,26 @@
+//! motcua: the backend of a province's citizen mobile app.
+//!
+//! A stateless API gateway: citizens sign in with the national eID (OpenID Connect), the app and
+//! service providers get our own JWTs, and mobile services are served from PostgreSQL through a
+//! Redis cache.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+/// Redis cache-aside with namespace invalidation and single-flight loads.
+pub mod cache;
+/// The command line: `serve`, `migrate`, `openapi`.
+pub mod cli;
+/// Configuration, read once from files and the environment.
+pub mod config;
+/// PostgreSQL: database creation, migrations, health.
+pub mod db;
+/// Liveness, readiness and Prometheus metrics.
+pub mod health;
+/// HTTP plumbing: problem details, message catalogue, request pipeline.
+pub mod http;
+/// The shared Redis connection and its circuit breaker.
+pub mod redis;
+/// The `Application`: wiring of every capability behind one listener.
+pub mod startup;
+/// Logs and metrics.
+pub mod telemetry;

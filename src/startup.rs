@@ -1,0 +1,240 @@
+//! The application: configuration in, a bound listener and a running server out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use poem::endpoint::BoxEndpoint;
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::middleware::{Compression, Cors};
+use poem::web::{Html, Path};
+use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler};
+use poem_openapi::OpenApiService;
+use sqlx::PgPool;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::health::HealthApi;
+use crate::http::catalogue;
+use crate::http::pipeline::{PipelineSettings, RequestPipeline};
+use crate::redis::Redis;
+
+/// Everything a handler may need, shared by all requests.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub redis: Redis,
+    pub cache: Cache,
+    /// False once shutdown has begun, so load balancers stop sending traffic.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// All capability APIs, composed into one OpenAPI document.
+pub type Apis = HealthApi;
+
+/// The OpenAPI service of the whole API; the document is independent of configuration, so the
+/// committed `openapi/openapi.json` is exactly what every deployment serves.
+pub fn openapi_service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(HealthApi, "motcua", env!("CARGO_PKG_VERSION"))
+        .summary("Citizen mobile app gateway: national eID sign-in, tokens, dossiers, listings")
+        .description(include_str!("openapi_description.md"))
+        .license("Apache-2.0")
+        .extra_response_header::<String, _>(
+            poem_openapi::ExtraHeader::new("X-Request-Id").description(
+                "Id of the request; send your own (up to 128 visible characters) or get a new one.",
+            ),
+        )
+}
+
+/// The OpenAPI document as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut spec = openapi_service().spec();
+    spec.push('\n');
+    spec
+}
+
+/// Installs the process-wide TLS crypto provider; several crates bring rustls with different
+/// backends, and without one chosen explicitly the first TLS handshake would panic.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    endpoint: BoxEndpoint<'static>,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the database, connects Redis lazily and binds `MOTCUA_LISTEN`.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(config.listen)
+            .with_context(|| format!("binding MOTCUA_LISTEN={}", config.listen))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Like [`build`](Self::build) on a listener bound by the caller (tests bind port 0 first to
+    /// know the public URL).
+    pub async fn build_with_listener(
+        config: Config,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        // Install the recorder before the first request records anything.
+        crate::telemetry::metrics();
+        if config.redis_cluster {
+            anyhow::bail!(
+                "MOTCUA_REDIS_CLUSTER: Redis Cluster is not supported by this version; unset it and point REDIS_URL at a single node or a proxy"
+            );
+        }
+        if config.master_key_is_dev {
+            tracing::warn!(
+                "MOTCUA_MASTER_KEY is not set: using the development key. Never do this in production."
+            );
+        }
+        let db = crate::db::prepare(config.database_url.expose()).await?;
+        let redis =
+            Redis::new(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
+        let state = AppState {
+            cache: Cache::new(redis.clone()),
+            config: Arc::new(config),
+            db,
+            redis,
+            ready: Arc::new(AtomicBool::new(true)),
+        };
+        listener.set_nonblocking(true)?;
+        let acceptor = TcpAcceptor::from_std(listener)?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .context("listener has no socket address")?;
+        let endpoint = routes(&state);
+        Ok(Self {
+            acceptor,
+            port,
+            endpoint,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `signal` completes: readiness turns false at once, new connections are
+    /// refused, and in-flight requests get the configured grace period to finish.
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let ready = self.state.ready.clone();
+        let grace = self.state.config.shutdown_grace;
+        let signal = async move {
+            signal.await;
+            ready.store(false, Ordering::SeqCst);
+            tracing::info!("shutting down: draining in-flight requests");
+        };
+        tracing::info!(port = self.port, "listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, signal, Some(grace))
+            .await
+    }
+}
+
+fn routes(state: &AppState) -> BoxEndpoint<'static> {
+    let config = &state.config;
+    let api = openapi_service();
+    let cors = Cors::new()
+        .allow_origins(config.cors_origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "if-none-match",
+            "x-request-id",
+        ])
+        .expose_headers([
+            "etag",
+            "x-request-id",
+            "retry-after",
+            "ratelimit-limit",
+            "ratelimit-remaining",
+            "ratelimit-reset",
+        ])
+        .max_age(600);
+    Route::new()
+        .at("/openapi.json", api.spec_endpoint())
+        .nest("/docs", api.swagger_ui())
+        .at("/problems/:slug", problem_page)
+        .nest("/", api)
+        .with_if(!config.cors_origins.is_empty(), cors)
+        .with(Compression::new())
+        .data(state.clone())
+        .with(RequestPipeline::new(PipelineSettings {
+            base_url: config.issuer().to_string(),
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: config.request_timeout,
+            trusted_proxies: config.trusted_proxies.clone(),
+            hsts: config.public_url.scheme() == "https",
+        }))
+        .boxed()
+}
+
+/// Human documentation of a problem type: what a problem's `type` URI points at.
+#[handler]
+fn problem_page(Path(slug): Path<String>) -> poem::Result<Response> {
+    let entry = catalogue::find(&slug).ok_or(poem::error::NotFoundError)?;
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{slug}</title>\
+         <h1>{title_en}</h1><p lang=\"vi\"><strong>{title_vi}</strong></p>\
+         <p>HTTP status {status}.</p><p>{detail_en}</p><p lang=\"vi\">{detail_vi}</p></html>",
+        slug = escape(entry.slug),
+        title_en = escape(entry.title.en),
+        title_vi = escape(entry.title.vi),
+        status = entry.status,
+        detail_en = escape(entry.detail.en),
+        detail_vi = escape(entry.detail.vi),
+    );
+    Ok(Html(page).into_response())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,202 @@
+//! Cache-aside against a real Redis: hits, namespace invalidation, stampede protection and
+//! fall-through when Redis is down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use motcua::cache::{Cache, Namespace, Source};
+use motcua::redis::Redis;
+
+use crate::helpers::{closed_port, delete_redis_prefix, redis_url, unique};
+
+const TTL: Duration = Duration::from_secs(60);
+const LISTINGS: Namespace = Namespace("listings");
+const PROCEDURES: Namespace = Namespace("procedures");
+
+struct Fixture {
+    cache: Cache,
+    prefix: String,
+    loads: Arc<AtomicUsize>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let prefix = format!("{}:", unique("test"));
+        let redis = Redis::new(&redis_url(), &prefix).unwrap();
+        Self {
+            cache: Cache::new(redis),
+            prefix,
+            loads: Arc::default(),
+        }
+    }
+
+    async fn get(&self, ns: Namespace, key: &str, value: &str) -> Result<String, String> {
+        let loads = self.loads.clone();
+        let value = value.to_string();
+        self.cache
+            .get_or_load(ns, key, TTL, || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(value)
+            })
+            .await
+    }
+
+    fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let prefix = self.prefix.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(delete_redis_prefix(&prefix))
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn get_or_load_loads_once_then_serves_from_redis() {
+    let f = Fixture::new();
+    assert_eq!(f.get(LISTINGS, "page:1", "first").await.unwrap(), "first");
+    assert_eq!(f.get(LISTINGS, "page:1", "second").await.unwrap(), "first");
+    assert_eq!(f.loads(), 1);
+
+    let (bytes, source) = f
+        .cache
+        .get_or_load_bytes(LISTINGS, "raw", TTL, || async {
+            Ok::<_, String>(bytes::Bytes::from_static(b"{\"a\":1}"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (bytes.as_ref(), source),
+        (&b"{\"a\":1}"[..], Source::Loader)
+    );
+    let (_, source) = f
+        .cache
+        .get_or_load_bytes(LISTINGS, "raw", TTL, || async {
+            Err::<bytes::Bytes, _>("must not load".to_string())
+        })
+        .await
+        .unwrap();
+    assert_eq!(source, Source::Cache);
+}
+
+#[tokio::test]
+async fn entries_are_written_under_the_prefix_with_a_ttl() {
+    let f = Fixture::new();
+    f.get(LISTINGS, "k", "v").await.unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", f.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60, "ttl {ttl}");
+}
+
+#[tokio::test]
+async fn invalidating_a_namespace_reloads_all_its_keys_and_only_its_keys() {
+    let f = Fixture::new();
+    f.get(LISTINGS, "page:1", "old-1").await.unwrap();
+    f.get(LISTINGS, "page:2", "old-2").await.unwrap();
+    f.get(PROCEDURES, "all", "procedures").await.unwrap();
+    assert_eq!(f.loads(), 3);
+
+    f.cache.invalidate(LISTINGS).await;
+
+    assert_eq!(f.get(LISTINGS, "page:1", "new-1").await.unwrap(), "new-1");
+    assert_eq!(f.get(LISTINGS, "page:2", "new-2").await.unwrap(), "new-2");
+    assert_eq!(
+        f.get(PROCEDURES, "all", "changed").await.unwrap(),
+        "procedures"
+    );
+    assert_eq!(f.loads(), 5);
+}
+
+#[tokio::test]
+async fn invalidation_is_seen_by_another_instance_sharing_redis() {
+    let f = Fixture::new();
+    let other = Cache::new(Redis::new(&redis_url(), &f.prefix).unwrap());
+    f.get(LISTINGS, "page:1", "old").await.unwrap();
+    other.invalidate(LISTINGS).await;
+    assert_eq!(f.get(LISTINGS, "page:1", "new").await.unwrap(), "new");
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_key_run_one_load() {
+    let f = Arc::new(Fixture::new());
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let loads = f.loads.clone();
+            f.cache
+                .get_or_load(LISTINGS, "hot", TTL, || async move {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Ok::<_, String>(vec![1, 2, 3])
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), vec![1, 2, 3]);
+    }
+    assert_eq!(f.loads(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_load_is_not_cached_and_waiters_retry() {
+    let f = Fixture::new();
+    let failed: Result<String, String> = f
+        .cache
+        .get_or_load(LISTINGS, "flaky", TTL, || async {
+            Err("database down".to_string())
+        })
+        .await;
+    assert_eq!(failed.unwrap_err(), "database down");
+    assert_eq!(
+        f.get(LISTINGS, "flaky", "recovered").await.unwrap(),
+        "recovered"
+    );
+}
+
+#[tokio::test]
+async fn reads_fall_through_to_the_loader_quickly_when_redis_is_down() {
+    let prefix = format!("{}:", unique("test"));
+    let redis = Redis::new(&format!("redis://127.0.0.1:{}", closed_port()), &prefix).unwrap();
+    let cache = Cache::new(redis);
+    let loads = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    for i in 0..20 {
+        let loads = loads.clone();
+        let value: u32 = cache
+            .get_or_load(LISTINGS, "k", TTL, || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(i)
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, i, "every read is served by the loader");
+    }
+    cache.invalidate(LISTINGS).await;
+    assert_eq!(loads.load(Ordering::SeqCst), 20);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a down Redis must not add its timeout to every read: {:?}",
+        started.elapsed()
+    );
+}

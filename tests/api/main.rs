@@ -1,0 +1,7 @@
+//! Integration tests: one binary, every test against a real PostgreSQL and Redis.
+
+mod cache;
+mod health;
+mod helpers;
+mod openapi;
+mod problems;
