@@ -1,24 +1,25 @@
 //! PostgreSQL: the system of record. Creates the database when missing and applies migrations.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::Postgres;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 /// The migrations in `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Creates the database if it does not exist, connects and migrates it.
 pub async fn prepare(url: &str) -> anyhow::Result<PgPool> {
-    ensure_database(url).await?;
+    let options = connect_options(url)?;
+    ensure_database(&options).await?;
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(300))
-        .connect(url)
+        .connect_with(options)
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;
     // sqlx takes an advisory lock, so replicas starting together migrate once.
@@ -29,18 +30,61 @@ pub async fn prepare(url: &str) -> anyhow::Result<PgPool> {
     Ok(pool)
 }
 
-async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let exists = Postgres::database_exists(url)
+/// Parses `DATABASE_URL`. Like libpq, a URL without a user name connects as `PGUSER` or else as
+/// the operating-system user, even when `$USER` is unset (as under many service managers).
+pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    let parsed = url::Url::parse(url).context("DATABASE_URL is not a URL")?;
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL")?;
+    let options = match (parsed.username().is_empty(), std::env::var("PGUSER")) {
+        (true, Err(_)) => match os_user() {
+            Some(user) => options.username(&user),
+            None => options,
+        },
+        _ => options,
+    };
+    Ok(options.log_statements(tracing::log::LevelFilter::Debug))
+}
+
+#[cfg(unix)]
+fn os_user() -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+}
+
+#[cfg(not(unix))]
+fn os_user() -> Option<String> {
+    None
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options
+        .get_database()
+        .context("DATABASE_URL names no database")?
+        .to_string();
+    let mut conn = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .context("looking up the database")?;
     if !exists {
-        match Postgres::create_database(url).await {
-            Ok(()) => tracing::info!("created the database"),
+        let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
             // Another replica created it between our check and our CREATE.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
             Err(e) => return Err(e).context("creating the database (DATABASE_URL)"),
         }
     }
+    let _ = conn.close().await;
     Ok(())
 }
 

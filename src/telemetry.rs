@@ -8,8 +8,9 @@ use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. `RUST_LOG` filters (default `info`).
-pub fn init_logs<W>(format: LogFormat, writer: W)
+/// Installs the global subscriber. `RUST_LOG` filters (default `info`). Colours only when
+/// `ansi` is set (stderr is a terminal).
+pub fn init_logs<W>(format: LogFormat, writer: W, ansi: bool)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -18,6 +19,7 @@ where
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .with_ansi(ansi)
         .with_target(false);
     // Ignore the error of a second initialisation (tests start many apps in one process).
     let _ = match format {

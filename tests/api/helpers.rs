@@ -30,7 +30,7 @@ fn init() {
     INIT.call_once(|| {
         motcua::startup::install_crypto_provider();
         if std::env::var_os("TEST_LOG").is_some() {
-            motcua::telemetry::init_logs(motcua::config::LogFormat::Human, std::io::stderr);
+            motcua::telemetry::init_logs(motcua::config::LogFormat::Human, std::io::stderr, false);
         }
     });
 }
