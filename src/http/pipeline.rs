@@ -84,18 +84,17 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             route = tracing::field::Empty,
         );
         async move {
-            let outcome = match limit_body(&mut req, self.settings.max_body_bytes).await {
-                Err(err) => Err(err),
-                Ok(()) => {
-                    match tokio::time::timeout(self.settings.request_timeout, self.inner.call(req))
-                        .await
-                    {
-                        Ok(result) => result.map(IntoResponse::into_response),
-                        Err(_) => Err(ApiError::new(&catalogue::TIMEOUT)
-                            .arg("seconds", self.settings.request_timeout.as_secs())
-                            .into()),
-                    }
-                }
+            // The timeout covers reading the body too, so a client trickling bytes cannot hold
+            // a request open forever.
+            let handle = async {
+                limit_body(&mut req, self.settings.max_body_bytes).await?;
+                self.inner.call(req).await.map(IntoResponse::into_response)
+            };
+            let outcome = match tokio::time::timeout(self.settings.request_timeout, handle).await {
+                Ok(result) => result,
+                Err(_) => Err(ApiError::new(&catalogue::TIMEOUT)
+                    .arg("seconds", self.settings.request_timeout.as_secs())
+                    .into()),
             };
             let (route, mut response) = match outcome {
                 Ok(response) => (

@@ -241,3 +241,49 @@ impl ApiResponse for ApiError {
         Problem::register(registry);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(lang: Lang) -> ProblemContext<'static> {
+        ProblemContext {
+            base_url: "https://api.example.vn",
+            request_id: "req-1",
+            path: "/v1/things",
+            lang,
+        }
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let err = ApiError::internal(anyhow::anyhow!(
+            "password authentication failed for user db_admin"
+        ));
+        let problem = err.to_problem(&ctx(Lang::En));
+        assert_eq!(problem.status, 500);
+        assert_eq!(
+            problem.kind,
+            "https://api.example.vn/problems/internal-error"
+        );
+        let shown = serde_json::to_string(&problem).unwrap();
+        assert!(!shown.contains("db_admin"), "{shown}");
+        assert!(
+            problem.detail.contains("req-1"),
+            "the detail quotes the request id"
+        );
+    }
+
+    #[test]
+    fn field_errors_and_arguments_are_rendered_in_the_callers_language() {
+        let err = ApiError::new(&catalogue::PAYLOAD_TOO_LARGE).arg("limit", 10);
+        assert_eq!(
+            err.to_problem(&ctx(Lang::Vi)).detail,
+            "Nội dung yêu cầu vượt quá giới hạn 10 byte."
+        );
+        let err = ApiError::new(&catalogue::VALIDATION_FAILED).field("/price", "must be positive");
+        let problem = err.to_problem(&ctx(Lang::En));
+        assert_eq!(problem.errors.len(), 1);
+        assert_eq!(problem.errors[0].pointer, "/price");
+    }
+}

@@ -197,6 +197,36 @@ async fn cors_allows_only_configured_origins() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
+#[tokio::test]
+async fn a_request_that_outlives_the_timeout_gets_a_504_problem() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        env: vec![("MOTCUA_REQUEST_TIMEOUT_SECS", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    // A body that never finishes arriving while `tx` lives.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .post(app.url("/healthz"))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = problem(response).await;
+    assert_eq!(status, 504);
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/timeout")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(tx);
+}
+
 // Malformed JSON bodies: the shared pipeline in front of an operation that takes JSON. Capability
 // APIs get the same rendering because they sit behind the same pipeline.
 
