@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+use crate::clients::{ClientKind, NewClient};
 
 use crate::config::Config;
 use crate::startup::Application;
@@ -23,6 +26,33 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (the one committed as openapi/openapi.json).
     Openapi,
+    /// Manage registered clients (apps and service providers).
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints JSON with `client_id` and, for a confidential client without
+    /// `--jwks-uri`, its `client_secret` (shown this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["public", "confidential"])]
+        kind: String,
+        /// Repeatable. Apps: a private-use scheme (vn.gov.example.app:/cb), https, or loopback.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Repeatable. Default for public clients: openid profile offline_access.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Requests per minute allowed to this client.
+        #[arg(long)]
+        rate_limit: Option<i32>,
+        /// For `private_key_jwt`: where the client publishes its public keys.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -44,12 +74,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Client(command) => client(config, command).await,
         Command::Openapi => unreachable_command(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "motcua failed");
             eprintln!("motcua: {err:#}");
             ExitCode::FAILURE
         }
@@ -68,6 +98,49 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     let applied = crate::db::MIGRATOR.iter().count();
     pool.close().await;
     print(&serde_json::json!({ "migrations": applied, "status": "up-to-date" }).to_string());
+    Ok(())
+}
+
+async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
+    let ClientCommand::Create {
+        name,
+        kind,
+        redirect_uris,
+        scopes,
+        rate_limit,
+        jwks_uri,
+    } = command;
+    let kind = ClientKind::parse(&kind).context("--kind must be public or confidential")?;
+    let new = NewClient {
+        name,
+        kind,
+        redirect_uris,
+        scopes: scopes
+            .iter()
+            .flat_map(|s| s.split([' ', ',']))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        rate_limit_per_min: rate_limit,
+        jwks_uri,
+    }
+    .validate()?;
+    crate::startup::install_crypto_provider();
+    let pool = crate::db::prepare(config.database_url.expose()).await?;
+    let created = crate::clients::store::create(&pool, new).await?;
+    crate::audit::record(
+        &pool,
+        crate::audit::Event::new("client_created", crate::audit::Outcome::Success)
+            .actor("cli")
+            .target(created.client.client_id.clone()),
+    )
+    .await;
+    pool.close().await;
+    let mut out = serde_json::to_value(&created.client)?;
+    if let (Some(secret), Some(object)) = (created.secret, out.as_object_mut()) {
+        object.insert("client_secret".into(), secret.into());
+    }
+    print(&out.to_string());
     Ok(())
 }
 

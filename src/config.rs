@@ -74,6 +74,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long `serve` waits for in-flight requests after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    pub access_token_ttl: Duration,
+    /// `Cache-Control: max-age` of the JWKS; key rotation waits longer than this.
+    pub jwks_max_age: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +115,8 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_MAX_BODY_BYTES",
     "MOTCUA_REQUEST_TIMEOUT_SECS",
     "MOTCUA_SHUTDOWN_GRACE_SECS",
+    "MOTCUA_ACCESS_TOKEN_TTL_SECS",
+    "MOTCUA_JWKS_MAX_AGE_SECS",
 ];
 
 impl Config {
@@ -219,6 +224,16 @@ impl Config {
                 get("MOTCUA_SHUTDOWN_GRACE_SECS"),
                 30,
             )?),
+            access_token_ttl: Duration::from_secs(parse_positive(
+                "MOTCUA_ACCESS_TOKEN_TTL_SECS",
+                get("MOTCUA_ACCESS_TOKEN_TTL_SECS"),
+                600,
+            )?),
+            jwks_max_age: Duration::from_secs(parse_number(
+                "MOTCUA_JWKS_MAX_AGE_SECS",
+                get("MOTCUA_JWKS_MAX_AGE_SECS"),
+                300,
+            )?),
         })
     }
 
@@ -315,6 +330,17 @@ fn parse_number<T: std::str::FromStr>(
                 format!("expected a non-negative integer, got `{text}`"),
             )
         }),
+    }
+}
+
+fn parse_positive(
+    var: &'static str,
+    value: Option<&str>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match parse_number(var, value, default)? {
+        0 => Err(invalid(var, "must be greater than zero")),
+        n => Ok(n),
     }
 }
 

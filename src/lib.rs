@@ -6,21 +6,33 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+/// The audit log of security events.
+pub mod audit;
 /// Redis cache-aside with namespace invalidation and single-flight loads.
 pub mod cache;
 /// The command line: `serve`, `migrate`, `openapi`.
 pub mod cli;
+/// Registered clients: apps and service providers, redirect URI rules.
+pub mod clients;
 /// Configuration, read once from files and the environment.
 pub mod config;
+/// Random tokens, hashes, and encryption under keys derived from the master key.
+pub mod crypto;
 /// PostgreSQL: database creation, migrations, health.
 pub mod db;
 /// Liveness, readiness and Prometheus metrics.
 pub mod health;
 /// HTTP plumbing: problem details, message catalogue, request pipeline.
 pub mod http;
+/// Citizens' sign-in with the national eID (OpenID Connect relying party).
+pub mod identity;
+/// Our OAuth 2.0 authorization server: metadata, JWKS, authorization and token endpoints.
+pub mod oauth;
 /// The shared Redis connection and its circuit breaker.
 pub mod redis;
 /// The `Application`: wiring of every capability behind one listener.
 pub mod startup;
 /// Logs and metrics.
 pub mod telemetry;
+/// Our JWTs: signing keys, access and ID tokens, bearer verification.
+pub mod tokens;

@@ -14,10 +14,15 @@ use sqlx::PgPool;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::crypto::MasterKey;
 use crate::health::HealthApi;
 use crate::http::catalogue;
 use crate::http::pipeline::{PipelineSettings, RequestPipeline};
+use crate::identity::IdentityApi;
+use crate::identity::eid::Eid;
+use crate::oauth::OAuthApi;
 use crate::redis::Redis;
+use crate::tokens::{Keyring, Tokens};
 
 /// Everything a handler may need, shared by all requests.
 #[derive(Clone)]
@@ -28,23 +33,35 @@ pub struct AppState {
     pub cache: Cache,
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
+    pub tokens: Tokens,
+    pub eid: Arc<Eid>,
+}
+
+impl AppState {
+    pub fn master_key(&self) -> MasterKey {
+        MasterKey::new(*self.config.master_key.expose())
+    }
 }
 
 /// All capability APIs, composed into one OpenAPI document.
-pub type Apis = HealthApi;
+pub type Apis = (HealthApi, OAuthApi, IdentityApi);
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
 /// committed `openapi/openapi.json` is exactly what every deployment serves.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(HealthApi, "motcua", env!("CARGO_PKG_VERSION"))
-        .summary("Citizen mobile app gateway: national eID sign-in, tokens, dossiers, listings")
-        .description(include_str!("openapi_description.md"))
-        .license("Apache-2.0")
-        .extra_response_header::<String, _>(
-            poem_openapi::ExtraHeader::new("X-Request-Id").description(
-                "Id of the request; send your own (up to 128 visible characters) or get a new one.",
-            ),
-        )
+    OpenApiService::new(
+        (HealthApi, OAuthApi, IdentityApi),
+        "motcua",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .summary("Citizen mobile app gateway: national eID sign-in, tokens, dossiers, listings")
+    .description(include_str!("openapi_description.md"))
+    .license("Apache-2.0")
+    .extra_response_header::<String, _>(
+        poem_openapi::ExtraHeader::new("X-Request-Id").description(
+            "Id of the request; send your own (up to 128 visible characters) or get a new one.",
+        ),
+    )
 }
 
 /// The OpenAPI document as committed in `openapi/openapi.json`.
@@ -97,8 +114,14 @@ impl Application {
         let db = crate::db::prepare(config.database_url.expose()).await?;
         let redis =
             Redis::new(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
+        let keyring = Keyring::load(db.clone(), MasterKey::new(*config.master_key.expose()))
+            .await
+            .context("loading signing keys")?;
+        keyring.spawn_reloader();
         let state = AppState {
             cache: Cache::new(redis.clone()),
+            tokens: Tokens::new(keyring, config.issuer(), config.access_token_ttl),
+            eid: Arc::new(Eid::new(&config).context("eID provider settings")?),
             config: Arc::new(config),
             db,
             redis,

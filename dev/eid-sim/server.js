@@ -83,6 +83,14 @@ const configuration = {
 const provider = new Provider(issuer, configuration);
 provider.proxy = true;
 
+// VNeID always states the identity level: ask the library to put `acr` in every ID token.
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/auth' && ctx.method === 'GET' && !ctx.query.claims) {
+    ctx.query = { ...ctx.query, claims: JSON.stringify({ id_token: { acr: null } }) };
+  }
+  await next();
+});
+
 // Any loopback port may host motcua's callback: tests start it on a random port.
 const clientPrototype = Object.getPrototypeOf(await provider.Client.find(clientId));
 const originalAllowed = clientPrototype.redirectUriAllowed;

@@ -47,6 +47,14 @@ problem_types! {
         title("Authentication required", "Cần xác thực"),
         detail("A valid access token is required.",
                "Cần có mã truy cập hợp lệ.");
+    INVALID_TOKEN = "invalid-token", 401,
+        title("Invalid access token", "Mã truy cập không hợp lệ"),
+        detail("The access token is invalid or expired; sign in again.",
+               "Mã truy cập không hợp lệ hoặc đã hết hạn; vui lòng đăng nhập lại.");
+    INSUFFICIENT_LEVEL = "insufficient-identity-level", 401,
+        title("Identity level 2 required", "Cần định danh mức 2"),
+        detail("This needs identity level 2: sign in again with level 2.",
+               "Chức năng này cần tài khoản định danh điện tử mức 2: vui lòng đăng nhập lại ở mức 2.");
     FORBIDDEN = "forbidden", 403,
         title("Forbidden", "Không có quyền"),
         detail("You are not allowed to do this.",

@@ -18,4 +18,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub enum ApiTag {
     /// Liveness, readiness and metrics, for orchestrators and monitoring.
     Health,
+    /// Our OAuth 2.0 / OpenID Connect authorization server: metadata, keys, sign-in, tokens.
+    #[oai(rename = "OAuth")]
+    OAuth,
+    /// Citizens' identity: the national eID callback and the signed-in citizen.
+    Identity,
 }

@@ -228,6 +228,12 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![
                 problem_response(400, "The request is malformed."),
+                problem_response(
+                    401,
+                    "Missing, invalid or expired access token (`WWW-Authenticate: Bearer`).",
+                ),
+                problem_response(403, "The token does not allow this."),
+                problem_response(404, "Not found."),
                 problem_response(413, "The request body is too large."),
                 problem_response(429, "Too many requests; retry after `Retry-After` seconds."),
                 problem_response(500, "Unexpected failure; quote the request id."),

@@ -1,0 +1,124 @@
+//! The audit log: every security event, append-only in PostgreSQL, without personal data.
+
+use std::net::IpAddr;
+
+use sqlx::PgPool;
+
+use crate::http::{ClientIp, RequestId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One audit entry. `actor` and `target` are identifiers (our `sub`, a client id), never names,
+/// identification numbers or tokens.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: &'static str,
+    pub outcome: Outcome,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    pub client_id: Option<String>,
+    pub client_ip: Option<IpAddr>,
+    pub request_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: &'static str, outcome: Outcome) -> Self {
+        Self {
+            action,
+            outcome,
+            actor: None,
+            target: None,
+            reason: None,
+            client_id: None,
+            client_ip: None,
+            request_id: None,
+            details: serde_json::json!({}),
+        }
+    }
+
+    pub fn actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = Some(actor.into());
+        self
+    }
+
+    pub fn target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    pub fn client(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Attaches the request's id and client address.
+    pub fn facts(mut self, facts: &RequestFacts) -> Self {
+        self.request_id = facts.request_id.clone();
+        self.client_ip = facts.client_ip;
+        self
+    }
+}
+
+/// The request facts every entry carries: its id and the client's address.
+#[derive(Debug, Default, Clone)]
+pub struct RequestFacts {
+    pub request_id: Option<String>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl RequestFacts {
+    pub fn of(req: &poem::Request) -> Self {
+        Self {
+            request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
+            client_ip: req.extensions().get::<ClientIp>().and_then(|c| c.0),
+        }
+    }
+}
+
+/// Appends an entry. A failure to audit is logged loudly but does not undo what happened.
+pub async fn record(db: &PgPool, event: Event) {
+    let result = sqlx::query(
+        "INSERT INTO audit_log (action, outcome, actor, target, reason, client_id, client_ip, request_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.action)
+    .bind(event.outcome.as_str())
+    .bind(&event.actor)
+    .bind(&event.target)
+    .bind(&event.reason)
+    .bind(&event.client_id)
+    .bind(event.client_ip.map(ipnet::IpNet::from))
+    .bind(&event.request_id)
+    .bind(&event.details)
+    .execute(db)
+    .await;
+    if let Err(err) = result {
+        tracing::error!(action = event.action, error = %err, "audit entry lost");
+        metrics::counter!("motcua_audit_failures_total").increment(1);
+    }
+}

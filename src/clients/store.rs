@@ -1,0 +1,75 @@
+//! SQL of the clients table.
+
+use sqlx::{PgPool, Row};
+
+use super::{Client, ClientKind, NewClient};
+use crate::crypto;
+
+/// A registered client with its secret, which is shown this once and stored only hashed.
+pub struct Created {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+/// Registers a client. Confidential clients without a `jwks_uri` get a generated 256-bit secret.
+pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
+    let id = format!("mc_{}", crypto::random_alphanumeric(24));
+    let secret = (new.kind == ClientKind::Confidential && new.jwks_uri.is_none())
+        .then(|| crypto::random_token(32));
+    let secret_hash = secret
+        .as_ref()
+        .map(|s| crypto::sha256(s.as_bytes()).to_vec());
+    sqlx::query(
+        "INSERT INTO clients (id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&id)
+    .bind(&new.name)
+    .bind(new.kind.as_str())
+    .bind(&new.redirect_uris)
+    .bind(&new.scopes)
+    .bind(new.rate_limit_per_min)
+    .bind(&new.jwks_uri)
+    .bind(&secret_hash)
+    .execute(db)
+    .await?;
+    Ok(Created {
+        client: Client {
+            client_id: id,
+            name: new.name,
+            kind: new.kind,
+            redirect_uris: new.redirect_uris,
+            scopes: new.scopes,
+            rate_limit_per_min: new.rate_limit_per_min,
+            jwks_uri: new.jwks_uri,
+            secret_sha256: secret_hash,
+            status: "active".into(),
+        },
+        secret,
+    })
+}
+
+pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> {
+    let row = sqlx::query(
+        "SELECT id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256, status
+         FROM clients WHERE id = $1",
+    )
+    .bind(client_id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|row| {
+        let kind: String = row.try_get("kind")?;
+        Ok(Client {
+            client_id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            kind: ClientKind::parse(&kind).unwrap_or(ClientKind::Public),
+            redirect_uris: row.try_get("redirect_uris")?,
+            scopes: row.try_get("scopes")?,
+            rate_limit_per_min: row.try_get("rate_limit_per_min")?,
+            jwks_uri: row.try_get("jwks_uri")?,
+            secret_sha256: row.try_get("secret_sha256")?,
+            status: row.try_get("status")?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,114 @@
+//! Sign-in state between our authorization endpoint, the provider and our callback, kept in
+//! Redis so that any replica can finish a sign-in another started. Keys are hashes of the
+//! secrets (state, code), so a Redis dump reveals nothing usable.
+
+use redis::AsyncCommands;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::crypto;
+use crate::redis::Redis;
+
+/// A sign-in waiting for the provider: 10 minutes to complete the provider's login.
+pub const PENDING_TTL_SECS: u64 = 600;
+/// Our one-time code for the app (≤ 60 s).
+pub const CODE_TTL_SECS: u64 = 60;
+/// The cookie binding a pending sign-in to the browser that started it.
+pub const BINDING_COOKIE: &str = "motcua_login";
+
+/// What we remember while the citizen is at the provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub app_state: Option<String>,
+    pub app_code_challenge: String,
+    pub scope: String,
+    pub app_nonce: Option<String>,
+    pub require_level2: bool,
+    /// Our nonce and PKCE verifier towards the provider.
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// SHA-256 of the browser-binding cookie's value.
+    pub binding_sha256: String,
+}
+
+/// What our one-time code stands for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedCode {
+    pub citizen_id: Uuid,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub acr: String,
+    pub auth_time: i64,
+    pub sid: String,
+}
+
+fn key(redis: &Redis, kind: &str, secret: &str) -> String {
+    redis.key(&[kind, &crypto::sha256_b64(secret.as_bytes())])
+}
+
+async fn put<T: Serialize>(
+    redis: &Redis,
+    key: String,
+    value: &T,
+    ttl: u64,
+) -> redis::RedisResult<()> {
+    let json = serde_json::to_vec(value).map_err(|e| {
+        redis::RedisError::from((redis::ErrorKind::Client, "serialise", e.to_string()))
+    })?;
+    redis
+        .run(|mut conn| async move { conn.set_ex::<_, _, ()>(key, json, ttl).await })
+        .await
+}
+
+/// Single use: GETDEL, so a replayed state or code finds nothing.
+async fn take<T: DeserializeOwned>(redis: &Redis, key: String) -> redis::RedisResult<Option<T>> {
+    let raw: Option<Vec<u8>> = redis
+        .run(|mut conn| async move { conn.get_del(key).await })
+        .await?;
+    Ok(raw.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+pub async fn store_pending(
+    redis: &Redis,
+    state: &str,
+    login: &PendingLogin,
+) -> redis::RedisResult<()> {
+    put(redis, key(redis, "login", state), login, PENDING_TTL_SECS).await
+}
+
+pub async fn take_pending(redis: &Redis, state: &str) -> redis::RedisResult<Option<PendingLogin>> {
+    take(redis, key(redis, "login", state)).await
+}
+
+pub async fn store_code(redis: &Redis, code: &str, issued: &IssuedCode) -> redis::RedisResult<()> {
+    put(redis, key(redis, "code", code), issued, CODE_TTL_SECS).await
+}
+
+pub async fn take_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<IssuedCode>> {
+    take(redis, key(redis, "code", code)).await
+}
+
+/// The binding cookie for a sign-in: HttpOnly, only sent back to our callback, `Secure` when we
+/// are served over https. SameSite=Lax still lets the provider's top-level redirect carry it.
+pub fn binding_cookie(value: &str, secure: bool, max_age: u64) -> String {
+    format!(
+        "{BINDING_COOKIE}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        crate::oauth::metadata::EID_CALLBACK_PATH,
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Reads our binding cookie from a `Cookie` header.
+pub fn cookie_value(header: Option<&str>) -> Option<String> {
+    header?
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == BINDING_COOKIE)
+        .map(|(_, value)| value.to_string())
+}

@@ -1,0 +1,267 @@
+//! The authorization endpoint (RFC 6749 §4.1, RFC 8252 for native apps, RFC 7636 PKCE): checks
+//! the app's request, then sends the citizen to the national eID with our own state, nonce and
+//! PKCE, remembering the app's request in Redis.
+
+use url::Url;
+
+use crate::clients::store as clients;
+use crate::crypto;
+use crate::identity::eid::EidError;
+use crate::identity::login::{self, PendingLogin};
+use crate::startup::AppState;
+
+/// The query of an authorization request; everything optional so we can answer each defect.
+#[derive(Debug, Default, Clone)]
+pub struct AuthorizeRequest {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub acr_values: Option<String>,
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Off to the provider, with the browser-binding cookie.
+    ToProvider { location: String, cookie: String },
+    /// Back to the app (with an error).
+    ToApp { location: String },
+    /// The request cannot be answered by redirect: unknown client or redirect URI. Never
+    /// redirect then, or we would be an open redirector.
+    ErrorPage { status: u16, message: String },
+}
+
+/// Builds the app's redirect with an RFC 6749 §4.1.2.1 error, its `state` and our `iss`
+/// (RFC 9207).
+pub fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+            ("iss", Some(issuer)),
+        ],
+    )
+}
+
+/// Appends parameters to a redirect URI, keeping its own query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in params {
+                    if let Some(value) = value {
+                        query.append_pair(name, value);
+                    }
+                }
+            }
+            url.to_string()
+        }
+        // Registered URIs are validated, so this is unreachable in practice.
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
+/// RFC 7636 §4.2: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
+pub fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
+    let issuer = app.config.issuer();
+    let error_page = |message: &str| Outcome::ErrorPage {
+        status: 400,
+        message: message.to_string(),
+    };
+
+    // 1. Who is asking, and where do answers go? Until both are known, nothing redirects.
+    let Some(client_id) = req.client_id.as_deref().filter(|s| !s.is_empty()) else {
+        return error_page("The request has no client_id.");
+    };
+    let client = match clients::find(&app.db, client_id).await {
+        Ok(Some(client)) if client.is_active() => client,
+        Ok(_) => return error_page("Unknown or suspended client_id."),
+        Err(err) => {
+            tracing::error!(error = %err, "looking up a client");
+            return Outcome::ErrorPage {
+                status: 503,
+                message: "The service is temporarily unavailable. Try again shortly.".into(),
+            };
+        }
+    };
+    let Some(redirect_uri) = req.redirect_uri.as_deref() else {
+        return error_page("The request has no redirect_uri.");
+    };
+    if !client.allows_redirect(redirect_uri) {
+        return error_page("The redirect_uri is not registered for this client.");
+    }
+
+    // 2. From here on, errors go back to the app.
+    let state = req.state.as_deref();
+    let back = |error: &str, description: &str| Outcome::ToApp {
+        location: error_redirect(redirect_uri, error, description, state, issuer),
+    };
+    if req.response_type.as_deref() != Some("code") {
+        return back(
+            "unsupported_response_type",
+            "Only response_type=code is supported",
+        );
+    }
+    let Some(code_challenge) = req.code_challenge.as_deref() else {
+        return back(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        );
+    };
+    if req.code_challenge_method.as_deref() != Some("S256") {
+        return back("invalid_request", "code_challenge_method must be S256");
+    }
+    if !is_pkce_value(code_challenge) {
+        return back("invalid_request", "code_challenge is malformed");
+    }
+    let scope = match req
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => client.scopes.join(" "),
+        Some(requested) => {
+            let mut granted = Vec::new();
+            for scope in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !client.scopes.iter().any(|s| s == scope) {
+                    return back(
+                        "invalid_scope",
+                        &format!("Scope `{scope}` is not allowed for this client"),
+                    );
+                }
+                if !granted.contains(&scope) {
+                    granted.push(scope);
+                }
+            }
+            granted.join(" ")
+        }
+    };
+    if req
+        .prompt
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|p| p == "none"))
+    {
+        return back(
+            "login_required",
+            "Signing in needs the citizen at the identity provider",
+        );
+    }
+    let acr_values: Vec<&str> = req
+        .acr_values
+        .as_deref()
+        .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if let Some(unknown) = acr_values.iter().find(|v| !matches!(**v, "1" | "2")) {
+        return back(
+            "invalid_request",
+            &format!("Unknown acr value `{unknown}`; use 1 or 2"),
+        );
+    }
+    // The weakest level the app accepts decides: "1 2" is satisfied by level 1.
+    let require_level2 = !acr_values.is_empty() && acr_values.iter().all(|v| *v == "2");
+
+    // 3. Our own secrets towards the provider.
+    let our_state = crypto::random_token(32);
+    let nonce = crypto::random_token(32);
+    let pkce_verifier = crypto::random_token(32);
+    let binding = crypto::random_token(32);
+    let pending = PendingLogin {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_string(),
+        app_state: req.state.clone(),
+        app_code_challenge: code_challenge.to_string(),
+        scope,
+        app_nonce: req.nonce.clone(),
+        require_level2,
+        nonce: nonce.clone(),
+        pkce_verifier: pkce_verifier.clone(),
+        binding_sha256: crypto::sha256_b64(binding.as_bytes()),
+    };
+    let level2_values = require_level2.then_some(app.config.eid_acr_level2.as_slice());
+    let location = match app
+        .eid
+        .authorization_url(
+            &our_state,
+            &nonce,
+            &crypto::sha256_b64(pkce_verifier.as_bytes()),
+            level2_values,
+        )
+        .await
+    {
+        Ok(url) => url,
+        Err(EidError::Unavailable(why) | EidError::Refused(why)) => {
+            tracing::warn!(reason = %why, "eID provider unavailable at sign-in start");
+            return back(
+                "temporarily_unavailable",
+                "The national identity provider is unavailable; try again shortly",
+            );
+        }
+    };
+    if let Err(err) = login::store_pending(&app.redis, &our_state, &pending).await {
+        tracing::error!(error = %err, "storing a pending sign-in");
+        return back(
+            "temporarily_unavailable",
+            "Sign-in is temporarily unavailable; try again shortly",
+        );
+    }
+    Outcome::ToProvider {
+        location: location.to_string(),
+        cookie: login::binding_cookie(
+            &binding,
+            app.config.public_url.scheme() == "https",
+            login::PENDING_TTL_SECS,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_redirects_keep_the_apps_query_and_carry_state_and_iss() {
+        let url = error_redirect(
+            "vn.gov.app:/cb?x=1",
+            "access_denied",
+            "no",
+            Some("s 1"),
+            "https://api.example.vn",
+        );
+        assert_eq!(
+            url,
+            "vn.gov.app:/cb?x=1&error=access_denied&error_description=no&state=s+1&iss=https%3A%2F%2Fapi.example.vn"
+        );
+    }
+
+    #[test]
+    fn pkce_values_follow_rfc_7636() {
+        assert!(is_pkce_value("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+        assert!(!is_pkce_value("short"));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"
+        ));
+    }
+}

@@ -1,0 +1,10 @@
+//! Our OAuth 2.0 authorization server: metadata (RFC 8414), JWKS, the authorization endpoint
+//! brokering to the national eID, and the token endpoint.
+
+pub mod api;
+pub mod authorize;
+pub mod error;
+pub mod metadata;
+pub mod token;
+
+pub use api::OAuthApi;

@@ -1,0 +1,179 @@
+//! JWT access tokens (RFC 9068) and ID tokens, signed with our current key and verified
+//! against our published keys only.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::keys::Keyring;
+
+/// Access tokens are typed (RFC 9068 §2.1) so an ID token can never pass for one.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Clock skew we tolerate on `exp`/`nbf`/`iat`.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// Claims of our access tokens. No personal data: `sub` is our own opaque id.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    /// Login session, for citizens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// Identity level: "1" or "2".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+impl AccessClaims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// Claims of the ID tokens we give apps that asked for `openid`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub acr: String,
+    pub sid: String,
+    pub azp: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("algorithm not allowed")]
+    Algorithm,
+    #[error("not an access token (typ)")]
+    Type,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error("invalid token: {0:?}")]
+    Invalid(jsonwebtoken::errors::ErrorKind),
+    #[error("no signing key available")]
+    NoSigningKey,
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Issues and verifies our tokens.
+#[derive(Clone)]
+pub struct Tokens {
+    keyring: Keyring,
+    issuer: String,
+    access_ttl: Duration,
+}
+
+impl Tokens {
+    pub fn new(keyring: Keyring, issuer: &str, access_ttl: Duration) -> Self {
+        Self {
+            keyring,
+            issuer: issuer.to_string(),
+            access_ttl,
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Claims of a new access token for `sub`, valid from `now` for the configured lifetime.
+    pub fn access_claims(
+        &self,
+        sub: &str,
+        client_id: &str,
+        scope: &str,
+        now: OffsetDateTime,
+    ) -> AccessClaims {
+        let iat = now.unix_timestamp();
+        AccessClaims {
+            iss: self.issuer.clone(),
+            sub: sub.to_string(),
+            aud: self.issuer.clone(),
+            exp: iat + self.access_ttl.as_secs() as i64,
+            iat,
+            nbf: iat,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.to_string(),
+            scope: scope.to_string(),
+            sid: None,
+            auth_time: None,
+            acr: None,
+        }
+    }
+
+    pub fn sign_access(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        self.sign(claims, ACCESS_TOKEN_TYP)
+    }
+
+    pub fn sign_id_token(&self, claims: &IdClaims) -> Result<String, TokenError> {
+        self.sign(claims, "JWT")
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, TokenError> {
+        let signer = self.keyring.signer().ok_or(TokenError::NoSigningKey)?;
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some(typ.to_string());
+        header.kid = Some(signer.kid.clone());
+        jsonwebtoken::encode(&header, claims, &signer.key).map_err(|_| TokenError::Signing)
+    }
+
+    /// Verifies one of our access tokens: algorithm pinned to ES256 (never what the token says),
+    /// `typ` checked (jsonwebtoken does not), key from our own set only, `iss` and `aud` our
+    /// issuer, `exp`/`nbf` with small leeway.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::ES256 {
+            return Err(TokenError::Algorithm);
+        }
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::Type);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.keyring.verifier(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.issuer]);
+        validation.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"]
+            .into_iter()
+            .map(String::from)
+            .collect::<HashSet<_>>();
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| TokenError::Invalid(e.into_kind()))
+    }
+}

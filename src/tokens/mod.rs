@@ -1,0 +1,9 @@
+//! Our tokens: signing keys, JWT access and ID tokens, bearer verification.
+
+pub mod bearer;
+pub mod jwt;
+pub mod keys;
+
+pub use bearer::BearerAuth;
+pub use jwt::{AccessClaims, IdClaims, TokenError, Tokens};
+pub use keys::Keyring;
