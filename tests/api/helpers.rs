@@ -21,6 +21,11 @@ pub fn postgres_server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The eID simulator (`dev/eid-sim`), started by `scripts/test`.
+pub fn eid_issuer() -> String {
+    std::env::var("TEST_EID_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8090".into())
+}
+
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -103,6 +108,7 @@ impl TestApp {
         values.insert("MOTCUA_LISTEN".into(), format!("127.0.0.1:{port}"));
         values.insert("MOTCUA_PUBLIC_URL".into(), address.clone());
         values.insert("MOTCUA_SHUTDOWN_GRACE_SECS".into(), "5".into());
+        values.insert("MOTCUA_EID_ISSUER".into(), eid_issuer());
         for (key, value) in options.env {
             values.insert(key.into(), value);
         }
@@ -130,6 +136,29 @@ impl TestApp {
             server: Some(server),
             owns_resources,
         }
+    }
+
+    /// Registers a public app with one redirect URI and returns its client id.
+    pub async fn public_client(&self, redirect_uri: &str) -> String {
+        self.client_with(motcua::clients::NewClient {
+            name: "Test app".into(),
+            kind: motcua::clients::ClientKind::Public,
+            redirect_uris: vec![redirect_uri.into()],
+            scopes: vec![],
+            rate_limit_per_min: None,
+            jwks_uri: None,
+        })
+        .await
+        .0
+    }
+
+    /// Registers a client; returns its id and secret (if it got one).
+    pub async fn client_with(&self, new: motcua::clients::NewClient) -> (String, Option<String>) {
+        let created =
+            motcua::clients::store::create(&self.state.db, new.validate().expect("valid client"))
+                .await
+                .expect("client created");
+        (created.client.client_id, created.secret)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,5 +3,7 @@
 mod cache;
 mod health;
 mod helpers;
+mod identity;
 mod openapi;
 mod problems;
+mod signin;

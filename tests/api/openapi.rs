@@ -48,7 +48,9 @@ fn every_operation_has_a_summary_an_id_and_documented_responses() {
             );
             let responses = op["responses"].as_object().unwrap();
             assert!(
-                responses.keys().any(|s| s.starts_with('2') || s.starts_with('3')),
+                responses
+                    .keys()
+                    .any(|s| s.starts_with('2') || s.starts_with('3')),
                 "{method} {path}: a success or redirect response"
             );
         }
