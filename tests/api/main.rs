@@ -1,9 +1,13 @@
 //! Integration tests: one binary, every test against a real PostgreSQL and Redis.
 
 mod cache;
+mod cli;
+mod eid_faults;
+mod fake_provider;
 mod health;
 mod helpers;
 mod identity;
 mod openapi;
 mod problems;
 mod signin;
+mod tokens;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Reproduces the README's performance figures: builds in release, starts motcua on a free
+# loopback port against a scratch database, runs bounded loads, prints the reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONCURRENCY=${CONCURRENCY:-32}
+PORT=${PORT:-18080}
+
+scripts/services
+scripts/eid-sim
+cargo build --release --locked -p motcua -p motcua-load
+mkdir -p target/load
+
+export DATABASE_URL=${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/motcua_load}
+export MOTCUA_LISTEN=127.0.0.1:$PORT
+export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT
+export MOTCUA_REDIS_PREFIX=load:
+export RUST_LOG=warn
+target/release/motcua serve 2> target/load/server.log &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+  sleep 0.2
+done
+
+run() { # name url [extra args]
+  local name=$1 url=$2
+  shift 2
+  echo "== $name" >&2
+  target/release/motcua-load --url "$url" --concurrency "$CONCURRENCY" --duration "$DURATION" "$@" \
+    | tee "target/load/$name.json"
+}
+
+run healthz "http://127.0.0.1:$PORT/healthz"
+run readyz "http://127.0.0.1:$PORT/readyz"
+run jwks "http://127.0.0.1:$PORT/.well-known/jwks.json"
+run not-found "http://127.0.0.1:$PORT/v1/nothing"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; server and client on the same machine" >&2

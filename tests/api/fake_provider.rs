@@ -1,0 +1,1 @@
+//! A fault-injecting OpenID Provider (test double) serving discovery, JWKS, token and userinfo.

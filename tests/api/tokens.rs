@@ -1,0 +1,1 @@
+//! Forged access tokens against our API, and our tokens verified by an independent library.
