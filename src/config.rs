@@ -77,6 +77,14 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `Cache-Control: max-age` of the JWKS; key rotation waits longer than this.
     pub jwks_max_age: Duration,
+    /// A session ends after this long unused...
+    pub session_idle: Duration,
+    /// ...and after this long in any case.
+    pub session_absolute: Duration,
+    /// How long the predecessor of a rotated refresh token still gets the same reply.
+    pub refresh_grace: Duration,
+    /// How long a new signing key is published before it signs (longer than `jwks_max_age`).
+    pub key_rotation_delay: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +125,10 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_SHUTDOWN_GRACE_SECS",
     "MOTCUA_ACCESS_TOKEN_TTL_SECS",
     "MOTCUA_JWKS_MAX_AGE_SECS",
+    "MOTCUA_SESSION_IDLE_SECS",
+    "MOTCUA_SESSION_ABSOLUTE_SECS",
+    "MOTCUA_REFRESH_GRACE_SECS",
+    "MOTCUA_KEY_ROTATION_DELAY_SECS",
 ];
 
 impl Config {
@@ -160,6 +172,11 @@ impl Config {
         if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
             return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
         }
+        let jwks_max_age = Duration::from_secs(parse_number(
+            "MOTCUA_JWKS_MAX_AGE_SECS",
+            get("MOTCUA_JWKS_MAX_AGE_SECS"),
+            300,
+        )?);
         let master_key = match get("MOTCUA_MASTER_KEY") {
             Some(encoded) => Some(parse_master_key(encoded)?),
             None => None,
@@ -229,11 +246,36 @@ impl Config {
                 get("MOTCUA_ACCESS_TOKEN_TTL_SECS"),
                 600,
             )?),
-            jwks_max_age: Duration::from_secs(parse_number(
-                "MOTCUA_JWKS_MAX_AGE_SECS",
-                get("MOTCUA_JWKS_MAX_AGE_SECS"),
-                300,
+            jwks_max_age,
+            session_idle: Duration::from_secs(parse_positive(
+                "MOTCUA_SESSION_IDLE_SECS",
+                get("MOTCUA_SESSION_IDLE_SECS"),
+                30 * 24 * 3600,
             )?),
+            session_absolute: Duration::from_secs(parse_positive(
+                "MOTCUA_SESSION_ABSOLUTE_SECS",
+                get("MOTCUA_SESSION_ABSOLUTE_SECS"),
+                90 * 24 * 3600,
+            )?),
+            refresh_grace: Duration::from_secs(parse_number(
+                "MOTCUA_REFRESH_GRACE_SECS",
+                get("MOTCUA_REFRESH_GRACE_SECS"),
+                30,
+            )?),
+            key_rotation_delay: {
+                let delay = Duration::from_secs(parse_number(
+                    "MOTCUA_KEY_ROTATION_DELAY_SECS",
+                    get("MOTCUA_KEY_ROTATION_DELAY_SECS"),
+                    jwks_max_age.as_secs() + 60,
+                )?);
+                if delay <= jwks_max_age && !jwks_max_age.is_zero() {
+                    return Err(invalid(
+                        "MOTCUA_KEY_ROTATION_DELAY_SECS",
+                        "must be longer than MOTCUA_JWKS_MAX_AGE_SECS, or verifiers would meet tokens signed by keys they have not fetched",
+                    ));
+                }
+                delay
+            },
         })
     }
 

@@ -30,6 +30,8 @@ pub mod identity;
 pub mod oauth;
 /// The shared Redis connection and its circuit breaker.
 pub mod redis;
+/// Login sessions, refresh-token families.
+pub mod sessions;
 /// The `Application`: wiring of every capability behind one listener.
 pub mod startup;
 /// Logs and metrics.

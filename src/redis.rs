@@ -22,6 +22,7 @@ pub struct Redis {
 }
 
 struct Inner {
+    client: redis::Client,
     manager: ConnectionManager,
     prefix: String,
     epoch: Instant,
@@ -38,15 +39,21 @@ impl Redis {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                client,
                 manager,
                 prefix: prefix.to_string(),
                 epoch: Instant::now(),
                 open_until_ms: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.inner.client
     }
 
     /// The configured key prefix (`MOTCUA_REDIS_PREFIX`); every key we write starts with it.

@@ -22,7 +22,8 @@ use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
 use crate::redis::Redis;
-use crate::tokens::{Keyring, Tokens};
+use crate::sessions::SessionsApi;
+use crate::tokens::{Keyring, Revocations, Tokens};
 
 /// Everything a handler may need, shared by all requests.
 #[derive(Clone)]
@@ -34,6 +35,7 @@ pub struct AppState {
     /// False once shutdown has begun, so load balancers stop sending traffic.
     pub ready: Arc<AtomicBool>,
     pub tokens: Tokens,
+    pub revocations: Revocations,
     pub eid: Arc<Eid>,
 }
 
@@ -44,13 +46,13 @@ impl AppState {
 }
 
 /// All capability APIs, composed into one OpenAPI document.
-pub type Apis = (HealthApi, OAuthApi, IdentityApi);
+pub type Apis = (HealthApi, OAuthApi, IdentityApi, SessionsApi);
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
 /// committed `openapi/openapi.json` is exactly what every deployment serves.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, OAuthApi, IdentityApi),
+        (HealthApi, OAuthApi, IdentityApi, SessionsApi),
         "motcua",
         env!("CARGO_PKG_VERSION"),
     )
@@ -118,7 +120,10 @@ impl Application {
             .await
             .context("loading signing keys")?;
         keyring.spawn_reloader();
+        let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl);
+        revocations.spawn_subscriber();
         let state = AppState {
+            revocations,
             cache: Cache::new(redis.clone()),
             tokens: Tokens::new(keyring, config.issuer(), config.access_token_ttl),
             eid: Arc::new(Eid::new(&config).context("eID provider settings")?),

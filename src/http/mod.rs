@@ -23,4 +23,6 @@ pub enum ApiTag {
     OAuth,
     /// Citizens' identity: the national eID callback and the signed-in citizen.
     Identity,
+    /// The citizen's signed-in devices and signing out.
+    Sessions,
 }

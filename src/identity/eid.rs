@@ -249,8 +249,10 @@ impl Eid {
                     e.error()
                 )));
             }
+            // A body that is not a token response (an HTML 500 page, say): the provider is
+            // malfunctioning, not refusing.
             Err(RequestTokenError::Parse(e, _)) => {
-                return Err(EidError::Refused(format!("token response: {e}")));
+                return Err(unavailable(format!("token response: {e}")));
             }
             Err(e) => return Err(unavailable(format!("token endpoint: {e}"))),
         };

@@ -79,6 +79,9 @@ pub struct TokenBody {
     /// With the `openid` scope: an ID token for the app (`aud` = its client id).
     #[oai(skip_serializing_if_is_none)]
     pub id_token: Option<String>,
+    /// With the `offline_access` scope: an opaque refresh token, rotated on every use.
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh_token: Option<String>,
 }
 
 impl Example for TokenBody {
@@ -87,8 +90,9 @@ impl Example for TokenBody {
             access_token: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6IjIwMjYtMTEtMjctYWJjZDEyMzQifQ.e30.sig".into(),
             token_type: "Bearer".into(),
             expires_in: 600,
-            scope: "openid profile".into(),
+            scope: "openid profile offline_access".into(),
             id_token: None,
+            refresh_token: Some("ZmFrZS1yZWZyZXNoLXRva2VuLWZvci10aGUtZXhhbXBsZQ".into()),
         }
     }
 }
@@ -108,6 +112,8 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
     /// The PKCE verifier (RFC 7636).
     pub code_verifier: Option<String>,
+    /// For `grant_type=refresh_token`.
+    pub refresh_token: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -145,6 +151,68 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
         ))),
         no_store(),
     )
+}
+
+/// A revocation request (RFC 7009 §2.1), form-encoded.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct RevokeForm {
+    /// The access or refresh token to revoke.
+    pub token: Option<String>,
+    /// `access_token` or `refresh_token` (optional; the token's form tells them apart).
+    pub token_type_hint: Option<String>,
+    /// Public clients identify with their `client_id`.
+    pub client_id: Option<String>,
+    /// For `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "revoke_bad_request")]
+enum RevokeResponse {
+    /// Revoked, or nothing to revoke (an unknown or expired token is not an error, §2.2).
+    #[oai(status = 200)]
+    Ok(#[oai(header = "Cache-Control")] String),
+    /// RFC 6749 §5.2 error.
+    #[oai(status = 400)]
+    BadRequest(Json<OAuthError>, #[oai(header = "Cache-Control")] String),
+    /// Client authentication failed (`invalid_client`).
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<OAuthError>,
+        #[oai(header = "WWW-Authenticate")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A dependency is unavailable (`temporarily_unavailable`).
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthError>, #[oai(header = "Cache-Control")] String),
+}
+
+fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
+    RevokeResponse::BadRequest(
+        Json(OAuthError::invalid_request(format!(
+            "The request must be application/x-www-form-urlencoded: {err}"
+        ))),
+        no_store(),
+    )
+}
+
+/// Client credentials from `Authorization: Basic` or the form, refusing a mix of methods.
+fn client_credentials(
+    req: &Request,
+    form_id: Option<String>,
+    form_secret: Option<String>,
+) -> Result<(Option<String>, Option<String>), OAuthError> {
+    match basic_credentials(req) {
+        Some((id, secret)) => {
+            if form_id.as_deref().is_some_and(|f| f != id) || form_secret.is_some() {
+                return Err(OAuthError::invalid_request(
+                    "Use one client authentication method",
+                ));
+            }
+            Ok((Some(id), Some(secret)))
+        }
+        None => Ok((form_id, form_secret)),
+    }
 }
 
 fn no_store() -> String {
@@ -323,7 +391,9 @@ impl OAuthApi {
             redirect_uri: form.redirect_uri,
             client_id,
             code_verifier: form.code_verifier,
+            refresh_token: form.refresh_token,
             client_secret,
+            user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
         match token::exchange(&state, request, &RequestFacts::of(req)).await {
             Ok(issued) => TokenResponse::Ok(
@@ -333,6 +403,7 @@ impl OAuthApi {
                     expires_in: issued.expires_in,
                     scope: issued.scope,
                     id_token: issued.id_token,
+                    refresh_token: issued.refresh_token,
                 }),
                 no_store(),
                 "no-cache".into(),
@@ -346,6 +417,44 @@ impl OAuthApi {
                 500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
                 503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
                 _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
+            },
+        }
+    }
+
+    /// Token revocation (RFC 7009)
+    ///
+    /// Revoking a refresh token ends its session: every access token of the session stops
+    /// working on every replica within a second. Revoking an access token denies it until it
+    /// expires. Public clients identify with `client_id`; confidential ones authenticate.
+    #[oai(path = "/v1/auth/revoke", method = "post", operation_id = "revoke")]
+    async fn revoke(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        form: Form<RevokeForm>,
+    ) -> RevokeResponse {
+        let form = form.0;
+        let (client_id, client_secret) =
+            match client_credentials(req, form.client_id, form.client_secret) {
+                Ok(credentials) => credentials,
+                Err(error) => return RevokeResponse::BadRequest(Json(error), no_store()),
+            };
+        let request = super::revoke::RevokeRequest {
+            token: form.token,
+            token_type_hint: form.token_type_hint,
+            client_id,
+            client_secret,
+        };
+        match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
+            Ok(()) => RevokeResponse::Ok(no_store()),
+            Err(refusal) => match refusal.status {
+                401 => RevokeResponse::Unauthorized(
+                    Json(refusal.error),
+                    "Basic realm=\"motcua\"".into(),
+                    no_store(),
+                ),
+                400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
+                _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
             },
         }
     }

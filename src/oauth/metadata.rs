@@ -10,6 +10,8 @@ pub struct ServerMetadata {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub response_modes_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,
@@ -46,6 +48,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 pub const AUTHORIZE_PATH: &str = "/v1/auth/authorize";
 pub const TOKEN_PATH: &str = "/v1/auth/token";
+pub const REVOKE_PATH: &str = "/v1/auth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const EID_CALLBACK_PATH: &str = "/v1/auth/eid/callback";
 
@@ -56,11 +59,21 @@ pub fn document(issuer: &str, openid: bool) -> ServerMetadata {
         authorization_endpoint: format!("{issuer}{AUTHORIZE_PATH}"),
         token_endpoint: format!("{issuer}{TOKEN_PATH}"),
         jwks_uri: format!("{issuer}{JWKS_PATH}"),
+        revocation_endpoint: format!("{issuer}{REVOKE_PATH}"),
+        revocation_endpoint_auth_methods_supported: strings(&[
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&["authorization_code"]),
+        grant_types_supported: strings(&["authorization_code", "refresh_token"]),
         code_challenge_methods_supported: strings(&["S256"]),
-        token_endpoint_auth_methods_supported: strings(&["none"]),
+        token_endpoint_auth_methods_supported: strings(&[
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
         token_endpoint_auth_signing_alg_values_supported: strings(&[
             "ES256", "RS256", "PS256", "EdDSA",
         ]),

@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod authorize;
+pub mod client_auth;
 pub mod error;
 pub mod metadata;
+pub mod revoke;
 pub mod token;
 
 pub use api::OAuthApi;

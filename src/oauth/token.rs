@@ -1,12 +1,16 @@
-//! The token endpoint (RFC 6749 §3.2): the `authorization_code` grant for apps, with PKCE.
+//! The token endpoint (RFC 6749 §3.2): `authorization_code` with PKCE for apps, and
+//! `refresh_token` with rotation, a grace window for lost responses, and reuse detection.
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::error::OAuthError;
 use crate::audit::{self, Event, Outcome, RequestFacts};
-use crate::clients::{ClientKind, store as clients};
-use crate::crypto;
+use crate::clients::Client;
+use crate::crypto::{self, Purpose};
 use crate::identity::login;
+use crate::sessions::store::{self as sessions, NewSession, Session};
 use crate::startup::AppState;
 use crate::tokens::IdClaims;
 
@@ -18,27 +22,41 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     pub client_id: Option<String>,
     pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
     /// From `Authorization: Basic` or `client_secret_post`; public clients send none.
     pub client_secret: Option<String>,
+    pub user_agent: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Issued {
     pub access_token: String,
     pub expires_in: u64,
     pub scope: String,
     pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
-/// A refusal: the status (400, 401 for client authentication, 503) and the error.
+/// A refusal: the status (400, 401 for client authentication, 5xx) and the error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
     pub status: u16,
     pub error: OAuthError,
 }
 
-fn refuse(status: u16, error: OAuthError) -> Refusal {
-    Refusal { status, error }
+impl Refusal {
+    pub fn new(status: u16, error: OAuthError) -> Self {
+        Self { status, error }
+    }
+}
+
+fn invalid_grant(description: &str) -> Refusal {
+    Refusal::new(400, OAuthError::invalid_grant(description))
+}
+
+fn server_error(err: impl std::fmt::Display) -> Refusal {
+    tracing::error!(error = %err, "token endpoint failure");
+    Refusal::new(500, OAuthError::server_error())
 }
 
 pub async fn exchange(
@@ -46,59 +64,45 @@ pub async fn exchange(
     req: TokenRequest,
     facts: &RequestFacts,
 ) -> Result<Issued, Refusal> {
-    match req.grant_type.as_deref() {
-        Some("authorization_code") => {}
+    let grant = match req.grant_type.as_deref() {
+        Some(grant @ ("authorization_code" | "refresh_token")) => grant,
         Some(_) => {
-            return Err(refuse(
+            return Err(Refusal::new(
                 400,
-                OAuthError::new("unsupported_grant_type", "Supported: authorization_code"),
+                OAuthError::new(
+                    "unsupported_grant_type",
+                    "Supported: authorization_code, refresh_token",
+                ),
             ));
         }
         None => {
-            return Err(refuse(
+            return Err(Refusal::new(
                 400,
                 OAuthError::invalid_request("grant_type is required"),
             ));
         }
-    }
-    let Some(client_id) = req.client_id.as_deref().filter(|s| !s.is_empty()) else {
-        return Err(refuse(
-            401,
-            OAuthError::invalid_client("client_id is required"),
-        ));
     };
-    let client = match clients::find(&app.db, client_id).await {
-        Ok(Some(client)) if client.is_active() => client,
-        Ok(_) => {
-            audit_failure(app, facts, client_id, "unknown or suspended client").await;
-            return Err(refuse(
-                401,
-                OAuthError::invalid_client("Unknown or suspended client"),
-            ));
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "looking up a client");
-            return Err(refuse(
-                503,
-                OAuthError::temporarily_unavailable("Try again shortly"),
-            ));
-        }
-    };
-    if client.kind == ClientKind::Confidential {
-        let presented = req.client_secret.as_deref().unwrap_or("");
-        let ok = client.secret_sha256.as_deref().is_some_and(|stored| {
-            crypto::constant_time_eq(&crypto::sha256(presented.as_bytes()), stored)
-        });
-        if !ok {
-            audit_failure(app, facts, client_id, "client authentication failed").await;
-            return Err(refuse(
-                401,
-                OAuthError::invalid_client("Client authentication failed"),
-            ));
-        }
+    let client = super::client_auth::authenticate(
+        app,
+        req.client_id.as_deref(),
+        req.client_secret.as_deref(),
+        facts,
+    )
+    .await?;
+    match grant {
+        "authorization_code" => redeem_code(app, &client, &req, facts).await,
+        _ => refresh(app, &client, &req, facts).await,
     }
+}
+
+async fn redeem_code(
+    app: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+    facts: &RequestFacts,
+) -> Result<Issued, Refusal> {
     let (Some(code), Some(verifier)) = (req.code.as_deref(), req.code_verifier.as_deref()) else {
-        return Err(refuse(
+        return Err(Refusal::new(
             400,
             OAuthError::invalid_request("code and code_verifier are required"),
         ));
@@ -106,17 +110,20 @@ pub async fn exchange(
     let issued = match login::take_code(&app.redis, code).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
-            audit_failure(app, facts, client_id, "unknown, expired or used code").await;
-            return Err(refuse(
-                400,
-                OAuthError::invalid_grant(
-                    "The authorization code is invalid, expired or already used",
-                ),
+            failure(
+                app,
+                facts,
+                &client.client_id,
+                "unknown, expired or used code",
+            )
+            .await;
+            return Err(invalid_grant(
+                "The authorization code is invalid, expired or already used",
             ));
         }
         Err(err) => {
             tracing::error!(error = %err, "reading an authorization code");
-            return Err(refuse(
+            return Err(Refusal::new(
                 503,
                 OAuthError::temporarily_unavailable("Try again shortly"),
             ));
@@ -124,17 +131,19 @@ pub async fn exchange(
     };
     // The code is gone now whatever follows: a code that fails a check is not retried.
     if issued.client_id != client.client_id {
-        audit_failure(app, facts, client_id, "code issued to another client").await;
-        return Err(refuse(
-            400,
-            OAuthError::invalid_grant("The code was issued to another client"),
-        ));
+        failure(
+            app,
+            facts,
+            &client.client_id,
+            "code issued to another client",
+        )
+        .await;
+        return Err(invalid_grant("The code was issued to another client"));
     }
     if req.redirect_uri.as_deref() != Some(issued.redirect_uri.as_str()) {
-        audit_failure(app, facts, client_id, "redirect_uri mismatch").await;
-        return Err(refuse(
-            400,
-            OAuthError::invalid_grant("redirect_uri does not match the authorization request"),
+        failure(app, facts, &client.client_id, "redirect_uri mismatch").await;
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
         ));
     }
     let pkce_ok = super::authorize::is_pkce_value(verifier)
@@ -143,49 +152,70 @@ pub async fn exchange(
             issued.code_challenge.as_bytes(),
         );
     if !pkce_ok {
-        audit_failure(app, facts, client_id, "PKCE verification failed").await;
-        return Err(refuse(
-            400,
-            OAuthError::invalid_grant("code_verifier does not match the code_challenge"),
+        failure(app, facts, &client.client_id, "PKCE verification failed").await;
+        return Err(invalid_grant(
+            "code_verifier does not match the code_challenge",
         ));
     }
 
-    let now = OffsetDateTime::now_utc();
-    let sub = issued.citizen_id.to_string();
-    let mut claims = app
-        .tokens
-        .access_claims(&sub, &client.client_id, &issued.scope, now);
-    claims.sid = Some(issued.sid.clone());
-    claims.auth_time = Some(issued.auth_time);
-    claims.acr = Some(issued.acr.clone());
-    let access_token = app.tokens.sign_access(&claims).map_err(|err| {
-        tracing::error!(error = %err, "signing an access token");
-        refuse(500, OAuthError::server_error())
-    })?;
-    let id_token = if issued.scope.split(' ').any(|s| s == "openid") {
-        let id = IdClaims {
+    let sid = Uuid::parse_str(&issued.sid).map_err(server_error)?;
+    let new = NewSession {
+        id: sid,
+        citizen_id: issued.citizen_id,
+        client_id: client.client_id.clone(),
+        user_agent: req
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(200).collect()),
+        level: issued.acr.parse().unwrap_or(1),
+        scope: issued.scope.clone(),
+        auth_time: OffsetDateTime::from_unix_timestamp(issued.auth_time).map_err(server_error)?,
+    };
+    let mut tx = app.db.begin().await.map_err(server_error)?;
+    sessions::create(
+        &mut tx,
+        &new,
+        to_time(app.config.session_idle),
+        to_time(app.config.session_absolute),
+    )
+    .await
+    .map_err(server_error)?;
+    let refresh_token = if has_scope(&issued.scope, "offline_access") {
+        Some(
+            sessions::issue_refresh_token(&mut tx, sid, None)
+                .await
+                .map_err(server_error)?
+                .0,
+        )
+    } else {
+        None
+    };
+    tx.commit().await.map_err(server_error)?;
+
+    let session = session_view(&new);
+    let (access_token, jti) = mint_access(app, &session)?;
+    let id_token = if has_scope(&issued.scope, "openid") {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = IdClaims {
             iss: app.tokens.issuer().to_string(),
-            sub: sub.clone(),
+            sub: issued.citizen_id.to_string(),
             aud: client.client_id.clone(),
-            exp: claims.exp,
-            iat: claims.iat,
+            exp: now + app.tokens.access_ttl().as_secs() as i64,
+            iat: now,
             auth_time: issued.auth_time,
             nonce: issued.nonce.clone(),
             acr: issued.acr.clone(),
             sid: issued.sid.clone(),
             azp: client.client_id.clone(),
         };
-        Some(app.tokens.sign_id_token(&id).map_err(|err| {
-            tracing::error!(error = %err, "signing an ID token");
-            refuse(500, OAuthError::server_error())
-        })?)
+        Some(app.tokens.sign_id_token(&claims).map_err(server_error)?)
     } else {
         None
     };
     let event = Event::new("token_issued", Outcome::Success)
-        .actor(sub)
+        .actor(issued.citizen_id.to_string())
         .client(client.client_id.clone())
-        .details(serde_json::json!({ "grant_type": "authorization_code", "jti": claims.jti, "sid": issued.sid }))
+        .details(serde_json::json!({ "grant_type": "authorization_code", "jti": jti, "sid": issued.sid }))
         .facts(facts);
     audit::record(&app.db, event).await;
     Ok(Issued {
@@ -193,10 +223,166 @@ pub async fn exchange(
         expires_in: app.tokens.access_ttl().as_secs(),
         scope: issued.scope,
         id_token,
+        refresh_token,
     })
 }
 
-async fn audit_failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
+async fn refresh(
+    app: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+    facts: &RequestFacts,
+) -> Result<Issued, Refusal> {
+    let Some(token) = req.refresh_token.as_deref().filter(|t| !t.is_empty()) else {
+        return Err(Refusal::new(
+            400,
+            OAuthError::invalid_request("refresh_token is required"),
+        ));
+    };
+    let now = OffsetDateTime::now_utc();
+    let mut tx = app.db.begin().await.map_err(server_error)?;
+    // Locks the token and its session: concurrent refreshes of one token are serialised, so
+    // they can never both rotate it.
+    let Some(locked) = sessions::lock_refresh_token(&mut tx, token)
+        .await
+        .map_err(server_error)?
+    else {
+        failure(app, facts, &client.client_id, "unknown refresh token").await;
+        return Err(invalid_grant("The refresh token is invalid"));
+    };
+    let session = &locked.session;
+    if session.client_id != client.client_id {
+        failure(
+            app,
+            facts,
+            &client.client_id,
+            "refresh token of another client",
+        )
+        .await;
+        return Err(invalid_grant("The refresh token is invalid"));
+    }
+    if !session.is_live(now) {
+        return Err(invalid_grant("The session has ended; sign in again"));
+    }
+    let context = locked.id.to_be_bytes();
+
+    if locked.rotated_at.is_none() {
+        let (refresh_token, _) =
+            sessions::issue_refresh_token(&mut tx, session.id, Some(locked.id))
+                .await
+                .map_err(server_error)?;
+        let (access_token, jti) = mint_access(app, session)?;
+        let issued = Issued {
+            access_token,
+            expires_in: app.tokens.access_ttl().as_secs(),
+            scope: session.scope.clone(),
+            id_token: None,
+            refresh_token: Some(refresh_token),
+        };
+        // Tokens are stored hashed, so the reply is kept encrypted for the grace window.
+        let reply = serde_json::to_vec(&issued).map_err(server_error)?;
+        let sealed = app
+            .master_key()
+            .seal(Purpose::TokenReplies, &context, &reply)
+            .map_err(server_error)?;
+        sessions::mark_rotated(
+            &mut tx,
+            locked.id,
+            &sealed,
+            now + to_time(app.config.refresh_grace),
+        )
+        .await
+        .map_err(server_error)?;
+        sessions::touch(&mut tx, session.id, to_time(app.config.session_idle))
+            .await
+            .map_err(server_error)?;
+        tx.commit().await.map_err(server_error)?;
+        let event = Event::new("token_refreshed", Outcome::Success)
+            .actor(session.citizen_id.to_string())
+            .client(client.client_id.clone())
+            .details(serde_json::json!({ "sid": session.id, "jti": jti }))
+            .facts(facts);
+        audit::record(&app.db, event).await;
+        return Ok(issued);
+    }
+
+    // Already rotated. The immediate predecessor within the grace window gets the same answer
+    // again: the phone probably lost the response on a flaky network.
+    let in_grace = !locked.successor_rotated && locked.reply_until.is_some_and(|until| until > now);
+    if in_grace && let Some(sealed) = &locked.reply_enc {
+        let reply = app
+            .master_key()
+            .open(Purpose::TokenReplies, &context, sealed)
+            .map_err(server_error)?;
+        let issued: Issued = serde_json::from_slice(&reply).map_err(server_error)?;
+        tx.commit().await.map_err(server_error)?;
+        return Ok(issued);
+    }
+
+    // Reuse of a spent token: someone else may hold this family. End the session.
+    sessions::revoke(&mut tx, session.id, "refresh token reuse")
+        .await
+        .map_err(server_error)?;
+    tx.commit().await.map_err(server_error)?;
+    app.revocations
+        .revoke_session(&session.id.to_string())
+        .await;
+    let event = Event::new("refresh_token_reuse", Outcome::Failure)
+        .actor(session.citizen_id.to_string())
+        .client(client.client_id.clone())
+        .target(session.id.to_string())
+        .reason("a rotated refresh token was used again; session revoked")
+        .facts(facts);
+    audit::record(&app.db, event).await;
+    Err(invalid_grant(
+        "The refresh token was already used; the session has been ended",
+    ))
+}
+
+fn mint_access(app: &AppState, session: &Session) -> Result<(String, String), Refusal> {
+    let now = OffsetDateTime::now_utc();
+    let mut claims = app.tokens.access_claims(
+        &session.citizen_id.to_string(),
+        &session.client_id,
+        &session.scope,
+        now,
+    );
+    claims.sid = Some(session.id.to_string());
+    claims.auth_time = Some(session.auth_time.unix_timestamp());
+    claims.acr = Some(session.level.to_string());
+    let token = app.tokens.sign_access(&claims).map_err(server_error)?;
+    Ok((token, claims.jti))
+}
+
+/// The parts of a new session that tokens need.
+fn session_view(new: &NewSession) -> Session {
+    let now = OffsetDateTime::now_utc();
+    Session {
+        id: new.id,
+        citizen_id: new.citizen_id,
+        client_id: new.client_id.clone(),
+        client_name: None,
+        user_agent: new.user_agent.clone(),
+        level: new.level,
+        scope: new.scope.clone(),
+        auth_time: new.auth_time,
+        created_at: now,
+        last_used_at: now,
+        idle_expires_at: now,
+        absolute_expires_at: now,
+        revoked_at: None,
+    }
+}
+
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split(' ').any(|s| s == wanted)
+}
+
+fn to_time(d: std::time::Duration) -> time::Duration {
+    time::Duration::seconds(d.as_secs() as i64)
+}
+
+async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
     let event = Event::new("token_request", Outcome::Failure)
         .client(client_id)
         .reason(reason)

@@ -14,19 +14,46 @@ use crate::startup::AppState;
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(pub AccessClaims);
 
+fn invalid_token() -> poem::Error {
+    ApiError::new(&catalogue::INVALID_TOKEN)
+        .header(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer error=\"invalid_token\", error_description=\"The access token is invalid, expired or revoked\"",
+            ),
+        )
+        .into()
+}
+
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-    state.tokens.verify_access(&bearer.token).map_err(|err| {
-        tracing::debug!(error = %err, "bearer token refused");
-        ApiError::new(&catalogue::INVALID_TOKEN)
-            .header(
-                http::header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer error=\"invalid_token\", error_description=\"The access token is invalid or expired\"",
-                ),
-            )
-            .into()
-    })
+    let claims = state
+        .tokens
+        .verify_access_cached(&bearer.token)
+        .map_err(|err| {
+            tracing::debug!(error = %err, "bearer token refused");
+            invalid_token()
+        })?;
+    if state.revocations.is_revoked(&claims).await {
+        return Err(invalid_token());
+    }
+    Ok(AccessClaims::clone(&claims))
+}
+
+impl BearerAuth {
+    /// Step-up (RFC 9470): refuses a token below identity level 2 with the challenge that tells
+    /// the app to sign the citizen in again with `acr_values=2`.
+    pub fn require_level2(&self) -> Result<(), ApiError> {
+        if self.0.acr.as_deref() == Some("2") {
+            return Ok(());
+        }
+        Err(ApiError::new(&catalogue::INSUFFICIENT_LEVEL).header(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"Identity level 2 is required\", acr_values=\"2\"",
+            ),
+        ))
+    }
 }

@@ -2,6 +2,7 @@
 //! against our published keys only.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -83,6 +84,9 @@ pub struct Tokens {
     keyring: Keyring,
     issuer: String,
     access_ttl: Duration,
+    /// Tokens already verified, by SHA-256: a repeated token costs no ECDSA verification.
+    /// Expiry is still checked on every hit; revocation is checked by the caller.
+    verified: moka::sync::Cache<[u8; 32], Arc<AccessClaims>>,
 }
 
 impl Tokens {
@@ -91,6 +95,10 @@ impl Tokens {
             keyring,
             issuer: issuer.to_string(),
             access_ttl,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(access_ttl + Duration::from_secs(LEEWAY_SECS))
+                .build(),
         }
     }
 
@@ -145,6 +153,24 @@ impl Tokens {
         header.typ = Some(typ.to_string());
         header.kid = Some(signer.kid.clone());
         jsonwebtoken::encode(&header, claims, &signer.key).map_err(|_| TokenError::Signing)
+    }
+
+    /// Like [`verify_access`](Self::verify_access), remembering tokens already verified.
+    pub fn verify_access_cached(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
+        let key = crate::crypto::sha256(token.as_bytes());
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        if let Some(claims) = self.verified.get(&key) {
+            if claims.exp + LEEWAY_SECS as i64 > now {
+                return Ok(claims);
+            }
+            self.verified.invalidate(&key);
+            return Err(TokenError::Invalid(
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature,
+            ));
+        }
+        let claims = Arc::new(self.verify_access(token)?);
+        self.verified.insert(key, claims.clone());
+        Ok(claims)
     }
 
     /// Verifies one of our access tokens: algorithm pinned to ES256 (never what the token says),

@@ -7,7 +7,10 @@ use crate::helpers::{TestApp, postgres_server_url, redis_url};
 fn motcua(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_motcua"))
         .args(args)
-        .env("DATABASE_URL", format!("{}/{}", postgres_server_url(), app.db_name))
+        .env(
+            "DATABASE_URL",
+            format!("{}/{}", postgres_server_url(), app.db_name),
+        )
         .env("REDIS_URL", redis_url())
         .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
         .env("RUST_LOG", "warn")
@@ -16,9 +19,17 @@ fn motcua(app: &TestApp, args: &[&str]) -> Output {
 }
 
 fn stdout_json(output: &Output) -> serde_json::Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout.clone()).unwrap();
-    assert_eq!(text.lines().count(), 1, "stdout carries only the result: {text}");
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "stdout carries only the result: {text}"
+    );
     serde_json::from_str(&text).unwrap()
 }
 
@@ -28,13 +39,24 @@ async fn client_create_prints_a_public_client_without_a_secret() {
     let out = motcua(
         &app,
         &[
-            "client", "create", "--name", "Cà Mau một cửa", "--kind", "public",
-            "--redirect-uri", "vn.gov.camau.motcua:/oauth", "--redirect-uri", "http://127.0.0.1/cb",
+            "client",
+            "create",
+            "--name",
+            "Cà Mau một cửa",
+            "--kind",
+            "public",
+            "--redirect-uri",
+            "vn.gov.camau.motcua:/oauth",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
         ],
     );
     let client = stdout_json(&out);
     let id = client["client_id"].as_str().unwrap();
-    assert!(id.starts_with("mc_") && uuid::Uuid::parse_str(id).is_err(), "{id}");
+    assert!(
+        id.starts_with("mc_") && uuid::Uuid::parse_str(id).is_err(),
+        "{id}"
+    );
     assert!(client.get("client_secret").is_none());
     assert_eq!(client["redirect_uris"][0], "vn.gov.camau.motcua:/oauth");
     // The running server sees it at once: an authorization request is accepted.
@@ -46,7 +68,11 @@ async fn client_create_prints_a_public_client_without_a_secret() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 302, "errors for a known client go back to the app");
+    assert_eq!(
+        response.status(),
+        302,
+        "errors for a known client go back to the app"
+    );
 }
 
 #[tokio::test]
@@ -54,7 +80,16 @@ async fn client_create_shows_a_confidential_secret_once_and_stores_only_its_hash
     let app = TestApp::spawn().await;
     let out = motcua(
         &app,
-        &["client", "create", "--name", "Agency back office", "--kind", "confidential", "--scope", "dossiers:write"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "Agency back office",
+            "--kind",
+            "confidential",
+            "--scope",
+            "dossiers:write",
+        ],
     );
     let client = stdout_json(&out);
     let secret = client["client_secret"].as_str().unwrap();
@@ -72,12 +107,24 @@ async fn client_create_refuses_an_insecure_redirect_uri_with_a_clear_message() {
     let app = TestApp::spawn().await;
     let out = motcua(
         &app,
-        &["client", "create", "--name", "x", "--kind", "public", "--redirect-uri", "http://example.vn/cb"],
+        &[
+            "client",
+            "create",
+            "--name",
+            "x",
+            "--kind",
+            "public",
+            "--redirect-uri",
+            "http://example.vn/cb",
+        ],
     );
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("http://example.vn/cb") && stderr.contains("loopback"), "{stderr}");
+    assert!(
+        stderr.contains("http://example.vn/cb") && stderr.contains("loopback"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -86,7 +133,10 @@ async fn an_invalid_setting_stops_start_up_naming_the_variable() {
     let out = Command::new(env!("CARGO_BIN_EXE_motcua"))
         .arg("serve")
         .env("MOTCUA_LISTEN", "not-an-address")
-        .env("DATABASE_URL", format!("{}/{}", postgres_server_url(), app.db_name))
+        .env(
+            "DATABASE_URL",
+            format!("{}/{}", postgres_server_url(), app.db_name),
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -95,8 +145,12 @@ async fn an_invalid_setting_stops_start_up_naming_the_variable() {
 
 #[test]
 fn openapi_prints_the_committed_document() {
-    let out = Command::new(env!("CARGO_BIN_EXE_motcua")).arg("openapi").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_motcua"))
+        .arg("openapi")
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let committed = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    let committed =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
     assert_eq!(out.stdout, committed);
 }

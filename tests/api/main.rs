@@ -9,5 +9,6 @@ mod helpers;
 mod identity;
 mod openapi;
 mod problems;
+mod sessions;
 mod signin;
 mod tokens;

@@ -156,6 +156,7 @@ pub struct Tokens {
     pub expires_in: u64,
     pub scope: String,
     pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
 }
 
 pub async fn exchange(app: &TestApp, request: &Request, code: &str) -> reqwest::Response {

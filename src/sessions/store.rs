@@ -1,0 +1,257 @@
+//! SQL of sessions and refresh tokens.
+
+use sqlx::{PgConnection, PgPool, Row};
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::crypto;
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: Uuid,
+    pub citizen_id: Uuid,
+    pub client_id: String,
+    pub user_agent: Option<String>,
+    pub level: i16,
+    pub scope: String,
+    pub auth_time: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub citizen_id: Uuid,
+    pub client_id: String,
+    pub client_name: Option<String>,
+    pub user_agent: Option<String>,
+    pub level: i16,
+    pub scope: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub auth_time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub idle_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub absolute_expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl Session {
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && now < self.idle_expires_at && now < self.absolute_expires_at
+    }
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.citizen_id, s.client_id, c.name AS client_name, s.user_agent, s.level, s.scope, s.auth_time,
+     s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.revoked_at";
+
+fn session_from(row: &sqlx::postgres::PgRow) -> sqlx::Result<Session> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        citizen_id: row.try_get("citizen_id")?,
+        client_id: row.try_get("client_id")?,
+        client_name: row.try_get("client_name")?,
+        user_agent: row.try_get("user_agent")?,
+        level: row.try_get("level")?,
+        scope: row.try_get("scope")?,
+        auth_time: row.try_get("auth_time")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        idle_expires_at: row.try_get("idle_expires_at")?,
+        absolute_expires_at: row.try_get("absolute_expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    new: &NewSession,
+    idle: Duration,
+    absolute: Duration,
+) -> sqlx::Result<()> {
+    let now = OffsetDateTime::now_utc();
+    sqlx::query(
+        "INSERT INTO sessions (id, citizen_id, client_id, user_agent, level, scope, auth_time, idle_expires_at, absolute_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(new.id)
+    .bind(new.citizen_id)
+    .bind(&new.client_id)
+    .bind(&new.user_agent)
+    .bind(new.level)
+    .bind(&new.scope)
+    .bind(new.auth_time)
+    .bind(now + idle)
+    .bind(now + absolute)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Issues a new refresh token in a session's family; returns the token (never stored) and its
+/// row id.
+pub async fn issue_refresh_token(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    parent_id: Option<i64>,
+) -> sqlx::Result<(String, i64)> {
+    let token = crypto::random_token(32);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO refresh_tokens (session_id, parent_id, token_sha256) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(session_id)
+    .bind(parent_id)
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_one(conn)
+    .await?;
+    Ok((token, id))
+}
+
+/// A refresh token row locked for the duration of a transaction, with its session.
+pub struct LockedRefresh {
+    pub id: i64,
+    pub rotated_at: Option<OffsetDateTime>,
+    pub reply_enc: Option<Vec<u8>>,
+    pub reply_until: Option<OffsetDateTime>,
+    /// Whether the token that replaced this one has itself been used.
+    pub successor_rotated: bool,
+    pub session: Session,
+}
+
+/// Finds a refresh token by its hash and locks it and its session (`FOR UPDATE`), so two
+/// concurrent refreshes of one token are serialised.
+pub async fn lock_refresh_token(
+    conn: &mut PgConnection,
+    token: &str,
+) -> sqlx::Result<Option<LockedRefresh>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT rt.id AS rt_id, rt.rotated_at, rt.reply_enc, rt.reply_until,
+                EXISTS (SELECT 1 FROM refresh_tokens n WHERE n.parent_id = rt.id AND n.rotated_at IS NOT NULL) AS successor_rotated,
+                {SESSION_COLUMNS}
+         FROM refresh_tokens rt
+         JOIN sessions s ON s.id = rt.session_id
+         JOIN clients c ON c.id = s.client_id
+         WHERE rt.token_sha256 = $1
+         FOR UPDATE OF rt, s"
+    )))
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(LockedRefresh {
+            id: row.try_get("rt_id")?,
+            rotated_at: row.try_get("rotated_at")?,
+            reply_enc: row.try_get("reply_enc")?,
+            reply_until: row.try_get("reply_until")?,
+            successor_rotated: row.try_get("successor_rotated")?,
+            session: session_from(&row)?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks a refresh token used and keeps the encrypted reply for the grace window.
+pub async fn mark_rotated(
+    conn: &mut PgConnection,
+    id: i64,
+    reply_enc: &[u8],
+    reply_until: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = now(), reply_enc = $2, reply_until = $3 WHERE id = $1")
+        .bind(id)
+        .bind(reply_enc)
+        .bind(reply_until)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn touch(conn: &mut PgConnection, session_id: Uuid, idle: Duration) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + $2, absolute_expires_at) WHERE id = $1",
+    )
+    .bind(session_id)
+    .bind(idle)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a session (and with it its refresh-token family); returns whether it was live.
+pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(session_id)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    // Spent tokens' encrypted replies are worthless now; drop them.
+    sqlx::query(
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL WHERE session_id = $1",
+    )
+    .bind(session_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn find(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<Session>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE s.id = $1"
+    )))
+    .bind(session_id)
+    .fetch_optional(db)
+    .await?;
+    row.as_ref().map(session_from).transpose()
+}
+
+/// A citizen's live sessions, newest first.
+pub async fn list_live(db: &PgPool, citizen_id: Uuid) -> sqlx::Result<Vec<Session>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id
+         WHERE s.citizen_id = $1 AND s.revoked_at IS NULL
+           AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
+         ORDER BY s.created_at DESC
+         LIMIT 100"
+    )))
+    .bind(citizen_id)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(session_from).collect()
+}
+
+pub async fn is_revoked(db: &PgPool, session_id: Uuid) -> sqlx::Result<bool> {
+    let revoked: Option<bool> =
+        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = $1")
+            .bind(session_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(revoked.unwrap_or(false))
+}
+
+pub async fn revoke_access_token(
+    db: &PgPool,
+    jti: &str,
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_access_token_revoked(db: &PgPool, jti: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1)")
+        .bind(jti)
+        .fetch_one(db)
+        .await
+}

@@ -1,0 +1,230 @@
+//! Revocation that reaches every replica within a second without a Redis round trip per
+//! request: revoked sessions (`sid`) and tokens (`jti`) go to a Redis deny-list (expiring with
+//! the longest access-token life) and are published on a channel every replica subscribes to,
+//! into an in-process set that is reloaded whenever the subscription (re)connects. While the
+//! subscription is down, each check asks Redis instead, then PostgreSQL; if neither answers the
+//! token is refused (fail safe).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use super::AccessClaims;
+use crate::redis::Redis;
+
+#[derive(Clone)]
+pub struct Revocations {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: Redis,
+    db: PgPool,
+    /// `sid:<id>` / `jti:<id>` → unix time after which the entry no longer matters.
+    local: RwLock<HashMap<String, i64>>,
+    live: AtomicBool,
+    /// How long a revoked session must stay denied: the longest access-token life plus leeway.
+    session_ttl: Duration,
+}
+
+impl Revocations {
+    pub fn new(redis: Redis, db: PgPool, access_ttl: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                db,
+                local: RwLock::default(),
+                live: AtomicBool::new(false),
+                session_ttl: access_ttl + Duration::from_secs(super::jwt::LEEWAY_SECS + 30),
+            }),
+        }
+    }
+
+    fn channel(&self) -> String {
+        self.inner.redis.key(&["revocations"])
+    }
+
+    fn deny_key(&self, entry: &str) -> String {
+        self.inner.redis.key(&["deny", entry])
+    }
+
+    /// Whether the subscription is up (the in-process set is authoritative).
+    pub fn is_live(&self) -> bool {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Denies every token of a session. The caller has already marked it revoked in PostgreSQL.
+    pub async fn revoke_session(&self, sid: &str) {
+        let until =
+            OffsetDateTime::now_utc().unix_timestamp() + self.inner.session_ttl.as_secs() as i64;
+        self.deny(format!("sid:{sid}"), until).await;
+    }
+
+    /// Denies one access token until it expires. The caller has recorded it in PostgreSQL.
+    pub async fn revoke_token(&self, jti: &str, exp: i64) {
+        self.deny(format!("jti:{jti}"), exp).await;
+    }
+
+    async fn deny(&self, entry: String, until: i64) {
+        self.remember(&entry, until);
+        let ttl = (until - OffsetDateTime::now_utc().unix_timestamp()).max(1) as u64;
+        let key = self.deny_key(&entry);
+        let channel = self.channel();
+        let message = format!("{entry}|{until}");
+        let result = self
+            .inner
+            .redis
+            .run(|mut conn| async move {
+                redis::pipe()
+                    .atomic()
+                    .set_ex(&key, 1, ttl)
+                    .ignore()
+                    .publish(&channel, &message)
+                    .ignore()
+                    .query_async::<()>(&mut conn)
+                    .await
+            })
+            .await;
+        if let Err(err) = result {
+            // PostgreSQL holds the revocation; replicas fall back to it while Redis is away.
+            tracing::error!(error = %err, "publishing a revocation failed");
+        }
+    }
+
+    fn remember(&self, entry: &str, until: i64) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut local = self.inner.local.write().unwrap_or_else(|e| e.into_inner());
+        if local.len() > 10_000 {
+            local.retain(|_, until| *until > now);
+        }
+        local.insert(entry.to_string(), until);
+    }
+
+    fn known_locally(&self, entry: &str) -> bool {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.inner
+            .local
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(entry)
+            .is_some_and(|until| *until > now)
+    }
+
+    /// Whether the token's session or the token itself has been revoked.
+    pub async fn is_revoked(&self, claims: &AccessClaims) -> bool {
+        let mut entries = vec![format!("jti:{}", claims.jti)];
+        if let Some(sid) = &claims.sid {
+            entries.push(format!("sid:{sid}"));
+        }
+        if entries.iter().any(|e| self.known_locally(e)) {
+            return true;
+        }
+        if self.is_live() {
+            return false;
+        }
+        // The subscription is down: ask Redis, then PostgreSQL.
+        let keys: Vec<String> = entries.iter().map(|e| self.deny_key(e)).collect();
+        let redis_answer = self
+            .inner
+            .redis
+            .run(|mut conn| async move { conn.exists::<_, i64>(keys).await })
+            .await;
+        match redis_answer {
+            Ok(found) => found > 0,
+            Err(_) => self.revoked_in_database(claims).await,
+        }
+    }
+
+    async fn revoked_in_database(&self, claims: &AccessClaims) -> bool {
+        let db = &self.inner.db;
+        let token = crate::sessions::store::is_access_token_revoked(db, &claims.jti).await;
+        let session = match claims
+            .sid
+            .as_deref()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        {
+            Some(sid) => crate::sessions::store::is_revoked(db, sid).await,
+            None => Ok(false),
+        };
+        match (token, session) {
+            (Ok(token), Ok(session)) => token || session,
+            // Nobody can say the token is still good: refuse it.
+            _ => true,
+        }
+    }
+
+    /// Keeps the subscription up for the life of the process.
+    pub fn spawn_subscriber(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = this.subscribe_once().await {
+                    tracing::debug!(error = %err, "revocation subscription down");
+                }
+                this.inner.live.store(false, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    async fn subscribe_once(&self) -> redis::RedisResult<()> {
+        let client = self.inner.redis.client().clone();
+        let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
+            .await
+            .map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::Io, "pubsub connect timed out"))
+            })??;
+        pubsub.subscribe(self.channel()).await?;
+        // Subscribed first, then reloaded: nothing published in between is missed.
+        self.reload().await?;
+        self.inner.live.store(true, Ordering::SeqCst);
+        tracing::info!("revocation subscription up");
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            let Ok(payload) = message.get_payload::<String>() else {
+                continue;
+            };
+            if let Some((entry, until)) = payload.split_once('|')
+                && let Ok(until) = until.parse::<i64>()
+            {
+                self.remember(entry, until);
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads the whole deny-list from Redis.
+    async fn reload(&self) -> redis::RedisResult<()> {
+        let pattern = self.deny_key("*");
+        let prefix_len = self.deny_key("").len();
+        let mut conn = self.inner.redis.connection()?;
+        let mut cursor: u64 = 0;
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            for key in keys {
+                let ttl: i64 = conn.ttl(&key).await?;
+                if ttl > 0 {
+                    self.remember(&key[prefix_len..], now + ttl);
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Sessions that survive flaky phones: refresh rotation, the grace window, reuse detection,
+//! revocation everywhere, logout and the citizen's device list.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{Options, TestApp};
+use crate::signin::{APP_REDIRECT, Request, Tokens, sign_in};
+
+async fn signed_in(app: &TestApp) -> (String, Tokens) {
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let tokens = sign_in(app, &Request::new(&client_id), "citizen-l2").await;
+    assert!(
+        tokens.refresh_token.is_some(),
+        "offline_access gives a refresh token"
+    );
+    (client_id, tokens)
+}
+
+async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn refreshed(app: &TestApp, client_id: &str, refresh_token: &str) -> Tokens {
+    let response = refresh(app, client_id, refresh_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
+    app.client
+        .get(app.url("/v1/me"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn revoke(app: &TestApp, client_id: &str, token: &str) -> StatusCode {
+    app.client
+        .post(app.url("/v1/auth/revoke"))
+        .form(&[("token", token), ("client_id", client_id)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn refreshing_rotates_the_refresh_token_and_issues_a_new_access_token() {
+    let app = TestApp::spawn().await;
+    let (client_id, first) = signed_in(&app).await;
+    let r0 = first.refresh_token.clone().unwrap();
+    let second = refreshed(&app, &client_id, &r0).await;
+    let r1 = second.refresh_token.clone().unwrap();
+    assert_ne!(r0, r1);
+    assert!(r1.len() >= 43, "at least 256 bits");
+    assert_ne!(first.access_token, second.access_token);
+    assert_eq!(me_status(&app, &second.access_token).await, StatusCode::OK);
+    let third = refreshed(&app, &client_id, &r1).await;
+    assert_ne!(third.refresh_token.unwrap(), r1);
+    // The refresh token is stored only as a hash.
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE token_sha256 = $1")
+            .bind(motcua::crypto::sha256(r0.as_bytes()).to_vec())
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, 1);
+}
+
+#[tokio::test]
+async fn the_predecessor_within_the_grace_window_gets_the_same_pair_again() {
+    let app = TestApp::spawn().await;
+    let (client_id, first) = signed_in(&app).await;
+    let r0 = first.refresh_token.unwrap();
+    let lost = refreshed(&app, &client_id, &r0).await;
+    // The phone never saw that response and retries with the same token.
+    let retry = refreshed(&app, &client_id, &r0).await;
+    assert_eq!(retry.refresh_token, lost.refresh_token);
+    assert_eq!(retry.access_token, lost.access_token);
+    // And the family lives on.
+    refreshed(&app, &client_id, &lost.refresh_token.unwrap()).await;
+}
+
+#[tokio::test]
+async fn a_token_two_generations_old_revokes_the_whole_family() {
+    let app = TestApp::spawn().await;
+    let (client_id, first) = signed_in(&app).await;
+    let r0 = first.refresh_token.unwrap();
+    let g1 = refreshed(&app, &client_id, &r0).await;
+    let g2 = refreshed(&app, &client_id, g1.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(me_status(&app, &g2.access_token).await, StatusCode::OK);
+
+    let reuse = refresh(&app, &client_id, &r0).await;
+    assert_eq!(reuse.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        reuse.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+
+    // The newest refresh and access tokens die with the family.
+    assert_eq!(
+        refresh(&app, &client_id, g2.refresh_token.as_deref().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        me_status(&app, &g2.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn many_concurrent_refreshes_of_one_token_yield_exactly_one_new_pair() {
+    let app = TestApp::spawn().await;
+    let (client_id, first) = signed_in(&app).await;
+    let r0 = first.refresh_token.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (client, url, client_id, r0) = (
+            app.client.clone(),
+            app.url("/v1/auth/token"),
+            client_id.clone(),
+            r0.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &r0),
+                    ("client_id", &client_id),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut pairs = std::collections::HashSet::new();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        pairs.insert((
+            body["access_token"].to_string(),
+            body["refresh_token"].to_string(),
+        ));
+    }
+    assert_eq!(pairs.len(), 1, "every caller got the same new pair");
+    let children: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE parent_id IS NOT NULL")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(children, 1);
+}
+
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let (client_id, tokens) = signed_in(&app).await;
+    let refresh_token = tokens.refresh_token.unwrap();
+    assert_eq!(
+        revoke(&app, &client_id, &refresh_token).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        me_status(&app, &tokens.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, &client_id, &refresh_token).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // Unknown tokens are not an error (RFC 7009 §2.2).
+    assert_eq!(
+        revoke(&app, &client_id, "no-such-token").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_denies_it_but_not_the_session() {
+    let app = TestApp::spawn().await;
+    let (client_id, tokens) = signed_in(&app).await;
+    assert_eq!(me_status(&app, &tokens.access_token).await, StatusCode::OK);
+    assert_eq!(
+        revoke(&app, &client_id, &tokens.access_token).await,
+        StatusCode::OK
+    );
+    let response = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let next = refreshed(&app, &client_id, tokens.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(me_status(&app, &next.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn another_client_cannot_revoke_or_refresh_an_apps_tokens() {
+    let app = TestApp::spawn().await;
+    let (_, tokens) = signed_in(&app).await;
+    let other = app.public_client("http://127.0.0.1/other").await;
+    assert_eq!(
+        revoke(&app, &other, tokens.refresh_token.as_deref().unwrap()).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        refresh(&app, &other, tokens.refresh_token.as_deref().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(me_status(&app, &tokens.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn logout_ends_the_current_session() {
+    let app = TestApp::spawn().await;
+    let (client_id, tokens) = signed_in(&app).await;
+    let response = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_status(&app, &tokens.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, &client_id, tokens.refresh_token.as_deref().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn a_citizen_lists_their_devices_and_signs_one_out() {
+    let app = TestApp::spawn().await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let phone = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    let tablet = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    let stranger = sign_in(&app, &Request::new(&client_id), "merchant").await;
+
+    let sessions: Vec<Value> = app
+        .client
+        .get(app.url("/v1/me/sessions"))
+        .bearer_auth(&phone.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let tablet_sid = crate::signin::jwt_parts(&tablet.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(sessions.iter().any(|s| s["id"] == tablet_sid));
+
+    // Another citizen's session is not found, and stays alive.
+    let stranger_sid = crate::signin::jwt_parts(&stranger.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{stranger_sid}")))
+        .bearer_auth(&phone.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        me_status(&app, &stranger.access_token).await,
+        StatusCode::OK
+    );
+
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{tablet_sid}")))
+        .bearer_auth(&phone.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_status(&app, &tablet.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me_status(&app, &phone.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_second_instance_refuses_a_revoked_token_within_a_second() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
+        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
+        ..Options::default()
+    })
+    .await;
+    let (_, tokens) = signed_in(&first).await;
+    // Wait until the second instance's subscription is up, then warm its verified-token cache.
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(5), || async {
+            second.state.revocations.is_live()
+        })
+        .await
+    );
+    assert_eq!(
+        me_status(&second, &tokens.access_token).await,
+        StatusCode::OK
+    );
+
+    let response = first
+        .client
+        .post(first.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let revoked_at = Instant::now();
+    let mut refused = false;
+    while revoked_at.elapsed() < Duration::from_secs(1) {
+        if me_status(&second, &tokens.access_token).await == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "the second instance still accepted the token after 1 s"
+    );
+}
+
+#[tokio::test]
+async fn revocation_holds_while_the_subscription_is_down() {
+    let proxy = crate::helpers::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
+        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
+        redis_url: Some(format!("redis://{}", proxy.addr)),
+        ..Options::default()
+    })
+    .await;
+    let (_, tokens) = signed_in(&first).await;
+    assert_eq!(
+        me_status(&second, &tokens.access_token).await,
+        StatusCode::OK
+    );
+    // The second instance loses Redis entirely: no subscription, no deny-list.
+    proxy.pause();
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(5), || async {
+            !second.state.revocations.is_live()
+        })
+        .await
+    );
+    let response = first
+        .client
+        .post(first.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me_status(&second, &tokens.access_token).await,
+        StatusCode::UNAUTHORIZED,
+        "PostgreSQL still knows"
+    );
+}
