@@ -29,6 +29,32 @@ pub enum Command {
     /// Manage registered clients (apps and service providers).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Grant roles to citizens.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Manage our signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Grant a role to a citizen (SUB is our `sub`, from `/v1/me`). Prints JSON.
+    Grant {
+        #[arg(long)]
+        subject: uuid::Uuid,
+        #[arg(long, value_parser = ["operator", "agency", "merchant"])]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Publish a new signing key now; it signs after MOTCUA_KEY_ROTATION_DELAY_SECS, and the
+    /// current key stays published until its tokens have expired. Prints the new key as JSON.
+    Rotate,
+    /// Print every signing key and its phase as JSON.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +101,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Client(command) => client(config, command).await,
+        Command::Role(command) => role(config, command).await,
+        Command::Keys(command) => keys(config, command).await,
         Command::Openapi => unreachable_command(),
     };
     match result {
@@ -141,6 +169,56 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         object.insert("client_secret".into(), secret.into());
     }
     print(&out.to_string());
+    Ok(())
+}
+
+async fn role(config: Config, command: RoleCommand) -> anyhow::Result<()> {
+    let RoleCommand::Grant { subject, role } = command;
+    crate::startup::install_crypto_provider();
+    let pool = crate::db::prepare(config.database_url.expose()).await?;
+    crate::ops::roles::grant(&pool, subject, &role, "cli").await?;
+    crate::audit::record(
+        &pool,
+        crate::audit::Event::new("role_granted", crate::audit::Outcome::Success)
+            .actor("cli")
+            .target(subject.to_string())
+            .details(serde_json::json!({ "role": role })),
+    )
+    .await;
+    pool.close().await;
+    print(&serde_json::json!({ "subject": subject, "role": role }).to_string());
+    Ok(())
+}
+
+async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
+    crate::startup::install_crypto_provider();
+    let pool = crate::db::prepare(config.database_url.expose()).await?;
+    let master = crate::crypto::MasterKey::new(*config.master_key.expose());
+    let output = match command {
+        KeysCommand::Rotate => {
+            // The first key, if this deployment has none yet, so the rotation has something to
+            // replace.
+            crate::tokens::Keyring::load(pool.clone(), master.clone()).await?;
+            let key = crate::tokens::keys::rotate(
+                &pool,
+                &master,
+                config.key_rotation_delay,
+                config.access_token_ttl,
+            )
+            .await?;
+            crate::audit::record(
+                &pool,
+                crate::audit::Event::new("signing_key_rotated", crate::audit::Outcome::Success)
+                    .actor("cli")
+                    .target(key.kid.clone()),
+            )
+            .await;
+            serde_json::to_string(&key)?
+        }
+        KeysCommand::List => serde_json::to_string(&crate::tokens::keys::list(&pool).await?)?,
+    };
+    pool.close().await;
+    print(&output);
     Ok(())
 }
 

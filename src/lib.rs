@@ -28,6 +28,8 @@ pub mod http;
 pub mod identity;
 /// Our OAuth 2.0 authorization server: metadata, JWKS, authorization and token endpoints.
 pub mod oauth;
+/// Operators: roles and the `/v1/ops` API.
+pub mod ops;
 /// The shared Redis connection and its circuit breaker.
 pub mod redis;
 /// Login sessions, refresh-token families.

@@ -21,6 +21,7 @@ use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
+use crate::ops::OpsApi;
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
 use crate::tokens::{Keyring, Revocations, Tokens};
@@ -46,13 +47,13 @@ impl AppState {
 }
 
 /// All capability APIs, composed into one OpenAPI document.
-pub type Apis = (HealthApi, OAuthApi, IdentityApi, SessionsApi);
+pub type Apis = (HealthApi, OAuthApi, IdentityApi, SessionsApi, OpsApi);
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
 /// committed `openapi/openapi.json` is exactly what every deployment serves.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, OAuthApi, IdentityApi, SessionsApi),
+        (HealthApi, OAuthApi, IdentityApi, SessionsApi, OpsApi),
         "motcua",
         env!("CARGO_PKG_VERSION"),
     )

@@ -25,4 +25,6 @@ pub enum ApiTag {
     Identity,
     /// The citizen's signed-in devices and signing out.
     Sessions,
+    /// The operator API: identity level 2 and the `operator` role required.
+    Operations,
 }

@@ -24,9 +24,18 @@ pub struct Signer {
     pub key: EncodingKey,
 }
 
+/// A key that signs, or will: phases are decided when signing, not when loading, so a
+/// rotation's switch-over happens on time without waiting for a reload.
+struct SigningSlot {
+    signing_from: OffsetDateTime,
+    retired_at: Option<OffsetDateTime>,
+    signer: Arc<Signer>,
+}
+
 #[derive(Default)]
 struct KeySet {
-    signer: Option<Arc<Signer>>,
+    /// Newest first.
+    signers: Vec<SigningSlot>,
     verifiers: HashMap<String, Arc<DecodingKey>>,
     jwks: JwkSet,
 }
@@ -60,7 +69,7 @@ impl Keyring {
             .execute(&mut *tx)
             .await?;
         let usable: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL OR retired_at > now())",
         )
         .fetch_one(&mut *tx)
         .await?;
@@ -72,22 +81,19 @@ impl Keyring {
         Ok(())
     }
 
-    /// Re-reads the key table.
+    /// Re-reads the key table: every published key verifies; every key not yet retired is a
+    /// signer from its `signing_from`.
     pub async fn reload(&self) -> anyhow::Result<()> {
         let rows = sqlx::query(
-            "SELECT kid, private_key_enc, public_jwk, signing_from <= now() AS signing
+            "SELECT kid, private_key_enc, public_jwk, signing_from, retired_at
              FROM signing_keys
              WHERE unpublish_at IS NULL OR unpublish_at > now()
              ORDER BY signing_from DESC",
         )
         .fetch_all(&self.db)
         .await?;
+        let now = OffsetDateTime::now_utc();
         let mut set = KeySet::default();
-        let retired: Vec<String> = sqlx::query_scalar(
-            "SELECT kid FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at <= now()",
-        )
-        .fetch_all(&self.db)
-        .await?;
         for row in rows {
             let kid: String = row.try_get("kid")?;
             let jwk: Jwk = serde_json::from_value(row.try_get("public_jwk")?)
@@ -96,18 +102,27 @@ impl Keyring {
                 DecodingKey::from_jwk(&jwk).with_context(|| format!("public key {kid}"))?;
             set.verifiers.insert(kid.clone(), Arc::new(decoding));
             set.jwks.keys.push(jwk);
-            let signing: bool = row.try_get("signing")?;
-            if set.signer.is_none() && signing && !retired.contains(&kid) {
-                let sealed: Vec<u8> = row.try_get("private_key_enc")?;
-                let der = self
-                    .master
-                    .open(Purpose::SigningKeys, kid.as_bytes(), &sealed)
-                    .with_context(|| format!("decrypting signing key {kid}: is MOTCUA_MASTER_KEY the one it was made with?"))?;
-                set.signer = Some(Arc::new(Signer {
+            let retired_at: Option<OffsetDateTime> = row.try_get("retired_at")?;
+            if retired_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            let sealed: Vec<u8> = row.try_get("private_key_enc")?;
+            let der = self
+                .master
+                .open(Purpose::SigningKeys, kid.as_bytes(), &sealed)
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "decrypting signing key {kid}: is MOTCUA_MASTER_KEY the one it was made with?"
+                    )
+                })?;
+            set.signers.push(SigningSlot {
+                signing_from: row.try_get("signing_from")?,
+                retired_at,
+                signer: Arc::new(Signer {
                     kid,
                     key: EncodingKey::from_ec_der(&der),
-                }));
-            }
+                }),
+            });
         }
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         Ok(())
@@ -135,8 +150,14 @@ impl Keyring {
             .clone()
     }
 
+    /// The key that signs now: the newest one whose time has come and that is not retired.
     pub fn signer(&self) -> Option<Arc<Signer>> {
-        self.snapshot().signer.clone()
+        let now = OffsetDateTime::now_utc();
+        self.snapshot()
+            .signers
+            .iter()
+            .find(|slot| slot.signing_from <= now && slot.retired_at.is_none_or(|at| at > now))
+            .map(|slot| slot.signer.clone())
     }
 
     pub fn verifier(&self, kid: &str) -> Option<Arc<DecodingKey>> {
@@ -183,4 +204,93 @@ pub async fn insert_new_key(
     .execute(&mut *tx)
     .await?;
     Ok(kid)
+}
+
+/// One signing key as operators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub alg: String,
+    /// `pending` (published, not signing yet), `active`, `retired` (published, no longer
+    /// signing) or `unpublished`.
+    pub status: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub signing_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub retired_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub unpublish_at: Option<OffsetDateTime>,
+}
+
+pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
+    let rows = sqlx::query(
+        "SELECT kid, alg, created_at, signing_from, retired_at, unpublish_at FROM signing_keys ORDER BY signing_from DESC",
+    )
+    .fetch_all(db)
+    .await?;
+    let now = OffsetDateTime::now_utc();
+    rows.into_iter()
+        .map(|row| {
+            let signing_from: OffsetDateTime = row.try_get("signing_from")?;
+            let retired_at: Option<OffsetDateTime> = row.try_get("retired_at")?;
+            let unpublish_at: Option<OffsetDateTime> = row.try_get("unpublish_at")?;
+            let status = if unpublish_at.is_some_and(|t| t <= now) {
+                "unpublished"
+            } else if retired_at.is_some_and(|t| t <= now) {
+                "retired"
+            } else if signing_from > now {
+                "pending"
+            } else {
+                "active"
+            };
+            Ok(KeyInfo {
+                kid: row.try_get("kid")?,
+                alg: row.try_get("alg")?,
+                status,
+                created_at: row.try_get("created_at")?,
+                signing_from,
+                retired_at,
+                unpublish_at,
+            })
+        })
+        .collect()
+}
+
+/// Phased rotation: the new key is published at once but signs only after `delay` (longer than
+/// the JWKS cache lifetime, so every verifier has it by then). The keys it replaces stop signing
+/// at that moment and stay published until every token they signed has expired.
+pub async fn rotate(
+    db: &PgPool,
+    master: &MasterKey,
+    delay: Duration,
+    token_lifetime: Duration,
+) -> anyhow::Result<KeyInfo> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FIRST_KEY_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let signing_from = OffsetDateTime::now_utc() + time::Duration::seconds(delay.as_secs() as i64);
+    let kid = insert_new_key(&mut tx, master, signing_from).await?;
+    let unpublish_at = signing_from
+        + time::Duration::seconds(
+            token_lifetime.as_secs() as i64 + super::jwt::LEEWAY_SECS as i64 + 60,
+        );
+    sqlx::query(
+        "UPDATE signing_keys SET retired_at = $2, unpublish_at = $3
+         WHERE kid <> $1 AND (retired_at IS NULL OR retired_at > $2)",
+    )
+    .bind(&kid)
+    .bind(signing_from)
+    .bind(unpublish_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    list(db)
+        .await?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| anyhow::anyhow!("the new key vanished"))
 }

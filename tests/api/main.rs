@@ -7,6 +7,7 @@ mod fake_provider;
 mod health;
 mod helpers;
 mod identity;
+mod keys;
 mod openapi;
 mod problems;
 mod sessions;

@@ -1,0 +1,127 @@
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{Object, OpenApi};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::roles;
+use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::startup::AppState;
+use crate::tokens::BearerAuth;
+use crate::tokens::keys::{self, KeyInfo};
+
+pub struct OpsApi;
+
+/// One of our signing keys.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct SigningKey {
+    kid: String,
+    alg: String,
+    /// `pending` (published, not signing yet), `active`, `retired` (published, no longer
+    /// signing) or `unpublished`.
+    status: String,
+    created_at: OffsetDateTime,
+    /// When it starts (or started) signing.
+    signing_from: OffsetDateTime,
+    #[oai(skip_serializing_if_is_none)]
+    retired_at: Option<OffsetDateTime>,
+    /// When it leaves the JWKS: after every token it signed has expired.
+    #[oai(skip_serializing_if_is_none)]
+    unpublish_at: Option<OffsetDateTime>,
+}
+
+impl Example for SigningKey {
+    fn example() -> Self {
+        SigningKey {
+            kid: "2026-11-27-ab12cd34".into(),
+            alg: "ES256".into(),
+            status: "active".into(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            signing_from: OffsetDateTime::UNIX_EPOCH,
+            retired_at: None,
+            unpublish_at: None,
+        }
+    }
+}
+
+impl From<KeyInfo> for SigningKey {
+    fn from(k: KeyInfo) -> Self {
+        SigningKey {
+            kid: k.kid,
+            alg: k.alg,
+            status: k.status.into(),
+            created_at: k.created_at,
+            signing_from: k.signing_from,
+            retired_at: k.retired_at,
+            unpublish_at: k.unpublish_at,
+        }
+    }
+}
+
+/// Operators only, and only at identity level 2: a citizen without the role gets 403, an
+/// operator signed in at level 1 the step-up challenge (RFC 9470).
+async fn operator(state: &AppState, auth: &BearerAuth) -> ApiResult<Uuid> {
+    let forbidden = || ApiError::new(&catalogue::FORBIDDEN);
+    let citizen = Uuid::parse_str(&auth.0.sub).map_err(|_| forbidden())?;
+    if auth.0.sid.is_none() {
+        return Err(forbidden());
+    }
+    if !roles::has_role(&state.db, citizen, "operator")
+        .await
+        .map_err(ApiError::internal)?
+    {
+        return Err(forbidden());
+    }
+    auth.require_level2()?;
+    Ok(citizen)
+}
+
+#[OpenApi(prefix_path = "/v1/ops", tag = "ApiTag::Operations")]
+impl OpsApi {
+    /// List signing keys
+    ///
+    /// Every key with its phase: pending, active, retired or unpublished.
+    #[oai(path = "/keys", method = "get", operation_id = "opsListKeys")]
+    async fn list_keys(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> ApiResult<Json<Vec<SigningKey>>> {
+        operator(&state, &auth).await?;
+        let keys = keys::list(&state.db).await.map_err(ApiError::internal)?;
+        Ok(Json(keys.into_iter().map(SigningKey::from).collect()))
+    }
+
+    /// Rotate the signing key
+    ///
+    /// Publishes a new key now; it signs after the rotation delay (longer than the JWKS cache
+    /// lifetime). The current key stops signing then and stays published until its tokens have
+    /// expired.
+    #[oai(path = "/keys/rotate", method = "post", operation_id = "opsRotateKey")]
+    async fn rotate_key(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+    ) -> ApiResult<Json<SigningKey>> {
+        let operator = operator(&state, &auth).await?;
+        let key = keys::rotate(
+            &state.db,
+            &state.master_key(),
+            state.config.key_rotation_delay,
+            state.config.access_token_ttl,
+        )
+        .await
+        .map_err(ApiError::internal)?;
+        let event = Event::new("signing_key_rotated", Outcome::Success)
+            .actor(format!("operator:{operator}"))
+            .target(key.kid.clone())
+            .facts(&RequestFacts::of(req));
+        audit::record(&state.db, event).await;
+        Ok(Json(key.into()))
+    }
+}

@@ -1,0 +1,51 @@
+//! Roles citizens hold: `operator`, `agency`, `merchant`.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const ROLES: &[&str] = &["operator", "agency", "merchant"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("unknown role `{0}` (known: operator, agency, merchant)")]
+    UnknownRole(String),
+    #[error("no citizen has the sub `{0}` (they must have signed in once)")]
+    UnknownSubject(Uuid),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub async fn grant(
+    db: &PgPool,
+    citizen: Uuid,
+    role: &str,
+    granted_by: &str,
+) -> Result<(), GrantError> {
+    if !ROLES.contains(&role) {
+        return Err(GrantError::UnknownRole(role.to_string()));
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM citizens WHERE id = $1)")
+        .bind(citizen)
+        .fetch_one(db)
+        .await?;
+    if !exists {
+        return Err(GrantError::UnknownSubject(citizen));
+    }
+    sqlx::query(
+        "INSERT INTO roles (citizen_id, role, granted_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(citizen)
+    .bind(role)
+    .bind(granted_by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn has_role(db: &PgPool, citizen: Uuid, role: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = $2)")
+        .bind(citizen)
+        .bind(role)
+        .fetch_one(db)
+        .await
+}

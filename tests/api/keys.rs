@@ -1,0 +1,232 @@
+//! Signing-key rotation in phases, and step-up for operator endpoints.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::cli::{motcua_with, stdout_json};
+use crate::helpers::{Options, TestApp, eventually};
+use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
+
+const DELAY_SECS: u64 = 6;
+
+async fn app_with_fast_rotation() -> TestApp {
+    TestApp::spawn_with(Options {
+        env: vec![
+            ("MOTCUA_JWKS_MAX_AGE_SECS", "1".into()),
+            ("MOTCUA_KEY_ROTATION_DELAY_SECS", DELAY_SECS.to_string()),
+        ],
+        ..Options::default()
+    })
+    .await
+}
+
+fn rotate(app: &TestApp) -> Value {
+    let delay = DELAY_SECS.to_string();
+    stdout_json(&motcua_with(
+        app,
+        &["keys", "rotate"],
+        &[
+            ("MOTCUA_JWKS_MAX_AGE_SECS", "1"),
+            ("MOTCUA_KEY_ROTATION_DELAY_SECS", &delay),
+        ],
+    ))
+}
+
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn refresh(app: &TestApp, client_id: &str, token: &str) -> crate::signin::Tokens {
+    let response = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_first_signs_after_the_delay_and_old_tokens_keep_working() {
+    let app = app_with_fast_rotation().await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let before = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    let old_kid = jwt_parts(&before.access_token).0["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let rotated_at = Instant::now();
+    let new_key = rotate(&app);
+    let new_kid = new_key["kid"].as_str().unwrap().to_string();
+    assert_eq!(new_key["status"], "pending");
+    app.state.tokens.keyring().reload().await.unwrap();
+
+    // Published at once, next to the old key...
+    let kids = published_kids(&app).await;
+    assert!(
+        kids.contains(&new_kid) && kids.contains(&old_kid),
+        "{kids:?}"
+    );
+    // ...but the old key still signs until the delay has passed.
+    let during = refresh(&app, &client_id, before.refresh_token.as_deref().unwrap()).await;
+    assert!(rotated_at.elapsed() < Duration::from_secs(DELAY_SECS));
+    assert_eq!(jwt_parts(&during.access_token).0["kid"], old_kid.as_str());
+
+    let signing_from = time::OffsetDateTime::parse(
+        new_key["signing_from"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let wait = signing_from - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    let after = refresh(&app, &client_id, during.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(jwt_parts(&after.access_token).0["kid"], new_kid.as_str());
+
+    // A token signed before the rotation still verifies: the old key stays published.
+    let me = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&before.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    assert!(published_kids(&app).await.contains(&old_kid));
+
+    let keys = stdout_json(&motcua_with(&app, &["keys", "list"], &[]));
+    let status_of = |kid: &str| {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == kid)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status_of(&new_kid), "active");
+    assert_eq!(status_of(&old_kid), "retired");
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'signing_key_rotated'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn running_servers_pick_up_a_rotation_within_seconds() {
+    let app = app_with_fast_rotation().await;
+    let new_kid = rotate(&app)["kid"].as_str().unwrap().to_string();
+    assert!(
+        eventually(Duration::from_secs(7), || async {
+            published_kids(&app).await.contains(&new_kid)
+        })
+        .await,
+        "the server never published the key the CLI made"
+    );
+}
+
+async fn ops_keys(app: &TestApp, token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/ops/keys"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn grant(app: &TestApp, sub: &str, role: &str) {
+    let out = stdout_json(&motcua_with(
+        app,
+        &["role", "grant", "--subject", sub, "--role", role],
+        &[],
+    ));
+    assert_eq!(out["role"], role);
+}
+
+#[tokio::test]
+async fn operator_endpoints_refuse_citizens_and_challenge_level_1_operators() {
+    let app = TestApp::spawn().await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+
+    // A citizen without the role: 403.
+    let citizen = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    let response = ops_keys(&app, &citizen.access_token).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+
+    // An operator signed in at level 1: the RFC 9470 step-up challenge.
+    let weak = sign_in(&app, &Request::new(&client_id), "citizen-l1").await;
+    grant(
+        &app,
+        jwt_parts(&weak.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+    let response = ops_keys(&app, &weak.access_token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_user_authentication\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("acr_values=\"2\""), "{challenge}");
+
+    // The same operator role at level 2 (asked for with acr_values=2) gets through.
+    let mut request = Request::new(&client_id);
+    request.acr_values = Some("2".into());
+    let strong = sign_in(&app, &request, "official").await;
+    grant(
+        &app,
+        jwt_parts(&strong.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+    let response = ops_keys(&app, &strong.access_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let keys: Value = response.json().await.unwrap();
+    assert_eq!(keys[0]["status"], "active");
+}
+
+#[tokio::test]
+async fn role_grant_refuses_an_unknown_subject() {
+    let app = TestApp::spawn().await;
+    let out = motcua_with(
+        &app,
+        &[
+            "role",
+            "grant",
+            "--subject",
+            &uuid::Uuid::new_v4().to_string(),
+            "--role",
+            "operator",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("signed in once"));
+}
