@@ -43,7 +43,7 @@ struct KeySet {
 /// The keys this replica signs and verifies with.
 #[derive(Clone)]
 pub struct Keyring {
-    db: PgPool,
+    db: Option<PgPool>,
     master: MasterKey,
     current: Arc<RwLock<Arc<KeySet>>>,
 }
@@ -53,17 +53,39 @@ impl Keyring {
     /// two replicas starting together agree on it).
     pub async fn load(db: PgPool, master: MasterKey) -> anyhow::Result<Self> {
         let keyring = Self {
-            db,
+            db: Some(db.clone()),
             master,
             current: Arc::default(),
         };
-        keyring.ensure_signing_key().await?;
+        keyring.ensure_signing_key(&db).await?;
         keyring.reload().await?;
         Ok(keyring)
     }
 
-    async fn ensure_signing_key(&self) -> anyhow::Result<()> {
-        let mut tx = self.db.begin().await?;
+    /// A keyring with one fresh key held only in memory, for benchmarks and unit tests.
+    pub fn ephemeral() -> anyhow::Result<Self> {
+        let (kid, der, jwk) = generate_key()?;
+        let mut set = KeySet::default();
+        set.verifiers
+            .insert(kid.clone(), Arc::new(DecodingKey::from_jwk(&jwk)?));
+        set.jwks.keys.push(jwk);
+        set.signers.push(SigningSlot {
+            signing_from: OffsetDateTime::UNIX_EPOCH,
+            retired_at: None,
+            signer: Arc::new(Signer {
+                kid,
+                key: EncodingKey::from_ec_der(&der),
+            }),
+        });
+        Ok(Self {
+            db: None,
+            master: MasterKey::new([0; 32]),
+            current: Arc::new(RwLock::new(Arc::new(set))),
+        })
+    }
+
+    async fn ensure_signing_key(&self, db: &PgPool) -> anyhow::Result<()> {
+        let mut tx = db.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(FIRST_KEY_LOCK)
             .execute(&mut *tx)
@@ -84,13 +106,16 @@ impl Keyring {
     /// Re-reads the key table: every published key verifies; every key not yet retired is a
     /// signer from its `signing_from`.
     pub async fn reload(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.db else {
+            return Ok(());
+        };
         let rows = sqlx::query(
             "SELECT kid, private_key_enc, public_jwk, signing_from, retired_at
              FROM signing_keys
              WHERE unpublish_at IS NULL OR unpublish_at > now()
              ORDER BY signing_from DESC",
         )
-        .fetch_all(&self.db)
+        .fetch_all(db)
         .await?;
         let now = OffsetDateTime::now_utc();
         let mut set = KeySet::default();
@@ -170,18 +195,16 @@ impl Keyring {
     }
 }
 
-/// Generates an ES256 key, stores it encrypted and returns its `kid`.
-pub async fn insert_new_key(
-    tx: &mut sqlx::PgConnection,
-    master: &MasterKey,
-    signing_from: OffsetDateTime,
-) -> anyhow::Result<String> {
+/// A new P-256 key: its `kid`, PKCS#8 DER and public JWK.
+fn generate_key() -> anyhow::Result<(String, Vec<u8>, Jwk)> {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
         .map_err(|_| anyhow::anyhow!("generating a P-256 key"))?;
     let der = pair
         .to_pkcs8v1()
-        .map_err(|_| anyhow::anyhow!("exporting a P-256 key"))?;
-    let encoding = EncodingKey::from_ec_der(der.as_ref());
+        .map_err(|_| anyhow::anyhow!("exporting a P-256 key"))?
+        .as_ref()
+        .to_vec();
+    let encoding = EncodingKey::from_ec_der(&der);
     let kid = format!(
         "{}-{}",
         OffsetDateTime::now_utc().date(),
@@ -190,8 +213,18 @@ pub async fn insert_new_key(
     let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)?;
     jwk.common.key_id = Some(kid.clone());
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok((kid, der, jwk))
+}
+
+/// Generates an ES256 key, stores it encrypted and returns its `kid`.
+pub async fn insert_new_key(
+    tx: &mut sqlx::PgConnection,
+    master: &MasterKey,
+    signing_from: OffsetDateTime,
+) -> anyhow::Result<String> {
+    let (kid, der, jwk) = generate_key()?;
     let sealed = master
-        .seal(Purpose::SigningKeys, kid.as_bytes(), der.as_ref())
+        .seal(Purpose::SigningKeys, kid.as_bytes(), &der)
         .map_err(|_| anyhow::anyhow!("encrypting the signing key"))?;
     sqlx::query(
         "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk, signing_from)

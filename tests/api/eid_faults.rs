@@ -457,7 +457,7 @@ async fn provider_error_access_denied_reaches_the_app_as_access_denied() {
         .await;
     assert_eq!(rig.fake.token_requests(), 0);
 
-    // The same, written by hand as the brief describes it.
+    // The same error response, addressed to our callback directly.
     let sign_in = rig.begin().await;
     let url = format!(
         "{}?error=access_denied&state={}&iss={}",
@@ -511,7 +511,6 @@ async fn token_endpoint_http_500_sends_the_app_temporarily_unavailable() {
 /// Outages rarely come with an empty body: a proxy's HTML page, a framework's text, or an OAuth
 /// error JSON with a 5xx status are all "try again later", not "your sign-in was refused".
 #[tokio::test]
-#[ignore = "src bug: Eid::finish maps a 5xx token response with a body to Refused (access_denied); see the eid_faults report"]
 async fn token_endpoint_server_errors_with_a_body_send_the_app_temporarily_unavailable() {
     let rig = Rig::start().await;
     token_endpoint_fails_with(&rig, 500, "text/plain", "Internal Server Error").await;

@@ -438,7 +438,7 @@ async fn token(
             }
         }
     }
-    let id_token = build_id_token(&shared, &scenario.signing, &claims);
+    let id_token = build_id_token(shared, &scenario.signing, &claims);
 
     let access_token = crate::helpers::unique("at-");
     let subject = claims["sub"].as_str().unwrap_or(SUBJECT).to_string();
