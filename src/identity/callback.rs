@@ -10,6 +10,9 @@ use crate::crypto;
 use crate::oauth::authorize::{error_redirect, redirect_with};
 use crate::startup::AppState;
 
+/// The whole exchange with the provider (token, JWKS refetch, userinfo) must fit in this.
+const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
 #[derive(Debug, Default, Clone)]
 pub struct CallbackQuery {
     pub code: Option<String>,
@@ -147,11 +150,14 @@ pub async fn finish(
         );
     };
 
-    let identity = match app
-        .eid
-        .finish(code, &pending.pkce_verifier, &pending.nonce)
-        .await
-    {
+    // Each provider request has its own timeout; this bounds them together.
+    let finished = tokio::time::timeout(
+        FINISH_DEADLINE,
+        app.eid.finish(code, &pending.pkce_verifier, &pending.nonce),
+    )
+    .await
+    .unwrap_or_else(|_| Err(EidError::Unavailable("sign-in deadline passed".into())));
+    let identity = match finished {
         Ok(identity) => identity,
         Err(EidError::Unavailable(why)) => {
             tracing::warn!(reason = %why, "eID provider unavailable at sign-in finish");

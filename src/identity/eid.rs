@@ -28,6 +28,8 @@ use crate::config::Config;
 
 /// How long discovery results are trusted before being fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+/// After a failed discovery, requests fail fast for this long before the next attempt.
+const DISCOVERY_RETRY: Duration = Duration::from_secs(2);
 /// An unknown `kid` refetches the provider's JWKS at most this often, so forged tokens cannot
 /// make us hammer the provider.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -123,6 +125,9 @@ pub struct Eid {
     http: reqwest::Client,
     discovered: RwLock<Option<Arc<Discovered>>>,
     last_jwks_refetch: Mutex<Option<Instant>>,
+    /// While the provider is down, discovery is retried at most this often instead of by every
+    /// request queueing on the lock.
+    last_discovery_failure: Mutex<Option<Instant>>,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> EidError {
@@ -151,6 +156,7 @@ impl Eid {
             http,
             discovered: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
+            last_discovery_failure: Mutex::new(None),
         })
     }
 
@@ -171,11 +177,26 @@ impl Eid {
         {
             return Ok(d.clone());
         }
+        let recently_failed = self
+            .last_discovery_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < DISCOVERY_RETRY);
+        if recently_failed {
+            return Err(unavailable("discovery failed moments ago"));
+        }
         let issuer = IssuerUrl::new(self.issuer.clone()).map_err(unavailable)?;
         // Checks that the document's issuer is exactly ours, and fetches the JWKS.
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
-            .await
-            .map_err(|e| unavailable(format!("discovery: {e}")))?;
+        let metadata = match CoreProviderMetadata::discover_async(issuer, &self.http).await {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                *self
+                    .last_discovery_failure
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                return Err(unavailable(format!("discovery: {e}")));
+            }
+        };
         let authorization_endpoint = metadata.authorization_endpoint().url().clone();
         let jwks_url = metadata.jwks_uri().clone();
         let jwks = metadata.jwks().clone();
@@ -237,22 +258,31 @@ impl Eid {
             .client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| unavailable(format!("token endpoint: {e}")))?;
+        // A 5xx from the provider (or a proxy in front of it) is an outage, whatever its body:
+        // oauth2 would report it as an OAuth error response or as a parse failure.
+        let server_error = std::sync::atomic::AtomicBool::new(false);
+        let http_client = StatusAware {
+            http: &self.http,
+            server_error: &server_error,
+        };
         let response = match request
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&self.http)
+            .request_async(&http_client)
             .await
         {
             Ok(response) => response,
+            Err(e) if server_error.load(std::sync::atomic::Ordering::Relaxed) => {
+                return Err(unavailable(format!("token endpoint: server error: {e}")));
+            }
             Err(RequestTokenError::ServerResponse(e)) => {
                 return Err(EidError::Refused(format!(
                     "token endpoint error {}",
                     e.error()
                 )));
             }
-            // A body that is not a token response (an HTML 500 page, say): the provider is
-            // malfunctioning, not refusing.
+            // Not 5xx, yet not a token response: an ID token without `sub` or `iat`, say.
             Err(RequestTokenError::Parse(e, _)) => {
-                return Err(unavailable(format!("token response: {e}")));
+                return Err(EidError::Refused(format!("token response: {e}")));
             }
             Err(e) => return Err(unavailable(format!("token endpoint: {e}"))),
         };
@@ -276,21 +306,16 @@ impl Eid {
             }
             other => other,
         }
-        .map_err(|e| EidError::Refused(format!("id_token: {e}")))?
+        .map_err(|e| EidError::Refused(format!("id_token: {e:?}")))?
         .clone();
 
-        // §3.1.3.7 rules 4 and 5; openidconnect does not check `azp`.
-        let audiences = verified.audiences();
-        match verified.authorized_party() {
-            Some(azp) if azp.as_str() != self.client_id => {
-                return Err(EidError::Refused("id_token: azp is not our client".into()));
-            }
-            None if audiences.len() > 1 => {
-                return Err(EidError::Refused(
-                    "id_token: several audiences without azp".into(),
-                ));
-            }
-            _ => {}
+        // §3.1.3.7 rule 5: openidconnect does not check `azp`. (Rule 4 needs nothing more: the
+        // verifier refuses any audience besides ours, so several audiences never get here.)
+        if verified
+            .authorized_party()
+            .is_some_and(|azp| azp.as_str() != self.client_id)
+        {
+            return Err(EidError::Refused("id_token: azp is not our client".into()));
         }
 
         let subject = verified.subject().clone();
@@ -374,6 +399,30 @@ impl Eid {
                 true
             }
         }
+    }
+}
+
+/// The reqwest client, noting whether the response was a server error.
+struct StatusAware<'a> {
+    http: &'a reqwest::Client,
+    server_error: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for StatusAware<'_> {
+    type Error = openidconnect::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<openidconnect::HttpResponse, Self::Error>> + Send + 'c>,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.http.call(request).await?;
+            if response.status().is_server_error() {
+                self.server_error
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(response)
+        })
     }
 }
 

@@ -86,7 +86,7 @@ pub struct Tokens {
     access_ttl: Duration,
     /// Tokens already verified, by SHA-256: a repeated token costs no ECDSA verification.
     /// Expiry is still checked on every hit; revocation is checked by the caller.
-    verified: moka::sync::Cache<[u8; 32], Arc<AccessClaims>>,
+    verified: moka::sync::Cache<[u8; 32], (Arc<str>, Arc<AccessClaims>)>,
 }
 
 impl Tokens {
@@ -159,17 +159,19 @@ impl Tokens {
     pub fn verify_access_cached(&self, token: &str) -> Result<Arc<AccessClaims>, TokenError> {
         let key = crate::crypto::sha256(token.as_bytes());
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        if let Some(claims) = self.verified.get(&key) {
-            if claims.exp + LEEWAY_SECS as i64 > now {
+        if let Some((kid, claims)) = self.verified.get(&key) {
+            // A key withdrawn early (a compromise) takes its cached tokens with it.
+            if claims.exp + LEEWAY_SECS as i64 > now && self.keyring.verifier(&kid).is_some() {
                 return Ok(claims);
             }
             self.verified.invalidate(&key);
-            return Err(TokenError::Invalid(
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature,
-            ));
         }
         let claims = Arc::new(self.verify_access(token)?);
-        self.verified.insert(key, claims.clone());
+        if let Ok(header) = jsonwebtoken::decode_header(token)
+            && let Some(kid) = header.kid
+        {
+            self.verified.insert(key, (Arc::from(kid), claims.clone()));
+        }
         Ok(claims)
     }
 
@@ -194,7 +196,8 @@ impl Tokens {
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.issuer]);
-        validation.required_spec_claims = ["exp", "iat", "iss", "aud", "sub"]
+        // jsonwebtoken only knows these names; `iat` is required by the claims type itself.
+        validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
             .into_iter()
             .map(String::from)
             .collect::<HashSet<_>>();
