@@ -409,4 +409,56 @@ async fn revocation_holds_while_the_subscription_is_down() {
         StatusCode::UNAUTHORIZED,
         "PostgreSQL still knows"
     );
+
+    // Back online, the subscription reloads the deny-list: the in-process set alone now refuses
+    // the token it never heard about over pub/sub.
+    proxy.resume();
+    assert!(
+        crate::helpers::eventually(Duration::from_secs(5), || async {
+            second.state.revocations.is_live()
+        })
+        .await
+    );
+    assert_eq!(
+        me_status(&second, &tokens.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_SESSION_IDLE_SECS", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let (client_id, tokens) = signed_in(&app).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let response = refresh(&app, &client_id, tokens.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_lifetime_even_when_used() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_SESSION_ABSOLUTE_SECS", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    let (client_id, tokens) = signed_in(&app).await;
+    let first = tokens.refresh_token.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let second = refreshed(&app, &client_id, &first)
+        .await
+        .refresh_token
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        refresh(&app, &client_id, &second).await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }
