@@ -10,6 +10,18 @@ pub use lang::Lang;
 pub use pipeline::{ClientIp, RequestId};
 pub use problem::{ApiError, Problem};
 
+/// The page a browser sees when a sign-in cannot go on and nothing may be redirected to.
+pub fn sign_in_error_page(message: &str) -> poem_openapi::payload::Html<String> {
+    let escaped = message
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    poem_openapi::payload::Html(format!(
+        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Không thể đăng nhập / Sign-in failed</title>\
+         <h1>Không thể đăng nhập / Sign-in failed</h1><p>{escaped}</p></html>"
+    ))
+}
+
 /// Result of an API handler.
 pub type ApiResult<T> = Result<T, ApiError>;
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::callback::{self, CallbackQuery};
 use super::{citizens, login};
 use crate::audit::RequestFacts;
-use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::http::{ApiError, ApiResult, ApiTag, catalogue, sign_in_error_page};
 use crate::startup::AppState;
 use crate::tokens::BearerAuth;
 
@@ -66,14 +66,6 @@ impl Example for Me {
     }
 }
 
-fn page(message: &str) -> Html<String> {
-    let escaped = message.replace('&', "&amp;").replace('<', "&lt;");
-    Html(format!(
-        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Không thể đăng nhập / Sign-in failed</title>\
-         <h1>Không thể đăng nhập / Sign-in failed</h1><p>{escaped}</p></html>"
-    ))
-}
-
 #[OpenApi(tag = "ApiTag::Identity")]
 impl IdentityApi {
     /// eID callback
@@ -120,9 +112,9 @@ impl IdentityApi {
             callback::Outcome::ErrorPage {
                 status: 503,
                 message,
-            } => CallbackResponse::Unavailable(page(&message), "no-store".into()),
+            } => CallbackResponse::Unavailable(sign_in_error_page(&message), "no-store".into()),
             callback::Outcome::ErrorPage { message, .. } => {
-                CallbackResponse::BadRequest(page(&message), "no-store".into())
+                CallbackResponse::BadRequest(sign_in_error_page(&message), "no-store".into())
             }
         }
     }

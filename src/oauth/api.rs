@@ -15,7 +15,7 @@ use super::error::OAuthError;
 use super::metadata::{self, ServerMetadata};
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
-use crate::http::ApiTag;
+use crate::http::{ApiTag, sign_in_error_page};
 use crate::startup::AppState;
 
 pub struct OAuthApi;
@@ -61,7 +61,7 @@ enum AuthorizeResponse {
 }
 
 fn authorize_bad_request(err: poem::Error) -> AuthorizeResponse {
-    AuthorizeResponse::BadRequest(error_page(&err.to_string()), no_store())
+    AuthorizeResponse::BadRequest(sign_in_error_page(&err.to_string()), no_store())
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -219,17 +219,6 @@ fn no_store() -> String {
     "no-store".to_string()
 }
 
-fn error_page(message: &str) -> Html<String> {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    Html(format!(
-        "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Không thể đăng nhập / Sign-in failed</title>\
-         <h1>Không thể đăng nhập / Sign-in failed</h1><p>{escaped}</p></html>"
-    ))
-}
-
 /// `client_secret_basic` (RFC 6749 §2.3.1): form-urlencoded id and secret in Basic auth.
 fn basic_credentials(req: &Request) -> Option<(String, String)> {
     let value = req.header(http::header::AUTHORIZATION)?;
@@ -349,9 +338,9 @@ impl OAuthApi {
             authorize::Outcome::ErrorPage {
                 status: 503,
                 message,
-            } => AuthorizeResponse::Unavailable(error_page(&message), no_store()),
+            } => AuthorizeResponse::Unavailable(sign_in_error_page(&message), no_store()),
             authorize::Outcome::ErrorPage { message, .. } => {
-                AuthorizeResponse::BadRequest(error_page(&message), no_store())
+                AuthorizeResponse::BadRequest(sign_in_error_page(&message), no_store())
             }
         }
     }

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::helpers::{Options, TestApp, closed_port};
 use crate::signin::{
-    self, APP_REDIRECT, Request, browse_sign_in, browser, exchange, jwt_parts, query_of, sign_in,
+    self, APP_REDIRECT, AtProvider, Request, browse_sign_in, browser, exchange, jwt_parts,
+    query_of, sign_in, to_callback,
 };
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
@@ -240,27 +241,7 @@ async fn a_replayed_callback_and_a_callback_in_another_browser_are_refused() {
     let client_id = app.public_client(APP_REDIRECT).await;
     let request = Request::new(&client_id);
     let browser = browser();
-    let response = browser
-        .get(request.authorize_url(&app))
-        .send()
-        .await
-        .unwrap();
-    let mut url = signin::location(&response);
-    while url.starts_with(&crate::helpers::eid_issuer()) {
-        let response = browser.get(&url).send().await.unwrap();
-        url = if response.status().is_redirection() {
-            signin::location(&response)
-        } else {
-            let posted = browser
-                .post(format!("{url}/login"))
-                .form(&[("login", "citizen-l2")])
-                .send()
-                .await
-                .unwrap();
-            signin::location(&posted)
-        };
-    }
-    let callback = url;
+    let callback = to_callback(&app, &browser, &request, AtProvider::SignInAs("citizen-l2")).await;
     // Another browser (no binding cookie) arriving with the provider's response.
     let stranger = signin::browser().get(&callback).send().await.unwrap();
     assert_eq!(stranger.status(), StatusCode::BAD_REQUEST);
@@ -298,20 +279,7 @@ async fn a_citizen_who_cancels_at_the_provider_returns_to_the_app_with_access_de
     let client_id = app.public_client(APP_REDIRECT).await;
     let request = Request::new(&client_id);
     let browser = browser();
-    let response = browser
-        .get(request.authorize_url(&app))
-        .send()
-        .await
-        .unwrap();
-    let mut url = signin::location(&response);
-    while url.starts_with(&crate::helpers::eid_issuer()) {
-        let response = browser.get(&url).send().await.unwrap();
-        url = if response.status().is_redirection() {
-            signin::location(&response)
-        } else {
-            signin::location(&browser.post(format!("{url}/abort")).send().await.unwrap())
-        };
-    }
+    let url = to_callback(&app, &browser, &request, AtProvider::Cancel).await;
     let back = signin::location(&browser.get(&url).send().await.unwrap());
     let params = query_of(&back);
     assert_eq!(params["error"], "access_denied", "{back}");
@@ -355,27 +323,13 @@ async fn any_replica_can_finish_a_sign_in_another_started() {
     let client_id = first.public_client(APP_REDIRECT).await;
     let request = Request::new(&client_id);
     let browser = browser();
-    let response = browser
-        .get(request.authorize_url(&first))
-        .send()
-        .await
-        .unwrap();
-    let mut url = signin::location(&response);
-    while url.starts_with(&crate::helpers::eid_issuer()) {
-        let response = browser.get(&url).send().await.unwrap();
-        url = if response.status().is_redirection() {
-            signin::location(&response)
-        } else {
-            signin::location(
-                &browser
-                    .post(format!("{url}/login"))
-                    .form(&[("login", "citizen-l2")])
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-        };
-    }
+    let url = to_callback(
+        &first,
+        &browser,
+        &request,
+        AtProvider::SignInAs("citizen-l2"),
+    )
+    .await;
     // The load balancer sends the callback to the other replica.
     let url = url.replacen(&first.address, &second.address, 1);
     let response = browser.get(&url).send().await.unwrap();

@@ -94,13 +94,20 @@ pub fn query_of(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// Follows the browser part of a sign-in at the eID simulator as `citizen` and returns the URL
-/// the browser is finally sent to (the app's redirect URI, with a code or an error).
-pub async fn browse_sign_in(
+/// What the citizen does at the provider's login page.
+#[derive(Debug, Clone, Copy)]
+pub enum AtProvider<'a> {
+    SignInAs(&'a str),
+    Cancel,
+}
+
+/// Opens our authorization endpoint and goes through the eID simulator's pages; returns our
+/// callback URL as the provider sends the browser there (not yet followed).
+pub async fn to_callback(
     app: &TestApp,
     browser: &reqwest::Client,
     request: &Request,
-    citizen: &str,
+    at: AtProvider<'_>,
 ) -> String {
     let response = browser
         .get(request.authorize_url(app))
@@ -114,32 +121,38 @@ pub async fn browse_sign_in(
         response.text().await.unwrap_or_default()
     );
     let mut url = location(&response);
-    // Provider: authorization request → login interaction.
-    for _ in 0..5 {
-        if !url.starts_with(&crate::helpers::eid_issuer()) {
-            break;
-        }
+    while url.starts_with(&crate::helpers::eid_issuer()) {
         let response = browser.get(&url).send().await.unwrap();
         if response.status().is_redirection() {
             url = location(&response);
             continue;
         }
         assert_eq!(response.status(), StatusCode::OK, "provider page {url}");
-        // The login form: post the chosen citizen.
-        let response = browser
-            .post(format!("{url}/login"))
-            .form(&[("login", citizen)])
-            .send()
-            .await
-            .unwrap();
-        url = location(&response);
+        let posted = match at {
+            AtProvider::SignInAs(citizen) => browser
+                .post(format!("{url}/login"))
+                .form(&[("login", citizen)]),
+            AtProvider::Cancel => browser.post(format!("{url}/abort")),
+        };
+        url = location(&posted.send().await.unwrap());
     }
-    // Our callback.
+    url
+}
+
+/// Signs in at the eID simulator as `citizen` and returns the URL the browser is finally sent
+/// to (the app's redirect URI, with a code or an error).
+pub async fn browse_sign_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    request: &Request,
+    citizen: &str,
+) -> String {
+    let callback = to_callback(app, browser, request, AtProvider::SignInAs(citizen)).await;
     assert!(
-        url.starts_with(&app.address),
-        "expected our callback, got {url}"
+        callback.starts_with(&app.address),
+        "expected our callback, got {callback}"
     );
-    let response = browser.get(&url).send().await.unwrap();
+    let response = browser.get(&callback).send().await.unwrap();
     assert_eq!(
         response.status(),
         StatusCode::FOUND,
