@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authorize::{self, AuthorizeRequest};
 use super::error::OAuthError;
+use super::introspect::Introspection;
 use super::metadata::{self, ServerMetadata};
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
@@ -114,6 +115,8 @@ pub struct TokenForm {
     pub code_verifier: Option<String>,
     /// For `grant_type=refresh_token`.
     pub refresh_token: Option<String>,
+    /// For `grant_type=client_credentials`: space-separated scopes (default: all the client's).
+    pub scope: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -189,6 +192,49 @@ enum RevokeResponse {
 
 fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
     RevokeResponse::BadRequest(
+        Json(OAuthError::invalid_request(format!(
+            "The request must be application/x-www-form-urlencoded: {err}"
+        ))),
+        no_store(),
+    )
+}
+
+/// An introspection request (RFC 7662 §2.1), form-encoded.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct IntrospectForm {
+    /// The token to look at.
+    pub token: Option<String>,
+    /// Optional; the token's form tells access and refresh tokens apart.
+    pub token_type_hint: Option<String>,
+    /// For `client_secret_post`.
+    pub client_id: Option<String>,
+    /// For `client_secret_post`.
+    pub client_secret: Option<String>,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "introspect_bad_request")]
+enum IntrospectResponse {
+    /// The token's state; `{"active": false}` for anything the caller may not see.
+    #[oai(status = 200)]
+    Ok(Json<Introspection>, #[oai(header = "Cache-Control")] String),
+    /// RFC 6749 §5.2 error.
+    #[oai(status = 400)]
+    BadRequest(Json<OAuthError>, #[oai(header = "Cache-Control")] String),
+    /// Client authentication failed (`invalid_client`).
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<OAuthError>,
+        #[oai(header = "WWW-Authenticate")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A dependency is unavailable (`temporarily_unavailable`).
+    #[oai(status = 503)]
+    Unavailable(Json<OAuthError>, #[oai(header = "Cache-Control")] String),
+}
+
+fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
+    IntrospectResponse::BadRequest(
         Json(OAuthError::invalid_request(format!(
             "The request must be application/x-www-form-urlencoded: {err}"
         ))),
@@ -381,6 +427,7 @@ impl OAuthApi {
             client_id,
             code_verifier: form.code_verifier,
             refresh_token: form.refresh_token,
+            scope: form.scope,
             client_secret,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
@@ -444,6 +491,51 @@ impl OAuthApi {
                 ),
                 400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
                 _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
+            },
+        }
+    }
+
+    /// Token introspection (RFC 7662)
+    ///
+    /// For resource servers: is this token active, and whose is it? A confidential client sees
+    /// the tokens issued to it; a client registered with the `introspect` scope sees any token.
+    /// Anything else answers `{"active": false}`.
+    #[oai(
+        path = "/v1/auth/introspect",
+        method = "post",
+        operation_id = "introspect"
+    )]
+    async fn introspect(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        form: Form<IntrospectForm>,
+    ) -> IntrospectResponse {
+        let form = form.0;
+        let _ = form.token_type_hint;
+        let (client_id, client_secret) =
+            match client_credentials(req, form.client_id, form.client_secret) {
+                Ok(credentials) => credentials,
+                Err(error) => return IntrospectResponse::BadRequest(Json(error), no_store()),
+            };
+        match super::introspect::introspect(
+            &state,
+            client_id.as_deref(),
+            client_secret.as_deref(),
+            form.token.as_deref(),
+            &RequestFacts::of(req),
+        )
+        .await
+        {
+            Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
+            Err(refusal) => match refusal.status {
+                401 => IntrospectResponse::Unauthorized(
+                    Json(refusal.error),
+                    "Basic realm=\"motcua\"".into(),
+                    no_store(),
+                ),
+                400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
+                _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
             },
         }
     }

@@ -12,6 +12,8 @@ pub struct ServerMetadata {
     pub jwks_uri: String,
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
     pub response_modes_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,
@@ -48,6 +50,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 pub const AUTHORIZE_PATH: &str = "/v1/auth/authorize";
 pub const TOKEN_PATH: &str = "/v1/auth/token";
+pub const INTROSPECT_PATH: &str = "/v1/auth/introspect";
 pub const REVOKE_PATH: &str = "/v1/auth/revoke";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const EID_CALLBACK_PATH: &str = "/v1/auth/eid/callback";
@@ -65,9 +68,18 @@ pub fn document(issuer: &str, openid: bool) -> ServerMetadata {
             "client_secret_basic",
             "client_secret_post",
         ]),
+        introspection_endpoint: format!("{issuer}{INTROSPECT_PATH}"),
+        introspection_endpoint_auth_methods_supported: strings(&[
+            "client_secret_basic",
+            "client_secret_post",
+        ]),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
-        grant_types_supported: strings(&["authorization_code", "refresh_token"]),
+        grant_types_supported: strings(&[
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+        ]),
         code_challenge_methods_supported: strings(&["S256"]),
         token_endpoint_auth_methods_supported: strings(&[
             "none",

@@ -5,6 +5,7 @@ pub mod api;
 pub mod authorize;
 pub mod client_auth;
 pub mod error;
+pub mod introspect;
 pub mod metadata;
 pub mod revoke;
 pub mod token;

@@ -23,6 +23,8 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
+    /// Requested scopes (`client_credentials`): space-separated, a subset of the client's.
+    pub scope: Option<String>,
     /// From `Authorization: Basic` or `client_secret_post`; public clients send none.
     pub client_secret: Option<String>,
     pub user_agent: Option<String>,
@@ -65,13 +67,13 @@ pub async fn exchange(
     facts: &RequestFacts,
 ) -> Result<Issued, Refusal> {
     let grant = match req.grant_type.as_deref() {
-        Some(grant @ ("authorization_code" | "refresh_token")) => grant,
+        Some(grant @ ("authorization_code" | "refresh_token" | "client_credentials")) => grant,
         Some(_) => {
             return Err(Refusal::new(
                 400,
                 OAuthError::new(
                     "unsupported_grant_type",
-                    "Supported: authorization_code, refresh_token",
+                    "Supported: authorization_code, refresh_token, client_credentials",
                 ),
             ));
         }
@@ -91,6 +93,7 @@ pub async fn exchange(
     .await?;
     match grant {
         "authorization_code" => redeem_code(app, &client, &req, facts).await,
+        "client_credentials" => client_credentials(app, &client, &req, facts).await,
         _ => refresh(app, &client, &req, facts).await,
     }
 }
@@ -337,6 +340,88 @@ async fn refresh(
     Err(invalid_grant(
         "The refresh token was already used; the session has been ended",
     ))
+}
+
+/// Scopes a service provider may hold; the others belong to citizens' sign-ins.
+const SERVICE_SCOPES: &[&str] = &[
+    "dossiers:read",
+    "dossiers:write",
+    "listings:write",
+    "stats:read",
+    "introspect",
+];
+
+/// The `client_credentials` grant (RFC 6749 §4.4): a service provider acting as itself. The
+/// token's `sub` is the client id; its scope is what was asked for, down to what the client is
+/// registered for.
+async fn client_credentials(
+    app: &AppState,
+    client: &Client,
+    req: &TokenRequest,
+    facts: &RequestFacts,
+) -> Result<Issued, Refusal> {
+    if client.kind != crate::clients::ClientKind::Confidential {
+        return Err(Refusal::new(
+            400,
+            OAuthError::new(
+                "unauthorized_client",
+                "Only confidential clients may use client_credentials",
+            ),
+        ));
+    }
+    let allowed: Vec<&str> = client
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| SERVICE_SCOPES.contains(s))
+        .collect();
+    let scope = match req
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => allowed.join(" "),
+        Some(requested) => {
+            let mut granted: Vec<&str> = Vec::new();
+            for wanted in requested.split(' ').filter(|s| !s.is_empty()) {
+                if !allowed.contains(&wanted) {
+                    failure(app, facts, &client.client_id, "scope not allowed").await;
+                    return Err(Refusal::new(
+                        400,
+                        OAuthError::new(
+                            "invalid_scope",
+                            format!("Scope `{wanted}` is not allowed for this client"),
+                        ),
+                    ));
+                }
+                if !granted.contains(&wanted) {
+                    granted.push(wanted);
+                }
+            }
+            granted.join(" ")
+        }
+    };
+    let claims = app.tokens.access_claims(
+        &client.client_id,
+        &client.client_id,
+        &scope,
+        OffsetDateTime::now_utc(),
+    );
+    let access_token = app.tokens.sign_access(&claims).map_err(server_error)?;
+    let event = Event::new("token_issued", Outcome::Success)
+        .actor(client.client_id.clone())
+        .client(client.client_id.clone())
+        .details(serde_json::json!({ "grant_type": "client_credentials", "jti": claims.jti, "scope": scope }))
+        .facts(facts);
+    audit::record(&app.db, event).await;
+    Ok(Issued {
+        access_token,
+        expires_in: app.tokens.access_ttl().as_secs(),
+        scope,
+        id_token: None,
+        refresh_token: None,
+    })
 }
 
 fn mint_access(app: &AppState, session: &Session) -> Result<(String, String), Refusal> {

@@ -10,6 +10,7 @@ mod identity;
 mod keys;
 mod openapi;
 mod problems;
+mod providers;
 mod sessions;
 mod signin;
 mod tokens;

@@ -1,0 +1,153 @@
+//! Token introspection (RFC 7662) for resource servers: a confidential client may introspect
+//! the tokens issued to it; a client registered with the `introspect` scope, any token.
+//! Everything else is `{"active": false}`, which reveals nothing.
+
+use poem_openapi::Object;
+use poem_openapi::types::Example;
+use time::OffsetDateTime;
+
+use super::token::Refusal;
+use crate::audit::RequestFacts;
+use crate::clients::ClientKind;
+use crate::crypto;
+use crate::startup::AppState;
+
+/// An introspection response (RFC 7662 §2.2).
+#[derive(Debug, Clone, Default, Object, PartialEq)]
+#[oai(example)]
+pub struct Introspection {
+    /// Whether the token is currently valid (signed by us, not expired, not revoked).
+    pub active: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub client_id: Option<String>,
+    /// The citizen's `sub`, or the client id for service tokens.
+    #[oai(skip_serializing_if_is_none)]
+    pub sub: Option<String>,
+    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    #[oai(skip_serializing_if_is_none)]
+    pub token_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub exp: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iat: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub nbf: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub iss: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub aud: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub jti: Option<String>,
+    /// The login session, for citizens' tokens.
+    #[oai(skip_serializing_if_is_none)]
+    pub sid: Option<String>,
+    /// Identity level: "1" or "2".
+    #[oai(skip_serializing_if_is_none)]
+    pub acr: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub auth_time: Option<i64>,
+}
+
+impl Example for Introspection {
+    fn example() -> Self {
+        Introspection {
+            active: true,
+            scope: Some("dossiers:write".into()),
+            client_id: Some("mc_3k9x2m4q8w7e5r1t6y0u2i4o".into()),
+            sub: Some("mc_3k9x2m4q8w7e5r1t6y0u2i4o".into()),
+            token_type: Some("Bearer".into()),
+            exp: Some(1_795_822_645),
+            iat: Some(1_795_822_045),
+            ..Default::default()
+        }
+    }
+}
+
+pub async fn introspect(
+    app: &AppState,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+    token: Option<&str>,
+    facts: &RequestFacts,
+) -> Result<Introspection, Refusal> {
+    let client = super::client_auth::authenticate(app, client_id, client_secret, facts).await?;
+    if client.kind != ClientKind::Confidential {
+        return Err(Refusal::new(
+            401,
+            super::error::OAuthError::invalid_client("Introspection needs an authenticated client"),
+        ));
+    }
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(Refusal::new(
+            400,
+            super::error::OAuthError::invalid_request("token is required"),
+        ));
+    };
+    let may_see_all = client.scopes.iter().any(|s| s == "introspect");
+    let inactive = Ok(Introspection::default());
+
+    if token.matches('.').count() == 2 {
+        let Ok(claims) = app.tokens.verify_access(token) else {
+            return inactive;
+        };
+        if !(may_see_all || claims.client_id == client.client_id) {
+            return inactive;
+        }
+        if app.revocations.is_revoked(&claims).await {
+            return inactive;
+        }
+        return Ok(Introspection {
+            active: true,
+            scope: Some(claims.scope),
+            client_id: Some(claims.client_id),
+            sub: Some(claims.sub),
+            token_type: Some("Bearer".into()),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: Some(claims.nbf),
+            iss: Some(claims.iss),
+            aud: Some(claims.aud),
+            jti: Some(claims.jti),
+            sid: claims.sid,
+            acr: claims.acr,
+            auth_time: claims.auth_time,
+        });
+    }
+
+    // A refresh token: active while it is the newest of a live session.
+    let row: Option<(uuid::Uuid, String, uuid::Uuid, String, i16, OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)> =
+        sqlx::query_as(
+            "SELECT s.id, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at, s.absolute_expires_at, rt.rotated_at
+             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+             WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+        )
+        .bind(crypto::sha256(token.as_bytes()).to_vec())
+        .fetch_optional(&app.db)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "introspecting a refresh token");
+            Refusal::new(503, super::error::OAuthError::temporarily_unavailable("Try again shortly"))
+        })?;
+    let now = OffsetDateTime::now_utc();
+    match row {
+        Some((sid, owner, citizen, scope, level, idle, absolute, None))
+            if (may_see_all || owner == client.client_id) && now < idle && now < absolute =>
+        {
+            Ok(Introspection {
+                active: true,
+                scope: Some(scope),
+                client_id: Some(owner),
+                sub: Some(citizen.to_string()),
+                token_type: Some("refresh_token".into()),
+                exp: Some(idle.min(absolute).unix_timestamp()),
+                iss: Some(app.tokens.issuer().to_string()),
+                sid: Some(sid.to_string()),
+                acr: Some(level.to_string()),
+                ..Default::default()
+            })
+        }
+        _ => inactive,
+    }
+}
