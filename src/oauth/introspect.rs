@@ -65,6 +65,18 @@ impl Example for Introspection {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    sid: uuid::Uuid,
+    client_id: String,
+    citizen_id: uuid::Uuid,
+    scope: String,
+    level: i16,
+    idle_expires_at: OffsetDateTime,
+    absolute_expires_at: OffsetDateTime,
+    rotated_at: Option<OffsetDateTime>,
+}
+
 pub async fn introspect(
     app: &AppState,
     client_id: Option<&str>,
@@ -117,34 +129,44 @@ pub async fn introspect(
     }
 
     // A refresh token: active while it is the newest of a live session.
-    let row: Option<(uuid::Uuid, String, uuid::Uuid, String, i16, OffsetDateTime, OffsetDateTime, Option<OffsetDateTime>)> =
-        sqlx::query_as(
-            "SELECT s.id, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at, s.absolute_expires_at, rt.rotated_at
-             FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-             WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+    let row: Option<RefreshRow> = sqlx::query_as(
+        "SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at,
+                s.absolute_expires_at, rt.rotated_at
+         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+    )
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(&app.db)
+    .await
+    .map_err(|err| {
+        tracing::error!(error = %err, "introspecting a refresh token");
+        Refusal::new(
+            503,
+            super::error::OAuthError::temporarily_unavailable("Try again shortly"),
         )
-        .bind(crypto::sha256(token.as_bytes()).to_vec())
-        .fetch_optional(&app.db)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "introspecting a refresh token");
-            Refusal::new(503, super::error::OAuthError::temporarily_unavailable("Try again shortly"))
-        })?;
+    })?;
     let now = OffsetDateTime::now_utc();
     match row {
-        Some((sid, owner, citizen, scope, level, idle, absolute, None))
-            if (may_see_all || owner == client.client_id) && now < idle && now < absolute =>
+        Some(r)
+            if r.rotated_at.is_none()
+                && (may_see_all || r.client_id == client.client_id)
+                && now < r.idle_expires_at
+                && now < r.absolute_expires_at =>
         {
             Ok(Introspection {
                 active: true,
-                scope: Some(scope),
-                client_id: Some(owner),
-                sub: Some(citizen.to_string()),
+                scope: Some(r.scope),
+                client_id: Some(r.client_id),
+                sub: Some(r.citizen_id.to_string()),
                 token_type: Some("refresh_token".into()),
-                exp: Some(idle.min(absolute).unix_timestamp()),
+                exp: Some(
+                    r.idle_expires_at
+                        .min(r.absolute_expires_at)
+                        .unix_timestamp(),
+                ),
                 iss: Some(app.tokens.issuer().to_string()),
-                sid: Some(sid.to_string()),
-                acr: Some(level.to_string()),
+                sid: Some(r.sid.to_string()),
+                acr: Some(r.level.to_string()),
                 ..Default::default()
             })
         }
