@@ -38,6 +38,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub revocations: Revocations,
     pub eid: Arc<Eid>,
+    /// Service providers' public keys, for `private_key_jwt`.
+    pub client_keys: crate::oauth::assertion::ClientKeys,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ impl Application {
         revocations.spawn_subscriber();
         let state = AppState {
             revocations,
+            client_keys: crate::oauth::assertion::ClientKeys::new()?,
             cache: Cache::new(redis.clone()),
             tokens: Tokens::new(keyring, config.issuer(), config.access_token_ttl),
             eid: Arc::new(Eid::new(&config).context("eID provider settings")?),

@@ -11,6 +11,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authorize::{self, AuthorizeRequest};
+use super::client_auth::Credentials;
 use super::error::OAuthError;
 use super::introspect::Introspection;
 use super::metadata::{self, ServerMetadata};
@@ -111,6 +112,11 @@ pub struct TokenForm {
     pub client_id: Option<String>,
     /// For `client_secret_post`.
     pub client_secret: Option<String>,
+    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`: a JWT signed with a key from the client's `jwks_uri`, `aud` = our
+    /// issuer (RFC 7523).
+    pub client_assertion: Option<String>,
     /// The PKCE verifier (RFC 7636).
     pub code_verifier: Option<String>,
     /// For `grant_type=refresh_token`.
@@ -167,6 +173,10 @@ pub struct RevokeForm {
     pub client_id: Option<String>,
     /// For `client_secret_post`.
     pub client_secret: Option<String>,
+    /// For `private_key_jwt`.
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`.
+    pub client_assertion: Option<String>,
 }
 
 #[derive(ApiResponse)]
@@ -210,6 +220,10 @@ pub struct IntrospectForm {
     pub client_id: Option<String>,
     /// For `client_secret_post`.
     pub client_secret: Option<String>,
+    /// For `private_key_jwt`.
+    pub client_assertion_type: Option<String>,
+    /// For `private_key_jwt`.
+    pub client_assertion: Option<String>,
 }
 
 // Built once per request and returned at once: boxing the large variant would buy nothing.
@@ -247,20 +261,31 @@ fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
 /// Client credentials from `Authorization: Basic` or the form, refusing a mix of methods.
 fn client_credentials(
     req: &Request,
-    form_id: Option<String>,
-    form_secret: Option<String>,
-) -> Result<(Option<String>, Option<String>), OAuthError> {
-    match basic_credentials(req) {
-        Some((id, secret)) => {
-            if form_id.as_deref().is_some_and(|f| f != id) || form_secret.is_some() {
+    client_id: Option<String>,
+    secret: Option<String>,
+    assertion_type: Option<String>,
+    assertion: Option<String>,
+) -> Result<Credentials, OAuthError> {
+    let (client_id, secret) = match basic_credentials(req) {
+        Some((id, basic_secret)) => {
+            if client_id.as_deref().is_some_and(|f| f != id)
+                || secret.is_some()
+                || assertion.is_some()
+            {
                 return Err(OAuthError::invalid_request(
                     "Use one client authentication method",
                 ));
             }
-            Ok((Some(id), Some(secret)))
+            (Some(id), Some(basic_secret))
         }
-        None => Ok((form_id, form_secret)),
-    }
+        None => (client_id, secret),
+    };
+    Ok(Credentials {
+        client_id,
+        secret,
+        assertion_type,
+        assertion,
+    })
 }
 
 fn no_store() -> String {
@@ -406,31 +431,24 @@ impl OAuthApi {
         form: Form<TokenForm>,
     ) -> TokenResponse {
         let form = form.0;
-        let (client_id, client_secret) = match basic_credentials(req) {
-            Some((id, secret)) => {
-                if form.client_id.as_deref().is_some_and(|f| f != id)
-                    || form.client_secret.is_some()
-                {
-                    return TokenResponse::BadRequest(
-                        Json(OAuthError::invalid_request(
-                            "Use one client authentication method",
-                        )),
-                        no_store(),
-                    );
-                }
-                (Some(id), Some(secret))
-            }
-            None => (form.client_id, form.client_secret),
+        let credentials = match client_credentials(
+            req,
+            form.client_id,
+            form.client_secret,
+            form.client_assertion_type,
+            form.client_assertion,
+        ) {
+            Ok(credentials) => credentials,
+            Err(error) => return TokenResponse::BadRequest(Json(error), no_store()),
         };
         let request = TokenRequest {
             grant_type: form.grant_type,
             code: form.code,
             redirect_uri: form.redirect_uri,
-            client_id,
             code_verifier: form.code_verifier,
             refresh_token: form.refresh_token,
             scope: form.scope,
-            client_secret,
+            credentials,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
         match token::exchange(&state, request, &RequestFacts::of(req)).await {
@@ -472,16 +490,20 @@ impl OAuthApi {
         form: Form<RevokeForm>,
     ) -> RevokeResponse {
         let form = form.0;
-        let (client_id, client_secret) =
-            match client_credentials(req, form.client_id, form.client_secret) {
-                Ok(credentials) => credentials,
-                Err(error) => return RevokeResponse::BadRequest(Json(error), no_store()),
-            };
+        let credentials = match client_credentials(
+            req,
+            form.client_id,
+            form.client_secret,
+            form.client_assertion_type,
+            form.client_assertion,
+        ) {
+            Ok(credentials) => credentials,
+            Err(error) => return RevokeResponse::BadRequest(Json(error), no_store()),
+        };
         let request = super::revoke::RevokeRequest {
             token: form.token,
             token_type_hint: form.token_type_hint,
-            client_id,
-            client_secret,
+            credentials,
         };
         match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
             Ok(()) => RevokeResponse::Ok(no_store()),
@@ -515,15 +537,19 @@ impl OAuthApi {
     ) -> IntrospectResponse {
         let form = form.0;
         let _ = form.token_type_hint;
-        let (client_id, client_secret) =
-            match client_credentials(req, form.client_id, form.client_secret) {
-                Ok(credentials) => credentials,
-                Err(error) => return IntrospectResponse::BadRequest(Json(error), no_store()),
-            };
+        let credentials = match client_credentials(
+            req,
+            form.client_id,
+            form.client_secret,
+            form.client_assertion_type,
+            form.client_assertion,
+        ) {
+            Ok(credentials) => credentials,
+            Err(error) => return IntrospectResponse::BadRequest(Json(error), no_store()),
+        };
         match super::introspect::introspect(
             &state,
-            client_id.as_deref(),
-            client_secret.as_deref(),
+            &credentials,
             form.token.as_deref(),
             &RequestFacts::of(req),
         )

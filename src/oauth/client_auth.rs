@@ -1,6 +1,6 @@
-//! Client authentication at the token and revocation endpoints (RFC 6749 §2.3): public clients
-//! identify with `client_id` (`none`), confidential ones prove a secret, compared as SHA-256 in
-//! constant time.
+//! Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3):
+//! public clients identify with `client_id` (`none`); confidential ones prove a secret (compared
+//! as SHA-256 in constant time) or sign an assertion (`private_key_jwt`, RFC 7523).
 
 use super::error::OAuthError;
 use super::token::Refusal;
@@ -9,13 +9,56 @@ use crate::clients::{Client, ClientKind, store as clients};
 use crate::crypto;
 use crate::startup::AppState;
 
+/// What a request presented to authenticate its client.
+#[derive(Debug, Default, Clone)]
+pub struct Credentials {
+    pub client_id: Option<String>,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub secret: Option<String>,
+    pub assertion_type: Option<String>,
+    /// `private_key_jwt`.
+    pub assertion: Option<String>,
+}
+
+impl Credentials {
+    /// The client the credentials name: `client_id`, or an assertion's `iss` (checked later).
+    fn claimed_client(&self) -> Option<String> {
+        if let Some(id) = self.client_id.as_deref().filter(|s| !s.is_empty()) {
+            return Some(id.to_string());
+        }
+        let assertion = self.assertion.as_deref()?;
+        let payload = assertion.split('.').nth(1)?;
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims["iss"].as_str().map(str::to_string)
+    }
+}
+
 pub async fn authenticate(
     app: &AppState,
-    client_id: Option<&str>,
-    secret: Option<&str>,
+    credentials: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Client, Refusal> {
-    let Some(client_id) = client_id.filter(|s| !s.is_empty()) else {
+    if credentials.assertion.is_some()
+        && credentials.assertion_type.as_deref() != Some(super::assertion::ASSERTION_TYPE)
+    {
+        return Err(Refusal::new(
+            400,
+            OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+        ));
+    }
+    if credentials.assertion.is_some() && credentials.secret.is_some() {
+        return Err(Refusal::new(
+            400,
+            OAuthError::invalid_request("Use one client authentication method"),
+        ));
+    }
+    let claimed = credentials.claimed_client();
+    let Some(client_id) = claimed.as_deref() else {
         return Err(Refusal::new(
             401,
             OAuthError::invalid_client("client_id is required"),
@@ -38,8 +81,27 @@ pub async fn authenticate(
             ));
         }
     };
+    if let Some(assertion) = credentials.assertion.as_deref() {
+        return match super::assertion::verify(app, &client, assertion).await {
+            Ok(()) => Ok(client),
+            Err(super::assertion::Failure::Refused(reason)) => {
+                failure(app, facts, client_id, reason).await;
+                Err(Refusal::new(
+                    401,
+                    OAuthError::invalid_client("Client authentication failed"),
+                ))
+            }
+            Err(super::assertion::Failure::Unavailable(reason)) => {
+                tracing::warn!(client_id, reason, "client assertion could not be checked");
+                Err(Refusal::new(
+                    503,
+                    OAuthError::temporarily_unavailable("Try again shortly"),
+                ))
+            }
+        };
+    }
     if client.kind == ClientKind::Confidential {
-        let presented = secret.unwrap_or("");
+        let presented = credentials.secret.as_deref().unwrap_or("");
         // Hash first: comparing digests in constant time reveals nothing about the secret.
         let ok = client.secret_sha256.as_deref().is_some_and(|stored| {
             crypto::constant_time_eq(&crypto::sha256(presented.as_bytes()), stored)

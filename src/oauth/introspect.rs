@@ -79,12 +79,11 @@ struct RefreshRow {
 
 pub async fn introspect(
     app: &AppState,
-    client_id: Option<&str>,
-    client_secret: Option<&str>,
+    credentials: &super::client_auth::Credentials,
     token: Option<&str>,
     facts: &RequestFacts,
 ) -> Result<Introspection, Refusal> {
-    let client = super::client_auth::authenticate(app, client_id, client_secret, facts).await?;
+    let client = super::client_auth::authenticate(app, credentials, facts).await?;
     if client.kind != ClientKind::Confidential {
         return Err(Refusal::new(
             401,

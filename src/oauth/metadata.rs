@@ -67,11 +67,13 @@ pub fn document(issuer: &str, openid: bool) -> ServerMetadata {
             "none",
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
         introspection_endpoint: format!("{issuer}{INTROSPECT_PATH}"),
         introspection_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
         response_types_supported: strings(&["code"]),
         response_modes_supported: strings(&["query"]),
@@ -85,6 +87,7 @@ pub fn document(issuer: &str, openid: bool) -> ServerMetadata {
             "none",
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
         token_endpoint_auth_signing_alg_values_supported: strings(&[
             "ES256", "RS256", "PS256", "EdDSA",

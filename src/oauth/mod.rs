@@ -2,6 +2,7 @@
 //! brokering to the national eID, and the token endpoint.
 
 pub mod api;
+pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod error;

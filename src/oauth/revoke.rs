@@ -13,8 +13,7 @@ use crate::startup::AppState;
 pub struct RevokeRequest {
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub credentials: super::client_auth::Credentials,
 }
 
 pub async fn revoke(
@@ -22,13 +21,7 @@ pub async fn revoke(
     req: RevokeRequest,
     facts: &RequestFacts,
 ) -> Result<(), Refusal> {
-    let client = super::client_auth::authenticate(
-        app,
-        req.client_id.as_deref(),
-        req.client_secret.as_deref(),
-        facts,
-    )
-    .await?;
+    let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
     let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(Refusal::new(
             400,

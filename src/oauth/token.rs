@@ -20,13 +20,11 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
-    pub client_id: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
     /// Requested scopes (`client_credentials`): space-separated, a subset of the client's.
     pub scope: Option<String>,
-    /// From `Authorization: Basic` or `client_secret_post`; public clients send none.
-    pub client_secret: Option<String>,
+    pub credentials: super::client_auth::Credentials,
     pub user_agent: Option<String>,
 }
 
@@ -84,13 +82,7 @@ pub async fn exchange(
             ));
         }
     };
-    let client = super::client_auth::authenticate(
-        app,
-        req.client_id.as_deref(),
-        req.client_secret.as_deref(),
-        facts,
-    )
-    .await?;
+    let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
     match grant {
         "authorization_code" => redeem_code(app, &client, &req, facts).await,
         "client_credentials" => client_credentials(app, &client, &req, facts).await,

@@ -228,3 +228,175 @@ async fn introspection_requires_an_authenticated_confidential_client() {
         "invalid_client"
     );
 }
+
+// private_key_jwt (RFC 7523): the provider publishes its key; we fetch it from its jwks_uri.
+
+struct KeyHost {
+    jwks_uri: String,
+    kid: String,
+    key: jsonwebtoken::EncodingKey,
+}
+
+fn p256() -> jsonwebtoken::EncodingKey {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+    jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
+}
+
+async fn host_keys() -> KeyHost {
+    let key = p256();
+    let kid = crate::helpers::unique("k");
+    let mut jwk =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some(kid.clone());
+    let body = serde_json::json!({ "keys": [jwk] }).to_string();
+    let route = poem::Route::new().at(
+        "/jwks.json",
+        poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("application/json")
+                .body(body.clone())
+        }),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
+    tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(route).await });
+    KeyHost {
+        jwks_uri: format!("http://127.0.0.1:{port}/jwks.json"),
+        kid,
+        key,
+    }
+}
+
+async fn key_client(app: &TestApp, host: &KeyHost) -> String {
+    app.client_with(NewClient {
+        name: "Marketplace".into(),
+        kind: ClientKind::Confidential,
+        redirect_uris: vec![],
+        scopes: vec!["listings:write".into()],
+        rate_limit_per_min: None,
+        jwks_uri: Some(host.jwks_uri.clone()),
+    })
+    .await
+    .0
+}
+
+fn assertion(
+    client_id: &str,
+    aud: &str,
+    exp_in: i64,
+    kid: &str,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    let claims = serde_json::json!({
+        "iss": client_id, "sub": client_id, "aud": aud,
+        "iat": now, "exp": now + exp_in, "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
+}
+
+async fn with_assertion(app: &TestApp, assertion: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_a_client_by_its_published_key() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    let response = with_assertion(
+        &app,
+        &assertion(&id, &app.address, 60, &host.kid, &host.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["scope"], "listings:write");
+    assert_eq!(
+        crate::signin::jwt_parts(body["access_token"].as_str().unwrap()).1["sub"],
+        id
+    );
+}
+
+#[tokio::test]
+async fn a_replayed_assertion_is_refused() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    let once = assertion(&id, &app.address, 60, &host.kid, &host.key);
+    assert_eq!(with_assertion(&app, &once).await.status(), StatusCode::OK);
+    let replay = with_assertion(&app, &once).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replay.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+}
+
+#[tokio::test]
+async fn expired_long_lived_misaddressed_or_foreign_assertions_are_refused() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    let foreign = p256();
+    let cases = [
+        (
+            "expired",
+            assertion(&id, &app.address, -120, &host.kid, &host.key),
+        ),
+        (
+            "an hour long",
+            assertion(&id, &app.address, 3600, &host.kid, &host.key),
+        ),
+        (
+            "for the token endpoint, not our issuer",
+            assertion(&id, &app.url("/v1/auth/token"), 60, &host.kid, &host.key),
+        ),
+        (
+            "for another server",
+            assertion(&id, "https://other.example.vn", 60, &host.kid, &host.key),
+        ),
+        (
+            "signed by a key that is not published",
+            assertion(&id, &app.address, 60, &host.kid, &foreign),
+        ),
+        (
+            "naming an unknown kid",
+            assertion(&id, &app.address, 60, "no-such-kid", &host.key),
+        ),
+    ];
+    for (what, assertion) in cases {
+        let response = with_assertion(&app, &assertion).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{what}"
+        );
+    }
+    // A client registered with a secret cannot use an assertion instead.
+    let (secret_client, _) = provider(&app, &["dossiers:read"]).await;
+    let response = with_assertion(
+        &app,
+        &assertion(&secret_client, &app.address, 60, &host.kid, &host.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

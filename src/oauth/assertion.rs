@@ -1,0 +1,191 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2, OpenID Connect Core §9): the client
+//! signs a short-lived JWT with a key published at its registered `jwks_uri`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use redis::AsyncCommands;
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::clients::Client;
+use crate::crypto;
+use crate::startup::AppState;
+
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Assertions must be short-lived: `exp` at most this far ahead.
+const MAX_LIFETIME_SECS: i64 = 300;
+const LEEWAY_SECS: u64 = 30;
+const JWKS_TTL: Duration = Duration::from_secs(300);
+/// An unknown `kid` refetches a client's JWKS at most this often.
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// Asymmetric only: a client's JWKS cannot turn into an HMAC secret.
+const ALLOWED: [Algorithm; 6] = [
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::RS256,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::EdDSA,
+];
+
+/// Clients' public keys, fetched from their `jwks_uri` and cached.
+#[derive(Clone)]
+pub struct ClientKeys {
+    http: reqwest::Client,
+    cache: moka::sync::Cache<String, (Instant, Arc<JwkSet>)>,
+}
+
+impl ClientKeys {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
+                .build()?,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(JWKS_TTL)
+                .build(),
+        })
+    }
+
+    async fn fetch(&self, client: &Client, uri: &str) -> Result<Arc<JwkSet>, Failure> {
+        let response = self
+            .http
+            .get(uri)
+            .send()
+            .await
+            .map_err(|_| Failure::Unavailable("client jwks_uri unreachable"))?;
+        if !response.status().is_success() {
+            return Err(Failure::Unavailable("client jwks_uri answered an error"));
+        }
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|_| Failure::Refused("client jwks_uri is not a JWK set"))?;
+        let set = Arc::new(set);
+        self.cache
+            .insert(client.client_id.clone(), (Instant::now(), set.clone()));
+        Ok(set)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The assertion is not acceptable (reason for the audit log).
+    Refused(&'static str),
+    /// We could not check it now.
+    Unavailable(&'static str),
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    jti: Option<String>,
+}
+
+/// Verifies a client assertion for `client`: signature by a key from its JWKS, `iss` = `sub` =
+/// client id, `aud` = our issuer, a short `exp`, and a `jti` never seen before.
+pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<(), Failure> {
+    let Some(uri) = client.jwks_uri.as_deref() else {
+        return Err(Failure::Refused("client has no jwks_uri"));
+    };
+    let header = jsonwebtoken::decode_header(assertion)
+        .map_err(|_| Failure::Refused("malformed assertion"))?;
+    if !ALLOWED.contains(&header.alg) {
+        return Err(Failure::Refused("assertion algorithm not allowed"));
+    }
+    let keys = &app.client_keys;
+    let cached = keys.cache.get(&client.client_id);
+    let set = match &cached {
+        Some((_, set)) => set.clone(),
+        None => keys.fetch(client, uri).await?,
+    };
+    let key = match find_key(&set, header.kid.as_deref()) {
+        Some(key) => key,
+        None => match cached {
+            // The client may have rotated its keys: look again, but not on every request.
+            Some((at, _)) if at.elapsed() >= JWKS_REFETCH_INTERVAL => {
+                let fresh = keys.fetch(client, uri).await?;
+                find_key(&fresh, header.kid.as_deref())
+                    .ok_or(Failure::Refused("assertion signed by an unknown key"))?
+            }
+            _ => return Err(Failure::Refused("assertion signed by an unknown key")),
+        },
+    };
+
+    let mut validation = Validation::new(header.alg);
+    validation.leeway = LEEWAY_SECS;
+    validation.set_audience(&[app.config.issuer()]);
+    validation.set_issuer(&[&client.client_id]);
+    validation.sub = Some(client.client_id.clone());
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                Failure::Refused("assertion expired")
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                Failure::Refused("assertion audience is not our issuer")
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                Failure::Refused("assertion signature invalid")
+            }
+            _ => Failure::Refused("assertion invalid"),
+        })?
+        .claims;
+    debug_assert!(claims.iss == claims.sub);
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if claims.exp - now > MAX_LIFETIME_SECS {
+        return Err(Failure::Refused("assertion lives too long"));
+    }
+    let Some(jti) = claims.jti.filter(|j| !j.is_empty()) else {
+        return Err(Failure::Refused("assertion has no jti"));
+    };
+    // Each assertion once: remembered until it would have expired anyway.
+    let key = app.redis.key(&[
+        "assertion",
+        &client.client_id,
+        &crypto::sha256_b64(jti.as_bytes()),
+    ]);
+    let ttl = (claims.exp - now + LEEWAY_SECS as i64).max(1) as u64;
+    let first_use: Option<String> = app
+        .redis
+        .run(|mut conn| async move {
+            conn.set_options(
+                key,
+                1,
+                redis::SetOptions::default()
+                    .conditional_set(redis::ExistenceCheck::NX)
+                    .with_expiration(redis::SetExpiry::EX(ttl)),
+            )
+            .await
+        })
+        .await
+        .map_err(|_| Failure::Unavailable("replay check unavailable"))?;
+    if first_use.is_none() {
+        return Err(Failure::Refused("assertion replayed"));
+    }
+    Ok(())
+}
+
+/// The key named by `kid`, or the only key when the assertion names none. The algorithm is
+/// the one the header states, already checked against the allow-list; jsonwebtoken refuses a
+/// key of another family.
+fn find_key(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
+    let jwk = match kid {
+        Some(kid) => set
+            .keys
+            .iter()
+            .find(|k| k.common.key_id.as_deref() == Some(kid)),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None => None,
+    }?;
+    DecodingKey::from_jwk(jwk).ok()
+}
