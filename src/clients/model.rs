@@ -12,6 +12,7 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "listings:write",
     "stats:read",
     "introspect",
+    "ops",
 ];
 
 /// What a public client gets when registered without `--scope`.

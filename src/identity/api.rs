@@ -101,12 +101,13 @@ impl IdentityApi {
             error: error.0,
             error_description: error_description.0,
         };
-        let cookie = login::cookie_value(req.header(http::header::COOKIE));
+        let cookie_name = login::binding_cookie_name(query.state.as_deref().unwrap_or(""));
+        let cookie = login::cookie_value(req.header(http::header::COOKIE), &cookie_name);
         let secure = state.config.public_url.scheme() == "https";
         match callback::finish(&state, query, cookie, RequestFacts::of(req)).await {
             callback::Outcome::ToApp { location } => CallbackResponse::Redirect(
                 location,
-                login::binding_cookie("", secure, 0),
+                login::binding_cookie(&cookie_name, "", secure, 0),
                 "no-store".into(),
             ),
             callback::Outcome::ErrorPage {
@@ -122,12 +123,13 @@ impl IdentityApi {
     /// The signed-in citizen
     ///
     /// Who the access token belongs to: our `sub`, name, masked identification number,
-    /// identity level and provider.
+    /// identity level and provider. Needs the `profile` scope.
     #[oai(path = "/v1/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&AppState>, auth: BearerAuth) -> ApiResult<Json<Me>> {
         let claims = auth.0;
         let not_citizen = || ApiError::new(&catalogue::FORBIDDEN);
-        if claims.sid.is_none() {
+        // The citizen's profile goes only to apps granted `profile`.
+        if claims.sid.is_none() || !claims.has_scope("profile") {
             return Err(not_citizen());
         }
         let id = Uuid::parse_str(&claims.sub).map_err(|_| not_citizen())?;

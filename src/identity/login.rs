@@ -14,8 +14,15 @@ use crate::redis::Redis;
 pub const PENDING_TTL_SECS: u64 = 600;
 /// Our one-time code for the app (≤ 60 s).
 pub const CODE_TTL_SECS: u64 = 60;
-/// The cookie binding a pending sign-in to the browser that started it.
-pub const BINDING_COOKIE: &str = "motcua_login";
+/// Prefix of the cookies binding pending sign-ins to the browser that started them; each
+/// sign-in has its own, so two apps signing in through one system browser do not collide.
+pub const BINDING_COOKIE_PREFIX: &str = "motcua_login_";
+
+/// The binding cookie's name for the sign-in with our `state`.
+pub fn binding_cookie_name(state: &str) -> String {
+    let hash = crypto::sha256_b64(state.as_bytes());
+    format!("{BINDING_COOKIE_PREFIX}{}", &hash[..16])
+}
 
 /// What we remember while the citizen is at the provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,19 +103,19 @@ pub async fn take_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<I
 
 /// The binding cookie for a sign-in: HttpOnly, only sent back to our callback, `Secure` when we
 /// are served over https. SameSite=Lax still lets the provider's top-level redirect carry it.
-pub fn binding_cookie(value: &str, secure: bool, max_age: u64) -> String {
+pub fn binding_cookie(name: &str, value: &str, secure: bool, max_age: u64) -> String {
     format!(
-        "{BINDING_COOKIE}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        "{name}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         crate::oauth::metadata::EID_CALLBACK_PATH,
         if secure { "; Secure" } else { "" }
     )
 }
 
-/// Reads our binding cookie from a `Cookie` header.
-pub fn cookie_value(header: Option<&str>) -> Option<String> {
+/// Reads the cookie `wanted` from a `Cookie` header.
+pub fn cookie_value(header: Option<&str>, wanted: &str) -> Option<String> {
     header?
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BINDING_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_string())
 }

@@ -229,6 +229,7 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
     Outcome::ToProvider {
         location: location.to_string(),
         cookie: login::binding_cookie(
+            &login::binding_cookie_name(&our_state),
             &binding,
             app.config.public_url.scheme() == "https",
             login::PENDING_TTL_SECS,

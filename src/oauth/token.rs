@@ -96,10 +96,14 @@ async fn redeem_code(
     req: &TokenRequest,
     facts: &RequestFacts,
 ) -> Result<Issued, Refusal> {
-    let (Some(code), Some(verifier)) = (req.code.as_deref(), req.code_verifier.as_deref()) else {
+    let (Some(code), Some(verifier), Some(_)) = (
+        req.code.as_deref(),
+        req.code_verifier.as_deref(),
+        req.redirect_uri.as_deref(),
+    ) else {
         return Err(Refusal::new(
             400,
-            OAuthError::invalid_request("code and code_verifier are required"),
+            OAuthError::invalid_request("code, code_verifier and redirect_uri are required"),
         ));
     };
     let issued = match login::take_code(&app.redis, code).await {

@@ -62,12 +62,15 @@ impl From<KeyInfo> for SigningKey {
     }
 }
 
-/// Operators only, and only at identity level 2: a citizen without the role gets 403, an
-/// operator signed in at level 1 the step-up challenge (RFC 9470).
+/// Operators only, through a client granted the `ops` scope, and only at identity level 2: a
+/// citizen without the role gets 403, an operator signed in at level 1 the step-up challenge
+/// (RFC 9470).
 async fn operator(state: &AppState, auth: &BearerAuth) -> ApiResult<Uuid> {
     let forbidden = || ApiError::new(&catalogue::FORBIDDEN);
     let citizen = Uuid::parse_str(&auth.0.sub).map_err(|_| forbidden())?;
-    if auth.0.sid.is_none() {
+    // Only a token of the operators' console (granted `ops`) counts: an operator's sign-in to
+    // any other app must not carry operator powers.
+    if auth.0.sid.is_none() || !auth.0.has_scope("ops") {
         return Err(forbidden());
     }
     if !roles::has_role(&state.db, citizen, "operator")

@@ -58,6 +58,15 @@ enum Ended {
     NoContent,
 }
 
+/// The citizen's account pages (devices) are for apps granted `profile`: a third-party app
+/// must not see or end the citizen's other sessions.
+fn account_holder(auth: &BearerAuth) -> Result<(Uuid, Uuid), ApiError> {
+    if !auth.0.has_scope("profile") {
+        return Err(ApiError::new(&catalogue::FORBIDDEN));
+    }
+    citizen_of(auth)
+}
+
 fn citizen_of(auth: &BearerAuth) -> Result<(Uuid, Uuid), ApiError> {
     let forbidden = || ApiError::new(&catalogue::FORBIDDEN);
     let sub = Uuid::parse_str(&auth.0.sub).map_err(|_| forbidden())?;
@@ -118,7 +127,7 @@ impl SessionsApi {
         state: Data<&AppState>,
         auth: BearerAuth,
     ) -> ApiResult<Json<Vec<SessionView>>> {
-        let (citizen, sid) = citizen_of(&auth)?;
+        let (citizen, sid) = account_holder(&auth)?;
         let sessions = store::list_live(&state.db, citizen)
             .await
             .map_err(ApiError::internal)?;
@@ -156,7 +165,7 @@ impl SessionsApi {
         /// The session id.
         id: Path<Uuid>,
     ) -> ApiResult<Ended> {
-        let (citizen, _) = citizen_of(&auth)?;
+        let (citizen, _) = account_holder(&auth)?;
         let session = store::find(&state.db, id.0)
             .await
             .map_err(ApiError::internal)?;

@@ -66,9 +66,11 @@ impl Revocations {
         self.deny(format!("sid:{sid}"), until).await;
     }
 
-    /// Denies one access token until it expires. The caller has recorded it in PostgreSQL.
+    /// Denies one access token until it expires (with the verification leeway). The caller has
+    /// recorded it in PostgreSQL.
     pub async fn revoke_token(&self, jti: &str, exp: i64) {
-        self.deny(format!("jti:{jti}"), exp).await;
+        self.deny(format!("jti:{jti}"), exp + super::jwt::LEEWAY_SECS as i64)
+            .await;
     }
 
     async fn deny(&self, entry: String, until: i64) {
@@ -183,6 +185,14 @@ impl Revocations {
         pubsub.subscribe(self.channel()).await?;
         // Subscribed first, then reloaded: nothing published in between is missed.
         self.reload().await?;
+        // PostgreSQL has every revocation, including any whose Redis write failed.
+        if let Err(err) = self.reload_from_database().await {
+            tracing::warn!(error = %err, "reloading revocations from PostgreSQL failed");
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "revocations incomplete",
+            )));
+        }
         self.inner.live.store(true, Ordering::SeqCst);
         tracing::info!("revocation subscription up");
         let mut messages = pubsub.on_message();
@@ -195,6 +205,32 @@ impl Revocations {
             {
                 self.remember(entry, until);
             }
+        }
+        Ok(())
+    }
+
+    /// Loads revocations still in force from PostgreSQL.
+    async fn reload_from_database(&self) -> sqlx::Result<()> {
+        let window = self.inner.session_ttl.as_secs() as i64;
+        let sessions: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+            "SELECT id, extract(epoch FROM revoked_at)::bigint + $1 FROM sessions
+             WHERE revoked_at > now() - make_interval(secs => $1)",
+        )
+        .bind(window)
+        .fetch_all(&self.inner.db)
+        .await?;
+        for (sid, until) in sessions {
+            self.remember(&format!("sid:{sid}"), until);
+        }
+        let tokens: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT jti, extract(epoch FROM expires_at)::bigint + $1 FROM revoked_access_tokens
+             WHERE expires_at > now() - make_interval(secs => $1)",
+        )
+        .bind(super::jwt::LEEWAY_SECS as i64)
+        .fetch_all(&self.inner.db)
+        .await?;
+        for (jti, until) in tokens {
+            self.remember(&format!("jti:{jti}"), until);
         }
         Ok(())
     }

@@ -434,3 +434,22 @@ async fn discovery_documents_name_every_endpoint_and_capability() {
         assert_eq!(&openid[key], value, "{key} differs between the documents");
     }
 }
+
+#[tokio::test]
+async fn the_profile_and_the_devices_need_the_profile_scope() {
+    let app = TestApp::spawn().await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let mut request = Request::new(&client_id);
+    request.scope = Some("openid offline_access".into());
+    let tokens = sign_in(&app, &request, "citizen-l2").await;
+    for path in ["/v1/me", "/v1/me/sessions"] {
+        let response = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&tokens.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+}

@@ -145,6 +145,22 @@ async fn running_servers_pick_up_a_rotation_within_seconds() {
     );
 }
 
+/// The operators' console: an app granted the `ops` scope.
+async fn ops_console(app: &TestApp) -> String {
+    app.client_with(motcua::clients::NewClient {
+        name: "Operators' console".into(),
+        kind: motcua::clients::ClientKind::Public,
+        redirect_uris: vec![APP_REDIRECT.into()],
+        scopes: ["openid", "profile", "offline_access", "ops"]
+            .map(String::from)
+            .to_vec(),
+        rate_limit_per_min: None,
+        jwks_uri: None,
+    })
+    .await
+    .0
+}
+
 async fn ops_keys(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
         .get(app.url("/v1/ops/keys"))
@@ -166,7 +182,7 @@ fn grant(app: &TestApp, sub: &str, role: &str) {
 #[tokio::test]
 async fn operator_endpoints_refuse_citizens_and_challenge_level_1_operators() {
     let app = TestApp::spawn().await;
-    let client_id = app.public_client(APP_REDIRECT).await;
+    let client_id = ops_console(&app).await;
 
     // A citizen without the role: 403.
     let citizen = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
@@ -229,4 +245,31 @@ async fn role_grant_refuses_an_unknown_subject() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("signed in once"));
+}
+
+#[tokio::test]
+async fn an_operators_sign_in_to_another_app_carries_no_operator_powers() {
+    let app = TestApp::spawn().await;
+    let console = ops_console(&app).await;
+    let other_app = app.public_client(APP_REDIRECT).await;
+    let mut request = Request::new(&console);
+    request.acr_values = Some("2".into());
+    let operator = sign_in(&app, &request, "official").await;
+    grant(
+        &app,
+        jwt_parts(&operator.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+    assert_eq!(
+        ops_keys(&app, &operator.access_token).await.status(),
+        StatusCode::OK
+    );
+
+    let mut elsewhere = Request::new(&other_app);
+    elsewhere.acr_values = Some("2".into());
+    let token = sign_in(&app, &elsewhere, "official").await;
+    assert_eq!(
+        ops_keys(&app, &token.access_token).await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
