@@ -73,3 +73,41 @@ pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> 
     })
     .transpose()
 }
+
+/// Clients in id order, after `after` (keyset pagination).
+pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<Vec<Client>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM clients WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let mut clients = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(client) = find(db, &id).await? {
+            clients.push(client);
+        }
+    }
+    Ok(clients)
+}
+
+/// Suspends a client; returns the suspension time (unix seconds), or `None` for an unknown id.
+pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "UPDATE clients SET status = 'suspended', suspended_at = now() WHERE id = $1
+         RETURNING floor(extract(epoch FROM suspended_at))::bigint",
+    )
+    .bind(client_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Resumes a client; its tokens from before the suspension stay dead.
+pub async fn resume(db: &PgPool, client_id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE clients SET status = 'active' WHERE id = $1")
+        .bind(client_id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,5 +1,6 @@
 use poem::Request;
 use poem::web::Data;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -14,6 +15,54 @@ use crate::tokens::BearerAuth;
 use crate::tokens::keys::{self, KeyInfo};
 
 pub struct OpsApi;
+
+/// A registered client, as operators see it (never its secret).
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ClientView {
+    client_id: String,
+    name: String,
+    /// `public` or `confidential`.
+    kind: String,
+    redirect_uris: Vec<String>,
+    scopes: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    rate_limit_per_min: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    jwks_uri: Option<String>,
+    /// `active` or `suspended`.
+    status: String,
+}
+
+impl Example for ClientView {
+    fn example() -> Self {
+        ClientView {
+            client_id: "mc_3k9x2m4q8w7e5r1t6y0u2i4o".into(),
+            name: "Sở Tư pháp back office".into(),
+            kind: "confidential".into(),
+            redirect_uris: vec![],
+            scopes: vec!["dossiers:read".into()],
+            rate_limit_per_min: Some(600),
+            jwks_uri: None,
+            status: "active".into(),
+        }
+    }
+}
+
+impl From<crate::clients::Client> for ClientView {
+    fn from(c: crate::clients::Client) -> Self {
+        ClientView {
+            client_id: c.client_id,
+            name: c.name,
+            kind: c.kind.as_str().into(),
+            redirect_uris: c.redirect_uris,
+            scopes: c.scopes,
+            rate_limit_per_min: c.rate_limit_per_min,
+            jwks_uri: c.jwks_uri,
+            status: c.status,
+        }
+    }
+}
 
 /// One of our signing keys.
 #[derive(Debug, Object)]
@@ -127,4 +176,106 @@ impl OpsApi {
         audit::record(&state.db, event).await;
         Ok(Json(key.into()))
     }
+
+    /// List clients
+    ///
+    /// In client-id order; pass the last id seen as `after` for the next page.
+    #[oai(path = "/clients", method = "get", operation_id = "opsListClients")]
+    async fn list_clients(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The last client id of the previous page.
+        after: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+    ) -> ApiResult<Json<Vec<ClientView>>> {
+        operator(&state, &auth).await?;
+        let clients = crate::clients::store::list(&state.db, after.0.as_deref(), limit.0)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(clients.into_iter().map(ClientView::from).collect()))
+    }
+
+    /// Show a client
+    #[oai(path = "/clients/:id", method = "get", operation_id = "opsShowClient")]
+    async fn show_client(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        operator(&state, &auth).await?;
+        let client = crate::clients::store::find(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        Ok(Json(client.into()))
+    }
+
+    /// Suspend a client
+    ///
+    /// It can get no new tokens, and every token it holds stops working on every replica within
+    /// a second. Resuming does not bring those tokens back.
+    #[oai(
+        path = "/clients/:id/suspend",
+        method = "post",
+        operation_id = "opsSuspendClient"
+    )]
+    async fn suspend_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let operator = operator(&state, &auth).await?;
+        let at = crate::clients::store::suspend(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        state.revocations.suspend_client(&id.0, at).await;
+        let event = Event::new("client_suspended", Outcome::Success)
+            .actor(format!("operator:{operator}"))
+            .target(id.0.clone())
+            .facts(&RequestFacts::of(req));
+        audit::record(&state.db, event).await;
+        self.show_client(state, auth, id).await
+    }
+
+    /// Resume a client
+    #[oai(
+        path = "/clients/:id/resume",
+        method = "post",
+        operation_id = "opsResumeClient"
+    )]
+    async fn resume_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let operator = operator(&state, &auth).await?;
+        if !crate::clients::store::resume(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(ApiError::new(&catalogue::NOT_FOUND));
+        }
+        let event = Event::new("client_resumed", Outcome::Success)
+            .actor(format!("operator:{operator}"))
+            .target(id.0.clone())
+            .facts(&RequestFacts::of(req));
+        audit::record(&state.db, event).await;
+        self.show_client(state, auth, id).await
+    }
+}
+
+fn default_page() -> i64 {
+    50
 }

@@ -28,6 +28,8 @@ struct Inner {
     db: PgPool,
     /// `sid:<id>` / `jti:<id>` → unix time after which the entry no longer matters.
     local: RwLock<HashMap<String, i64>>,
+    /// Suspended clients → unix time of the suspension: their tokens issued until then are dead.
+    suspended: RwLock<HashMap<String, i64>>,
     live: AtomicBool,
     /// How long a revoked session must stay denied: the longest access-token life plus leeway.
     session_ttl: Duration,
@@ -40,6 +42,7 @@ impl Revocations {
                 redis,
                 db,
                 local: RwLock::default(),
+                suspended: RwLock::default(),
                 live: AtomicBool::new(false),
                 session_ttl: access_ttl + Duration::from_secs(super::jwt::LEEWAY_SECS + 30),
             }),
@@ -73,19 +76,43 @@ impl Revocations {
             .await;
     }
 
+    /// Kills every token a client holds now, on every replica; it can get new ones only once
+    /// resumed. The caller has recorded the suspension in PostgreSQL.
+    pub async fn suspend_client(&self, client_id: &str, at: i64) {
+        self.remember_suspension(client_id, at);
+        let entry = format!("client:{client_id}");
+        let until = at + self.inner.session_ttl.as_secs() as i64;
+        self.publish(&entry, at, until).await;
+    }
+
+    fn remember_suspension(&self, client_id: &str, at: i64) {
+        let mut suspended = self
+            .inner
+            .suspended
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = suspended.entry(client_id.to_string()).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+
     async fn deny(&self, entry: String, until: i64) {
         self.remember(&entry, until);
+        self.publish(&entry, until, until).await;
+    }
+
+    /// Writes `entry` = `value` to the deny-list until `until` and tells every replica.
+    async fn publish(&self, entry: &str, value: i64, until: i64) {
         let ttl = (until - OffsetDateTime::now_utc().unix_timestamp()).max(1) as u64;
-        let key = self.deny_key(&entry);
+        let key = self.deny_key(entry);
         let channel = self.channel();
-        let message = format!("{entry}|{until}");
+        let message = format!("{entry}|{value}");
         let result = self
             .inner
             .redis
             .run(|mut conn| async move {
                 redis::pipe()
                     .atomic()
-                    .set_ex(&key, 1, ttl)
+                    .set_ex(&key, value, ttl)
                     .ignore()
                     .publish(&channel, &message)
                     .ignore()
@@ -127,18 +154,33 @@ impl Revocations {
         if entries.iter().any(|e| self.known_locally(e)) {
             return true;
         }
+        let suspended_at = self
+            .inner
+            .suspended
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&claims.client_id)
+            .copied();
+        if suspended_at.is_some_and(|at| claims.iat <= at) {
+            return true;
+        }
         if self.is_live() {
             return false;
         }
+        let client_key = self.deny_key(&format!("client:{}", claims.client_id));
         // The subscription is down: ask Redis, then PostgreSQL.
         let keys: Vec<String> = entries.iter().map(|e| self.deny_key(e)).collect();
         let redis_answer = self
             .inner
             .redis
-            .run(|mut conn| async move { conn.exists::<_, i64>(keys).await })
+            .run(|mut conn| async move {
+                let found: i64 = conn.exists(keys).await?;
+                let suspended: Option<i64> = conn.get(client_key).await?;
+                Ok((found, suspended))
+            })
             .await;
         match redis_answer {
-            Ok(found) => found > 0,
+            Ok((found, suspended)) => found > 0 || suspended.is_some_and(|at| claims.iat <= at),
             Err(_) => self.revoked_in_database(claims).await,
         }
     }
@@ -146,6 +188,15 @@ impl Revocations {
     async fn revoked_in_database(&self, claims: &AccessClaims) -> bool {
         let db = &self.inner.db;
         let token = crate::sessions::store::is_access_token_revoked(db, &claims.jti).await;
+        let client: sqlx::Result<bool> = sqlx::query_scalar(
+            "SELECT status <> 'active' OR coalesce(floor(extract(epoch FROM suspended_at))::bigint >= $2, false)
+             FROM clients WHERE id = $1",
+        )
+        .bind(&claims.client_id)
+        .bind(claims.iat)
+        .fetch_optional(db)
+        .await
+        .map(|found| found.unwrap_or(true));
         let session = match claims
             .sid
             .as_deref()
@@ -154,8 +205,8 @@ impl Revocations {
             Some(sid) => crate::sessions::store::is_revoked(db, sid).await,
             None => Ok(false),
         };
-        match (token, session) {
-            (Ok(token), Ok(session)) => token || session,
+        match (token, session, client) {
+            (Ok(token), Ok(session), Ok(client)) => token || session || client,
             // Nobody can say the token is still good: refuse it.
             _ => true,
         }
@@ -200,10 +251,13 @@ impl Revocations {
             let Ok(payload) = message.get_payload::<String>() else {
                 continue;
             };
-            if let Some((entry, until)) = payload.split_once('|')
-                && let Ok(until) = until.parse::<i64>()
+            if let Some((entry, value)) = payload.split_once('|')
+                && let Ok(value) = value.parse::<i64>()
             {
-                self.remember(entry, until);
+                match entry.strip_prefix("client:") {
+                    Some(client_id) => self.remember_suspension(client_id, value),
+                    None => self.remember(entry, value),
+                }
             }
         }
         Ok(())
@@ -232,6 +286,16 @@ impl Revocations {
         for (jti, until) in tokens {
             self.remember(&format!("jti:{jti}"), until);
         }
+        let clients: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, floor(extract(epoch FROM suspended_at))::bigint FROM clients
+             WHERE suspended_at > now() - make_interval(secs => $1)",
+        )
+        .bind(window)
+        .fetch_all(&self.inner.db)
+        .await?;
+        for (client_id, at) in clients {
+            self.remember_suspension(&client_id, at);
+        }
         Ok(())
     }
 
@@ -252,9 +316,16 @@ impl Revocations {
                 .query_async(&mut conn)
                 .await?;
             for key in keys {
+                let entry = &key[prefix_len..];
+                if let Some(client_id) = entry.strip_prefix("client:") {
+                    if let Some(at) = conn.get::<_, Option<i64>>(&key).await? {
+                        self.remember_suspension(client_id, at);
+                    }
+                    continue;
+                }
                 let ttl: i64 = conn.ttl(&key).await?;
                 if ttl > 0 {
-                    self.remember(&key[prefix_len..], now + ttl);
+                    self.remember(entry, now + ttl);
                 }
             }
             if next == 0 {

@@ -273,3 +273,161 @@ async fn an_operators_sign_in_to_another_app_carries_no_operator_powers() {
         StatusCode::FORBIDDEN
     );
 }
+
+async fn operator_token(app: &TestApp) -> String {
+    let console = ops_console(app).await;
+    let mut request = Request::new(&console);
+    request.acr_values = Some("2".into());
+    let operator = sign_in(app, &request, "official").await;
+    grant(
+        app,
+        jwt_parts(&operator.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+    operator.access_token
+}
+
+#[tokio::test]
+async fn a_suspended_clients_tokens_stop_on_another_instance_within_a_second() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
+        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
+        ..Options::default()
+    })
+    .await;
+    let operator = operator_token(&first).await;
+    let app_id = first.public_client(APP_REDIRECT).await;
+    let citizen = sign_in(&first, &Request::new(&app_id), "citizen-l2").await;
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            second.state.revocations.is_live()
+        })
+        .await
+    );
+    let me = |app: &TestApp| {
+        let request = app
+            .client
+            .get(app.url("/v1/me"))
+            .bearer_auth(&citizen.access_token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me(&second).await, StatusCode::OK);
+
+    let response = first
+        .client
+        .post(first.url(&format!("/v1/ops/clients/{app_id}/suspend")))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["status"],
+        "suspended"
+    );
+    let suspended_at = Instant::now();
+    let mut refused = false;
+    while suspended_at.elapsed() < Duration::from_secs(1) {
+        if me(&second).await == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        refused,
+        "the second instance still accepted the suspended client's token after 1 s"
+    );
+
+    // Suspended clients get no new tokens; resumed, they do, but the old ones stay dead.
+    let refresh = |app: &TestApp| {
+        let request = app.client.post(app.url("/v1/auth/token")).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", citizen.refresh_token.as_deref().unwrap()),
+            ("client_id", app_id.as_str()),
+        ]);
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(refresh(&second).await.status(), StatusCode::UNAUTHORIZED);
+    let response = first
+        .client
+        .post(first.url(&format!("/v1/ops/clients/{app_id}/resume")))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["status"], "active");
+    assert_eq!(me(&first).await, StatusCode::UNAUTHORIZED);
+    // Token times are whole seconds: a token counts as newer than the suspension from the next
+    // second on.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let renewed: Value = refresh(&first).await.json().await.unwrap();
+    let fresh = renewed["access_token"]
+        .as_str()
+        .expect("a new token after resuming");
+    let response = first
+        .client
+        .get(first.url("/v1/me"))
+        .bearer_auth(fresh)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn operators_list_and_show_clients_with_keyset_pages() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    for _ in 0..3 {
+        app.public_client(APP_REDIRECT).await;
+    }
+    let page = |after: Option<String>| {
+        let mut url = app.url("/v1/ops/clients?limit=2");
+        if let Some(after) = after {
+            url.push_str(&format!("&after={after}"));
+        }
+        let request = app.client.get(url).bearer_auth(&operator);
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        }
+    };
+    let first = page(None).await;
+    assert_eq!(first.len(), 2);
+    let second = page(first[1]["client_id"].as_str().map(str::to_string)).await;
+    assert_eq!(second.len(), 2, "4 clients: the console and three apps");
+    assert!(second[0]["client_id"].as_str() > first[1]["client_id"].as_str());
+    assert!(
+        first
+            .iter()
+            .chain(&second)
+            .all(|c| c.get("client_secret").is_none())
+    );
+    let id = second[0]["client_id"].as_str().unwrap();
+    let shown: Value = app
+        .client
+        .get(app.url(&format!("/v1/ops/clients/{id}")))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["client_id"], id);
+    let missing = app
+        .client
+        .get(app.url("/v1/ops/clients/mc_nothere"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
