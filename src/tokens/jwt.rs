@@ -166,12 +166,9 @@ impl Tokens {
             }
             self.verified.invalidate(&key);
         }
-        let claims = Arc::new(self.verify_access(token)?);
-        if let Ok(header) = jsonwebtoken::decode_header(token)
-            && let Some(kid) = header.kid
-        {
-            self.verified.insert(key, (Arc::from(kid), claims.clone()));
-        }
+        let (kid, claims) = self.verify_access_with_kid(token)?;
+        let claims = Arc::new(claims);
+        self.verified.insert(key, (Arc::from(kid), claims.clone()));
         Ok(claims)
     }
 
@@ -179,6 +176,11 @@ impl Tokens {
     /// `typ` checked (jsonwebtoken does not), key from our own set only, `iss` and `aud` our
     /// issuer, `exp`/`nbf` with small leeway.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_access_with_kid(token).map(|(_, claims)| claims)
+    }
+
+    /// [`verify_access`](Self::verify_access), also returning the key id it verified with.
+    fn verify_access_with_kid(&self, token: &str) -> Result<(String, AccessClaims), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::ES256 {
             return Err(TokenError::Algorithm);
@@ -202,7 +204,7 @@ impl Tokens {
             .map(String::from)
             .collect::<HashSet<_>>();
         jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
-            .map(|data| data.claims)
+            .map(|data| (kid, data.claims))
             .map_err(|e| TokenError::Invalid(e.into_kind()))
     }
 }
