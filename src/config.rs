@@ -85,6 +85,12 @@ pub struct Config {
     pub refresh_grace: Duration,
     /// How long a new signing key is published before it signs (longer than `jwks_max_age`).
     pub key_rotation_delay: Duration,
+    /// Requests per minute per client IP for callers without a client of their own.
+    pub rate_limit_anonymous_per_min: u64,
+    /// Requests per minute for a client registered without a limit of its own.
+    pub rate_limit_client_per_min: u64,
+    /// How often the head of the audit chain is signed and published.
+    pub audit_checkpoint_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +135,9 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_SESSION_ABSOLUTE_SECS",
     "MOTCUA_REFRESH_GRACE_SECS",
     "MOTCUA_KEY_ROTATION_DELAY_SECS",
+    "MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN",
+    "MOTCUA_RATE_LIMIT_CLIENT_PER_MIN",
+    "MOTCUA_AUDIT_CHECKPOINT_SECS",
 ];
 
 impl Config {
@@ -276,6 +285,21 @@ impl Config {
                 }
                 delay
             },
+            rate_limit_anonymous_per_min: parse_positive(
+                "MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN",
+                get("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN"),
+                1200,
+            )?,
+            rate_limit_client_per_min: parse_positive(
+                "MOTCUA_RATE_LIMIT_CLIENT_PER_MIN",
+                get("MOTCUA_RATE_LIMIT_CLIENT_PER_MIN"),
+                6000,
+            )?,
+            audit_checkpoint_interval: Duration::from_secs(parse_positive(
+                "MOTCUA_AUDIT_CHECKPOINT_SECS",
+                get("MOTCUA_AUDIT_CHECKPOINT_SECS"),
+                300,
+            )?),
         })
     }
 

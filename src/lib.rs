@@ -30,6 +30,8 @@ pub mod identity;
 pub mod oauth;
 /// Operators: roles and the `/v1/ops` API.
 pub mod ops;
+/// Rate limits per client and per client IP, shared by every replica through Redis.
+pub mod ratelimit;
 /// The shared Redis connection and its circuit breaker.
 pub mod redis;
 /// Login sessions, refresh-token families.

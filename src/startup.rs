@@ -22,6 +22,7 @@ use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
 use crate::ops::OpsApi;
+use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
 use crate::tokens::{Keyring, Revocations, Tokens};
@@ -40,6 +41,7 @@ pub struct AppState {
     pub eid: Arc<Eid>,
     /// Service providers' public keys, for `private_key_jwt`.
     pub client_keys: crate::oauth::assertion::ClientKeys,
+    pub limiter: RateLimiter,
 }
 
 impl AppState {
@@ -125,7 +127,14 @@ impl Application {
         keyring.spawn_reloader();
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl);
         revocations.spawn_subscriber();
+        let limiter = RateLimiter::new(
+            redis.clone(),
+            db.clone(),
+            config.rate_limit_anonymous_per_min,
+            config.rate_limit_client_per_min,
+        );
         let state = AppState {
+            limiter,
             revocations,
             client_keys: crate::oauth::assertion::ClientKeys::new()?,
             cache: Cache::new(redis.clone()),
@@ -211,6 +220,7 @@ fn routes(state: &AppState) -> BoxEndpoint<'static> {
         .with_if(!config.cors_origins.is_empty(), cors)
         .with(Compression::new())
         .data(state.clone())
+        .with(RateLimit::new(state.limiter.clone(), state.tokens.clone()))
         .with(RequestPipeline::new(PipelineSettings {
             base_url: config.issuer().to_string(),
             max_body_bytes: config.max_body_bytes,

@@ -89,6 +89,8 @@ impl Event {
 pub struct RequestFacts {
     pub request_id: Option<String>,
     pub client_ip: Option<IpAddr>,
+    /// Where a handler that applies the rate limit itself leaves its decision.
+    pub rate_slot: Option<crate::ratelimit::RateSlot>,
 }
 
 impl RequestFacts {
@@ -96,6 +98,7 @@ impl RequestFacts {
         Self {
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
             client_ip: req.extensions().get::<ClientIp>().and_then(|c| c.0),
+            rate_slot: req.extensions().get::<crate::ratelimit::RateSlot>().cloned(),
         }
     }
 }

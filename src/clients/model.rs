@@ -106,6 +106,20 @@ pub enum InvalidClient {
     JwksUriOnPublic,
 }
 
+impl Default for NewClient {
+    /// A confidential client with no scopes: fill in what it needs.
+    fn default() -> Self {
+        NewClient {
+            name: String::new(),
+            kind: ClientKind::Confidential,
+            redirect_uris: Vec::new(),
+            scopes: Vec::new(),
+            rate_limit_per_min: None,
+            jwks_uri: None,
+        }
+    }
+}
+
 impl NewClient {
     pub fn validate(mut self) -> Result<Self, InvalidClient> {
         self.name = self.name.trim().to_string();

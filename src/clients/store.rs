@@ -111,3 +111,13 @@ pub async fn resume(db: &PgPool, client_id: &str) -> sqlx::Result<bool> {
         .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// The client's own rate limit (`None`: the default applies, or no such client).
+pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64>> {
+    let limit: Option<Option<i32>> =
+        sqlx::query_scalar("SELECT rate_limit_per_min FROM clients WHERE id = $1")
+            .bind(client_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(limit.flatten().and_then(|n| u64::try_from(n).ok()))
+}

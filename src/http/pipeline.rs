@@ -76,6 +76,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         req.extensions_mut().insert(RequestId(request_id.clone()));
         req.extensions_mut().insert(lang);
         req.extensions_mut().insert(client_ip);
+        let rate_slot = crate::ratelimit::RateSlot::default();
+        req.extensions_mut().insert(rate_slot.clone());
 
         let span = tracing::info_span!(
             "request",
@@ -126,6 +128,12 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 .unwrap_or("unmatched");
             tracing::Span::current().record("route", route);
             decorate(&mut response, &request_id, &path, self.settings.hsts);
+            if let Some(decision) = rate_slot.take() {
+                let headers = response.headers_mut();
+                for (name, value) in decision.headers() {
+                    headers.insert(name, value);
+                }
+            }
 
             let status = response.status();
             let elapsed = started.elapsed();

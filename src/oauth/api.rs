@@ -12,6 +12,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authorize::{self, AuthorizeRequest};
 use super::client_auth::Credentials;
+use super::token::Refusal;
+use crate::ratelimit::TooManyRequests;
 use super::error::OAuthError;
 use super::introspect::Introspection;
 use super::metadata::{self, ServerMetadata};
@@ -429,7 +431,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<TokenForm>,
-    ) -> TokenResponse {
+    ) -> Result<TokenResponse, TooManyRequests> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
@@ -439,7 +441,7 @@ impl OAuthApi {
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
-            Err(error) => return TokenResponse::BadRequest(Json(error), no_store()),
+            Err(error) => return Ok(TokenResponse::BadRequest(Json(error), no_store())),
         };
         let request = TokenRequest {
             grant_type: form.grant_type,
@@ -451,7 +453,11 @@ impl OAuthApi {
             credentials,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
-        match token::exchange(&state, request, &RequestFacts::of(req)).await {
+        Ok(match token::exchange(&state, request, &RequestFacts::of(req)).await {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision)),
             Ok(issued) => TokenResponse::Ok(
                 Json(TokenBody {
                     access_token: issued.access_token,
@@ -474,7 +480,7 @@ impl OAuthApi {
                 503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
                 _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
             },
-        }
+        })
     }
 
     /// Token revocation (RFC 7009)
@@ -488,7 +494,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<RevokeForm>,
-    ) -> RevokeResponse {
+    ) -> Result<RevokeResponse, TooManyRequests> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
@@ -498,14 +504,18 @@ impl OAuthApi {
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
-            Err(error) => return RevokeResponse::BadRequest(Json(error), no_store()),
+            Err(error) => return Ok(RevokeResponse::BadRequest(Json(error), no_store())),
         };
         let request = super::revoke::RevokeRequest {
             token: form.token,
             token_type_hint: form.token_type_hint,
             credentials,
         };
-        match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
+        Ok(match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision)),
             Ok(()) => RevokeResponse::Ok(no_store()),
             Err(refusal) => match refusal.status {
                 401 => RevokeResponse::Unauthorized(
@@ -516,7 +526,7 @@ impl OAuthApi {
                 400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
                 _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
             },
-        }
+        })
     }
 
     /// Token introspection (RFC 7662)
@@ -534,7 +544,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<IntrospectForm>,
-    ) -> IntrospectResponse {
+    ) -> Result<IntrospectResponse, TooManyRequests> {
         let form = form.0;
         let _ = form.token_type_hint;
         let credentials = match client_credentials(
@@ -545,9 +555,9 @@ impl OAuthApi {
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
-            Err(error) => return IntrospectResponse::BadRequest(Json(error), no_store()),
+            Err(error) => return Ok(IntrospectResponse::BadRequest(Json(error), no_store())),
         };
-        match super::introspect::introspect(
+        Ok(match super::introspect::introspect(
             &state,
             &credentials,
             form.token.as_deref(),
@@ -555,6 +565,10 @@ impl OAuthApi {
         )
         .await
         {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision)),
             Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
             Err(refusal) => match refusal.status {
                 401 => IntrospectResponse::Unauthorized(
@@ -565,6 +579,6 @@ impl OAuthApi {
                 400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
                 _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
             },
-        }
+        })
     }
 }

@@ -7,6 +7,7 @@ use super::token::Refusal;
 use crate::audit::{self, Event, Outcome, RequestFacts};
 use crate::clients::{Client, ClientKind, store as clients};
 use crate::crypto;
+use crate::ratelimit::Caller;
 use crate::startup::AppState;
 
 /// What a request presented to authenticate its client.
@@ -36,7 +37,31 @@ impl Credentials {
     }
 }
 
+/// Authenticates the client, then charges its rate limit: an authenticated confidential client
+/// spends its own budget, anyone else (public clients, failed attempts) their address's.
 pub async fn authenticate(
+    app: &AppState,
+    credentials: &Credentials,
+    facts: &RequestFacts,
+) -> Result<Client, Refusal> {
+    let result = verify(app, credentials, facts).await;
+    let caller = match &result {
+        Ok(client) if client.kind == ClientKind::Confidential => {
+            Caller::Client(client.client_id.clone())
+        }
+        _ => Caller::Ip(facts.client_ip),
+    };
+    let decision = app.limiter.check(&caller, facts).await;
+    if let Some(slot) = &facts.rate_slot {
+        slot.put(decision);
+    }
+    if !decision.allowed {
+        return Err(Refusal::rate_limited(decision));
+    }
+    result
+}
+
+async fn verify(
     app: &AppState,
     credentials: &Credentials,
     facts: &RequestFacts,

@@ -42,11 +42,25 @@ pub struct Issued {
 pub struct Refusal {
     pub status: u16,
     pub error: OAuthError,
+    /// Set when the caller is over its rate limit: answered with 429, not an OAuth error.
+    pub limited: Option<crate::ratelimit::Decision>,
 }
 
 impl Refusal {
     pub fn new(status: u16, error: OAuthError) -> Self {
-        Self { status, error }
+        Self {
+            status,
+            error,
+            limited: None,
+        }
+    }
+
+    pub fn rate_limited(decision: crate::ratelimit::Decision) -> Self {
+        Self {
+            status: 429,
+            error: OAuthError::temporarily_unavailable("Too many requests"),
+            limited: Some(decision),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod keys;
 mod openapi;
 mod problems;
 mod providers;
+mod ratelimit;
 mod sessions;
 mod signin;
 mod tokens;

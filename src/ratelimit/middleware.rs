@@ -1,0 +1,128 @@
+//! Where limits apply: every request but the probes, by the caller its bearer token names, else
+//! by client IP. The OAuth endpoints that authenticate clients decide after authentication
+//! (a claimed client id alone would let anyone spend a client's budget), through the slot.
+
+use std::sync::{Arc, Mutex};
+
+use http::Method;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+
+use super::{Caller, Decision, RateLimiter};
+use crate::audit::RequestFacts;
+use crate::http::ClientIp;
+use crate::tokens::Tokens;
+
+/// Paths probes and scrapers call: never limited.
+const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// Endpoints that authenticate the client themselves and then call the limiter.
+const DECIDED_BY_HANDLER: &[&str] = &["/v1/auth/token", "/v1/auth/introspect", "/v1/auth/revoke"];
+
+/// Where the limiter leaves its decision; the request pipeline turns it into the `RateLimit-*`
+/// headers of whatever response goes out, errors included.
+#[derive(Debug, Clone, Default)]
+pub struct RateSlot(Arc<Mutex<Option<Decision>>>);
+
+impl RateSlot {
+    pub fn put(&self, decision: Decision) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(decision);
+        }
+    }
+
+    fn is_filled(&self) -> bool {
+        self.0.lock().map(|slot| slot.is_some()).unwrap_or(false)
+    }
+
+    /// The decision, for the response headers.
+    pub fn take(&self) -> Option<Decision> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+pub struct RateLimit {
+    limiter: RateLimiter,
+    tokens: Tokens,
+}
+
+impl RateLimit {
+    pub fn new(limiter: RateLimiter, tokens: Tokens) -> Self {
+        Self { limiter, tokens }
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RateLimit {
+    type Output = RateLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RateLimitEndpoint {
+            inner,
+            limiter: self.limiter.clone(),
+            tokens: self.tokens.clone(),
+        }
+    }
+}
+
+pub struct RateLimitEndpoint<E> {
+    inner: E,
+    limiter: RateLimiter,
+    tokens: Tokens,
+}
+
+impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if EXEMPT.contains(&path) || req.method() == Method::OPTIONS {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        }
+        let facts = RequestFacts::of(&req);
+        let slot = facts.rate_slot.clone().unwrap_or_default();
+        if DECIDED_BY_HANDLER.contains(&path) {
+            let response = self.inner.call(req).await;
+            // Refused before authentication (a malformed request): charge the address, so
+            // floods of garbage are limited too.
+            if !slot.is_filled() {
+                let decision = self
+                    .limiter
+                    .check(&Caller::Ip(facts.client_ip), &facts)
+                    .await;
+                slot.put(decision);
+                if !decision.allowed {
+                    return Err(decision.into_error().into());
+                }
+            }
+            return response.map(IntoResponse::into_response);
+        }
+        let caller = self.caller_of(&req);
+        let decision = self.limiter.check(&caller, &facts).await;
+        slot.put(decision);
+        if !decision.allowed {
+            return Err(decision.into_error().into());
+        }
+        self.inner.call(req).await.map(IntoResponse::into_response)
+    }
+}
+
+impl<E> RateLimitEndpoint<E> {
+    /// The caller a valid bearer token names; anyone else is their address. Verification is
+    /// the cached one the handler repeats, so this costs a hash lookup on the hot path.
+    fn caller_of(&self, req: &Request) -> Caller {
+        let ip = req.extensions().get::<ClientIp>().and_then(|c| c.0);
+        let token = req
+            .header(http::header::AUTHORIZATION)
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        match token.map(|t| self.tokens.verify_access_cached(t.trim())) {
+            Some(Ok(claims)) => match claims.sid {
+                Some(_) => Caller::CitizenViaClient {
+                    client_id: claims.client_id.clone(),
+                    sub: claims.sub.clone(),
+                },
+                None => Caller::Client(claims.client_id.clone()),
+            },
+            _ => Caller::Ip(ip),
+        }
+    }
+}
+

@@ -1,0 +1,424 @@
+//! Rate limits: GCRA in Redis, so every replica draws from one budget per caller.
+//!
+//! A caller is a client (its limit is set by operators, or the default), a citizen using an app
+//! (the app's limit, per citizen: the app is one client shared by everyone), or, for anonymous
+//! traffic, a client IP. GCRA keeps one timestamp per caller (the "theoretical arrival time"),
+//! updated by one Lua script, so a burst of `limit` requests is allowed at once and then one
+//! every `60 s / limit`. Redis keeps time for the script (`TIME`), so replicas with drifting
+//! clocks still agree. When Redis cannot be reached, each replica limits on its own with the
+//! same algorithm: limits loosen by the number of replicas, but requests are never refused for
+//! want of Redis.
+
+mod middleware;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::{HeaderName, HeaderValue};
+use sqlx::PgPool;
+
+pub use middleware::{RateLimit, RateSlot};
+
+use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::http::{ApiError, catalogue};
+use crate::redis::Redis;
+
+/// One budget: `limit` requests per minute, all of which may come at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub per_min: u64,
+}
+
+impl Quota {
+    fn interval_us(self) -> u64 {
+        (60_000_000 / self.per_min.max(1)).max(1)
+    }
+}
+
+/// Who is being limited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A client acting for itself (client credentials, client authentication).
+    Client(String),
+    /// A citizen through an app: the app's limit, per citizen.
+    CitizenViaClient { client_id: String, sub: String },
+    /// Anyone else, by address.
+    Ip(Option<IpAddr>),
+}
+
+impl Caller {
+    fn bucket(&self) -> String {
+        match self {
+            Caller::Client(id) => format!("client:{id}"),
+            Caller::CitizenViaClient { client_id, sub } => format!("client:{client_id}:{sub}"),
+            Caller::Ip(Some(ip)) => format!("ip:{ip}"),
+            Caller::Ip(None) => "ip:unknown".into(),
+        }
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        match self {
+            Caller::Client(id) | Caller::CitizenViaClient { client_id: id, .. } => Some(id),
+            Caller::Ip(_) => None,
+        }
+    }
+}
+
+/// The outcome of one check, with what the `RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Until the budget is whole again.
+    pub reset: Duration,
+    /// Until the next request would be allowed (zero when this one was).
+    pub retry_after: Duration,
+}
+
+impl Decision {
+    fn from_gcra(quota: Quota, allowed: bool, remaining: u64, reset_us: u64, retry_us: u64) -> Self {
+        Decision {
+            allowed,
+            limit: quota.per_min,
+            remaining: remaining.min(quota.per_min),
+            reset: Duration::from_micros(reset_us),
+            retry_after: Duration::from_micros(retry_us),
+        }
+    }
+
+    /// `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds, rounded up), and `Retry-After`
+    /// on a refusal.
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let secs = |d: Duration| d.as_micros().div_ceil(1_000_000).to_string();
+        let mut headers = vec![
+            (
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderValue::from(self.limit),
+            ),
+            (
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderValue::from(self.remaining),
+            ),
+            (
+                HeaderName::from_static("ratelimit-reset"),
+                header_value(secs(self.reset)),
+            ),
+            (
+                HeaderName::from_static("ratelimit-policy"),
+                header_value(format!("{};w=60", self.limit)),
+            ),
+        ];
+        if !self.allowed {
+            headers.push((
+                http::header::RETRY_AFTER,
+                HeaderValue::from(self.retry_after_secs()),
+            ));
+        }
+        headers
+    }
+
+    /// Whole seconds to wait, at least one.
+    fn retry_after_secs(&self) -> u64 {
+        (self.retry_after.as_micros().div_ceil(1_000_000) as u64).max(1)
+    }
+
+    /// The 429 problem for a refused request.
+    pub fn into_error(self) -> ApiError {
+        self.headers().into_iter().fold(
+            ApiError::new(&catalogue::RATE_LIMITED).arg("retry_after", self.retry_after_secs()),
+            |err, (name, value)| err.header(name, value),
+        )
+    }
+}
+
+/// A refusal for the OAuth endpoints' typed responses: a 429 problem, not an OAuth error.
+pub struct TooManyRequests(pub Decision);
+
+impl From<TooManyRequests> for poem::Error {
+    fn from(refused: TooManyRequests) -> Self {
+        refused.0.into_error().into()
+    }
+}
+
+impl poem_openapi::ApiResponse for TooManyRequests {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        use poem_openapi::types::Type;
+        poem_openapi::registry::MetaResponses {
+            responses: vec![poem_openapi::registry::MetaResponse {
+                description: "Over the rate limit; retry after `Retry-After` seconds.",
+                status: Some(429),
+                status_range: None,
+                content: vec![poem_openapi::registry::MetaMediaType {
+                    content_type: crate::http::problem::PROBLEM_JSON,
+                    schema: crate::http::Problem::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        <crate::http::Problem as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// GCRA in one round trip. Times are microseconds from Redis' own clock.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local window = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+if new_tat - now > window then
+  return {0, 0, tat - now, new_tat - window - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
+";
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: Redis,
+    db: PgPool,
+    script: redis::Script,
+    anonymous: Quota,
+    client_default: Quota,
+    /// Per-client limits set by operators; a change reaches every replica within the TTL.
+    client_limits: moka::sync::Cache<String, Option<u64>>,
+    /// The fallback's buckets: theoretical arrival times, in microseconds since `epoch`.
+    local: moka::sync::Cache<String, Arc<Mutex<u64>>>,
+    epoch: Instant,
+    /// Buckets whose refusal was audited in the last minute: the log samples, it does not flood.
+    audited: moka::sync::Cache<String, ()>,
+    last_fallback_warning_ms: AtomicU64,
+}
+
+impl RateLimiter {
+    pub fn new(redis: Redis, db: PgPool, anonymous_per_min: u64, client_per_min: u64) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                db,
+                script: redis::Script::new(GCRA),
+                anonymous: Quota {
+                    per_min: anonymous_per_min,
+                },
+                client_default: Quota {
+                    per_min: client_per_min,
+                },
+                client_limits: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(5))
+                    .build(),
+                local: moka::sync::Cache::builder()
+                    .max_capacity(1_000_000)
+                    .time_to_idle(Duration::from_secs(120))
+                    .build(),
+                epoch: Instant::now(),
+                audited: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(60))
+                    .build(),
+                last_fallback_warning_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Counts one request of `caller` and says whether it may proceed. Refusals are audited,
+    /// at most once a minute per caller.
+    pub async fn check(&self, caller: &Caller, facts: &RequestFacts) -> Decision {
+        let quota = self.quota(caller).await;
+        let bucket = caller.bucket();
+        let decision = match self.check_redis(&bucket, quota).await {
+            Ok(decision) => decision,
+            Err(err) => {
+                self.warn_fallback(&err);
+                self.check_local(&bucket, quota)
+            }
+        };
+        if !decision.allowed {
+            metrics::counter!("motcua_rate_limited_total").increment(1);
+            if self.first_refusal_this_minute(&bucket).await {
+                let mut event = Event::new("rate_limited", Outcome::Failure)
+                    .details(serde_json::json!({ "limit_per_min": quota.per_min }))
+                    .facts(facts);
+                if let Some(client_id) = caller.client_id() {
+                    event = event.client(client_id);
+                }
+                if let Caller::CitizenViaClient { sub, .. } = caller {
+                    event = event.actor(sub.clone());
+                }
+                audit::record(&self.inner.db, event).await;
+            }
+        }
+        decision
+    }
+
+    /// Samples the audit: one entry per caller per minute across replicas (per replica while
+    /// Redis is away).
+    async fn first_refusal_this_minute(&self, bucket: &str) -> bool {
+        if self.inner.audited.get(bucket).is_some() {
+            return false;
+        }
+        self.inner.audited.insert(bucket.to_string(), ());
+        let key = self.inner.redis.key(&["rl-audited", bucket]);
+        let first: Result<Option<String>, _> = self
+            .inner
+            .redis
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(60)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await;
+        first.map_or(true, |reply| reply.is_some())
+    }
+
+    async fn quota(&self, caller: &Caller) -> Quota {
+        let Some(client_id) = caller.client_id() else {
+            return self.inner.anonymous;
+        };
+        let limit = match self.inner.client_limits.get(client_id) {
+            Some(limit) => limit,
+            None => {
+                match crate::clients::store::rate_limit(&self.inner.db, client_id).await {
+                    Ok(limit) => {
+                        self.inner
+                            .client_limits
+                            .insert(client_id.to_string(), limit);
+                        limit
+                    }
+                    // The database is down: the default limit still protects us.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "client rate limit lookup failed");
+                        None
+                    }
+                }
+            }
+        };
+        limit.map_or(self.inner.client_default, |per_min| Quota { per_min })
+    }
+
+    async fn check_redis(&self, bucket: &str, quota: Quota) -> Result<Decision, redis::RedisError> {
+        let key = self.inner.redis.key(&["rl", bucket]);
+        let script = &self.inner.script;
+        let reply: (u64, u64, u64, u64) = self
+            .inner
+            .redis
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .arg(quota.interval_us())
+                    .arg(quota.per_min)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await?;
+        let (allowed, remaining, reset, retry) = reply;
+        Ok(Decision::from_gcra(
+            quota,
+            allowed == 1,
+            remaining,
+            reset,
+            retry,
+        ))
+    }
+
+    /// The same GCRA, in this process only.
+    fn check_local(&self, bucket: &str, quota: Quota) -> Decision {
+        let now = self.inner.epoch.elapsed().as_micros() as u64;
+        let cell = self
+            .inner
+            .local
+            .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
+        let mut tat = match cell.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota);
+        Decision::from_gcra(quota, allowed, remaining, reset, retry)
+    }
+
+    fn warn_fallback(&self, err: &redis::RedisError) {
+        metrics::counter!("motcua_rate_limit_fallback_total").increment(1);
+        let now = self.inner.epoch.elapsed().as_millis() as u64;
+        let last = self.inner.last_fallback_warning_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 10_000 || last == 0 {
+            self.inner
+                .last_fallback_warning_ms
+                .store(now.max(1), Ordering::Relaxed);
+            tracing::warn!(error = %err, "Redis unreachable: rate limits are per replica until it is back");
+        }
+    }
+}
+
+/// One GCRA step at `now`; returns (allowed, remaining, reset, retry after), in microseconds.
+fn gcra(now: u64, tat: &mut u64, quota: Quota) -> (bool, u64, u64, u64) {
+    let interval = quota.interval_us();
+    let window = interval * quota.per_min;
+    let current = (*tat).max(now);
+    let next = current + interval;
+    if next - now > window {
+        return (false, 0, current - now, next - window - now);
+    }
+    *tat = next;
+    (true, (window - (next - now)) / interval, next - now, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_budget_goes_at_once_then_one_per_interval() {
+        let quota = Quota { per_min: 3 };
+        let mut tat = 0;
+        let t0 = 1_000_000;
+        let remaining: Vec<_> = (0..3).map(|_| gcra(t0, &mut tat, quota)).collect();
+        assert_eq!(
+            remaining.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+            vec![(true, 2), (true, 1), (true, 0)]
+        );
+        let refused = gcra(t0, &mut tat, quota);
+        assert!(!refused.0);
+        assert_eq!(refused.3, 20_000_000, "one slot frees after 60 s / 3");
+        assert!(!gcra(t0 + 19_999_999, &mut tat, quota).0);
+        assert_eq!(gcra(t0 + 20_000_000, &mut tat, quota), (true, 0, 60_000_000, 0));
+    }
+
+    #[test]
+    fn refusals_carry_retry_after_and_the_rate_limit_headers() {
+        let decision =
+            Decision::from_gcra(Quota { per_min: 10 }, false, 0, 59_000_001, 5_500_000);
+        let headers = decision.headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(get("ratelimit-limit").as_deref(), Some("10"));
+        assert_eq!(get("ratelimit-remaining").as_deref(), Some("0"));
+        assert_eq!(get("ratelimit-reset").as_deref(), Some("60"));
+        assert_eq!(get("retry-after").as_deref(), Some("6"));
+        assert_eq!(decision.into_error().status(), 429);
+    }
+}

@@ -1,0 +1,230 @@
+//! Rate limits: one budget per client across replicas, per address for anonymous callers,
+//! per replica while Redis is away.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use motcua::clients::{ClientKind, NewClient};
+
+use crate::helpers::{Options, TestApp, closed_port};
+
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_rate_limited(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    let retry: u64 = header(&response, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(header(&response, "ratelimit-remaining"), "0");
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/rate-limited"),
+        "{problem}"
+    );
+    assert_eq!(problem["status"], 429);
+    problem
+}
+
+#[tokio::test]
+async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
+        // One deployment: one issuer.
+        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
+        ..Options::default()
+    })
+    .await;
+    let (id, secret) = first
+        .client_with(NewClient {
+            name: "Marketplace".into(),
+            kind: ClientKind::Confidential,
+            redirect_uris: vec![],
+            scopes: vec!["listings:write".into()],
+            rate_limit_per_min: Some(5),
+            jwks_uri: None,
+            ..NewClient::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+
+    // Token requests and API calls with the token spend one budget, whichever replica serves.
+    let response = client_credentials(&first, &id, &secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-limit"), "5");
+    assert_eq!(header(&response, "ratelimit-remaining"), "4");
+    let body: Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let mut remaining = Vec::new();
+    for (n, app) in [&second, &first, &second].into_iter().enumerate() {
+        let response = match n {
+            1 => app
+                .client
+                .get(app.url("/v1/me"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap(),
+            _ => client_credentials(app, &id, &secret).await,
+        };
+        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        remaining.push(header(&response, "ratelimit-remaining"));
+    }
+    assert_eq!(remaining, ["3", "2", "1"]);
+    let response = client_credentials(&second, &id, &secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-remaining"), "0");
+
+    // The sixth, on either replica, through either door, is refused.
+    assert_rate_limited(client_credentials(&first, &id, &secret).await).await;
+    assert_rate_limited(
+        second
+            .client
+            .get(second.url("/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+
+    // Another client's budget is its own.
+    let (other, other_secret) = first
+        .client_with(NewClient {
+            name: "Agency".into(),
+            kind: ClientKind::Confidential,
+            scopes: vec!["dossiers:read".into()],
+            ..NewClient::default()
+        })
+        .await;
+    let response = client_credentials(&second, &other, &other_secret.unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Refusals are audited, sampled: one entry for the burst, naming the client.
+    let audited: Vec<(Option<String>, String)> = sqlx::query_as(
+        "SELECT client_id, outcome FROM audit_log WHERE action = 'rate_limited'",
+    )
+    .fetch_all(&first.state.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, vec![(Some(id.clone()), "failure".to_string())]);
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_per_address_believing_forwarded_for_only_from_trusted_proxies()
+ {
+    let env = |trusted: bool| {
+        let mut env = vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string())];
+        if trusted {
+            env.push(("MOTCUA_TRUSTED_PROXIES", "127.0.0.1/32".to_string()));
+        }
+        env
+    };
+    let behind_proxy = TestApp::spawn_with(Options {
+        env: env(true),
+        ..Options::default()
+    })
+    .await;
+    let get = |app: &TestApp, forwarded: &str| {
+        app.client
+            .get(app.url("/.well-known/jwks.json"))
+            .header("x-forwarded-for", forwarded)
+            .send()
+    };
+    for expected in ["2", "1", "0"] {
+        let response = get(&behind_proxy, "198.51.100.7").await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "ratelimit-remaining"), expected);
+    }
+    assert_rate_limited(get(&behind_proxy, "198.51.100.7").await.unwrap()).await;
+    // Another citizen behind the same proxy has a budget of their own.
+    assert_eq!(
+        get(&behind_proxy, "198.51.100.8").await.unwrap().status(),
+        StatusCode::OK
+    );
+    // Probes are never limited.
+    for _ in 0..5 {
+        assert_eq!(behind_proxy.get("/healthz").await.status(), StatusCode::OK);
+    }
+
+    // Without trusted proxies, a forged X-Forwarded-For buys nothing: the peer is the caller.
+    let exposed = TestApp::spawn_with(Options {
+        env: env(false),
+        ..Options::default()
+    })
+    .await;
+    for n in 0..3 {
+        let response = get(&exposed, &format!("203.0.113.{n}")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_rate_limited(get(&exposed, "203.0.113.99").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn failed_client_authentication_spends_the_callers_address_budget() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string())],
+        ..Options::default()
+    })
+    .await;
+    let (id, _) = app
+        .client_with(NewClient {
+            name: "Agency".into(),
+            kind: ClientKind::Confidential,
+            scopes: vec!["dossiers:read".into()],
+            ..NewClient::default()
+        })
+        .await;
+    // Guessing secrets: three wrong answers, then the address is told to wait.
+    for _ in 0..3 {
+        let response = client_credentials(&app, &id, "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_rate_limited(client_credentials(&app, &id, "guess").await).await;
+    // Garbage refused before authentication counts as well.
+    let response = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_rate_limited(response).await;
+}
+
+#[tokio::test]
+async fn without_redis_each_instance_still_limits_and_nothing_fails() {
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(format!("redis://127.0.0.1:{}", closed_port())),
+        env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string())],
+        ..Options::default()
+    })
+    .await;
+    for expected in ["2", "1", "0"] {
+        let response = app.get("/.well-known/oauth-authorization-server").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "ratelimit-remaining"), expected);
+    }
+    assert_rate_limited(app.get("/.well-known/oauth-authorization-server").await).await;
+}
