@@ -35,6 +35,19 @@ pub enum Command {
     /// Manage our signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Check the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain against the signed checkpoints. Prints a JSON report naming the first
+    /// broken link; exits 1 when there is one.
+    Verify,
+    /// Sign the head of the chain now (servers do it every MOTCUA_AUDIT_CHECKPOINT_SECS).
+    /// Prints the checkpoint as JSON, or `null` when the head is already signed.
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +116,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(command) => client(config, command).await,
         Command::Role(command) => role(config, command).await,
         Command::Keys(command) => keys(config, command).await,
+        Command::Audit(command) => match audit(config, command).await {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
         Command::Openapi => unreachable_command(),
     };
     match result {
@@ -220,6 +237,32 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
     pool.close().await;
     print(&output);
     Ok(())
+}
+
+async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    crate::startup::install_crypto_provider();
+    let pool = crate::db::prepare(config.database_url.expose()).await?;
+    let master = crate::crypto::MasterKey::new(*config.master_key.expose());
+    let code = match command {
+        AuditCommand::Verify => {
+            let report = crate::audit::chain::verify(&pool, &master, config.issuer()).await?;
+            let printed = print(&serde_json::to_string(&report)?);
+            if report.ok {
+                printed
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        AuditCommand::Checkpoint => {
+            let keyring = crate::tokens::Keyring::load(pool.clone(), master).await?;
+            let tokens =
+                crate::tokens::Tokens::new(keyring, config.issuer(), config.access_token_ttl);
+            let checkpoint = crate::audit::chain::checkpoint(&pool, &tokens).await?;
+            print(&serde_json::to_string(&checkpoint)?)
+        }
+    };
+    pool.close().await;
+    Ok(code)
 }
 
 fn print(text: &str) -> ExitCode {

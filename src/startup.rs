@@ -12,6 +12,7 @@ use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler};
 use poem_openapi::OpenApiService;
 use sqlx::PgPool;
 
+use crate::audit::api::AuditApi;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -51,13 +52,27 @@ impl AppState {
 }
 
 /// All capability APIs, composed into one OpenAPI document.
-pub type Apis = (HealthApi, OAuthApi, IdentityApi, SessionsApi, OpsApi);
+pub type Apis = (
+    HealthApi,
+    OAuthApi,
+    IdentityApi,
+    SessionsApi,
+    OpsApi,
+    AuditApi,
+);
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
 /// committed `openapi/openapi.json` is exactly what every deployment serves.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (HealthApi, OAuthApi, IdentityApi, SessionsApi, OpsApi),
+        (
+            HealthApi,
+            OAuthApi,
+            IdentityApi,
+            SessionsApi,
+            OpsApi,
+            AuditApi,
+        ),
         "motcua",
         env!("CARGO_PKG_VERSION"),
     )
@@ -127,6 +142,12 @@ impl Application {
         keyring.spawn_reloader();
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl);
         revocations.spawn_subscriber();
+        let tokens = Tokens::new(keyring, config.issuer(), config.access_token_ttl);
+        crate::audit::chain::spawn_checkpointer(
+            db.clone(),
+            tokens.clone(),
+            config.audit_checkpoint_interval,
+        );
         let limiter = RateLimiter::new(
             redis.clone(),
             db.clone(),
@@ -138,7 +159,7 @@ impl Application {
             revocations,
             client_keys: crate::oauth::assertion::ClientKeys::new()?,
             cache: Cache::new(redis.clone()),
-            tokens: Tokens::new(keyring, config.issuer(), config.access_token_ttl),
+            tokens,
             eid: Arc::new(Eid::new(&config).context("eID provider settings")?),
             config: Arc::new(config),
             db,

@@ -1,4 +1,8 @@
-//! The audit log: every security event, append-only in PostgreSQL, without personal data.
+//! The audit log: every security event, append-only in PostgreSQL, without personal data,
+//! hash-chained and checkpointed so tampering shows (see [`chain`]).
+
+pub mod api;
+pub mod chain;
 
 use std::net::IpAddr;
 
@@ -13,7 +17,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
             Outcome::Failure => "failure",
@@ -98,29 +102,17 @@ impl RequestFacts {
         Self {
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
             client_ip: req.extensions().get::<ClientIp>().and_then(|c| c.0),
-            rate_slot: req.extensions().get::<crate::ratelimit::RateSlot>().cloned(),
+            rate_slot: req
+                .extensions()
+                .get::<crate::ratelimit::RateSlot>()
+                .cloned(),
         }
     }
 }
 
 /// Appends an entry. A failure to audit is logged loudly but does not undo what happened.
 pub async fn record(db: &PgPool, event: Event) {
-    let result = sqlx::query(
-        "INSERT INTO audit_log (action, outcome, actor, target, reason, client_id, client_ip, request_id, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(event.action)
-    .bind(event.outcome.as_str())
-    .bind(&event.actor)
-    .bind(&event.target)
-    .bind(&event.reason)
-    .bind(&event.client_id)
-    .bind(event.client_ip.map(ipnet::IpNet::from))
-    .bind(&event.request_id)
-    .bind(&event.details)
-    .execute(db)
-    .await;
-    if let Err(err) = result {
+    if let Err(err) = chain::append(db, &event).await {
         tracing::error!(action = event.action, error = %err, "audit entry lost");
         metrics::counter!("motcua_audit_failures_total").increment(1);
     }

@@ -39,4 +39,6 @@ pub enum ApiTag {
     Sessions,
     /// The operator API: identity level 2 and the `operator` role required.
     Operations,
+    /// Tamper evidence of the audit log, public for auditors.
+    Audit,
 }

@@ -12,14 +12,14 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authorize::{self, AuthorizeRequest};
 use super::client_auth::Credentials;
-use super::token::Refusal;
-use crate::ratelimit::TooManyRequests;
 use super::error::OAuthError;
 use super::introspect::Introspection;
 use super::metadata::{self, ServerMetadata};
+use super::token::Refusal;
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
 use crate::http::{ApiTag, sign_in_error_page};
+use crate::ratelimit::TooManyRequests;
 use crate::startup::AppState;
 
 pub struct OAuthApi;
@@ -453,34 +453,36 @@ impl OAuthApi {
             credentials,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
-        Ok(match token::exchange(&state, request, &RequestFacts::of(req)).await {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision)),
-            Ok(issued) => TokenResponse::Ok(
-                Json(TokenBody {
-                    access_token: issued.access_token,
-                    token_type: "Bearer".into(),
-                    expires_in: issued.expires_in,
-                    scope: issued.scope,
-                    id_token: issued.id_token,
-                    refresh_token: issued.refresh_token,
-                }),
-                no_store(),
-                "no-cache".into(),
-            ),
-            Err(refusal) => match refusal.status {
-                401 => TokenResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
+        Ok(
+            match token::exchange(&state, request, &RequestFacts::of(req)).await {
+                Err(Refusal {
+                    limited: Some(decision),
+                    ..
+                }) => return Err(TooManyRequests(decision)),
+                Ok(issued) => TokenResponse::Ok(
+                    Json(TokenBody {
+                        access_token: issued.access_token,
+                        token_type: "Bearer".into(),
+                        expires_in: issued.expires_in,
+                        scope: issued.scope,
+                        id_token: issued.id_token,
+                        refresh_token: issued.refresh_token,
+                    }),
                     no_store(),
+                    "no-cache".into(),
                 ),
-                500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
-                503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
-                _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
+                Err(refusal) => match refusal.status {
+                    401 => TokenResponse::Unauthorized(
+                        Json(refusal.error),
+                        "Basic realm=\"motcua\"".into(),
+                        no_store(),
+                    ),
+                    500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
+                    503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
+                    _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
+                },
             },
-        })
+        )
     }
 
     /// Token revocation (RFC 7009)
@@ -511,22 +513,24 @@ impl OAuthApi {
             token_type_hint: form.token_type_hint,
             credentials,
         };
-        Ok(match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision)),
-            Ok(()) => RevokeResponse::Ok(no_store()),
-            Err(refusal) => match refusal.status {
-                401 => RevokeResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
-                    no_store(),
-                ),
-                400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
-                _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
+        Ok(
+            match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
+                Err(Refusal {
+                    limited: Some(decision),
+                    ..
+                }) => return Err(TooManyRequests(decision)),
+                Ok(()) => RevokeResponse::Ok(no_store()),
+                Err(refusal) => match refusal.status {
+                    401 => RevokeResponse::Unauthorized(
+                        Json(refusal.error),
+                        "Basic realm=\"motcua\"".into(),
+                        no_store(),
+                    ),
+                    400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
+                    _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
+                },
             },
-        })
+        )
     }
 
     /// Token introspection (RFC 7662)
@@ -557,28 +561,30 @@ impl OAuthApi {
             Ok(credentials) => credentials,
             Err(error) => return Ok(IntrospectResponse::BadRequest(Json(error), no_store())),
         };
-        Ok(match super::introspect::introspect(
-            &state,
-            &credentials,
-            form.token.as_deref(),
-            &RequestFacts::of(req),
-        )
-        .await
-        {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision)),
-            Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
-            Err(refusal) => match refusal.status {
-                401 => IntrospectResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
-                    no_store(),
-                ),
-                400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
-                _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
+        Ok(
+            match super::introspect::introspect(
+                &state,
+                &credentials,
+                form.token.as_deref(),
+                &RequestFacts::of(req),
+            )
+            .await
+            {
+                Err(Refusal {
+                    limited: Some(decision),
+                    ..
+                }) => return Err(TooManyRequests(decision)),
+                Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
+                Err(refusal) => match refusal.status {
+                    401 => IntrospectResponse::Unauthorized(
+                        Json(refusal.error),
+                        "Basic realm=\"motcua\"".into(),
+                        no_store(),
+                    ),
+                    400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
+                    _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
+                },
             },
-        })
+        )
     }
 }

@@ -110,9 +110,10 @@ impl<E> RateLimitEndpoint<E> {
     /// the cached one the handler repeats, so this costs a hash lookup on the hot path.
     fn caller_of(&self, req: &Request) -> Caller {
         let ip = req.extensions().get::<ClientIp>().and_then(|c| c.0);
-        let token = req
-            .header(http::header::AUTHORIZATION)
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let token = req.header(http::header::AUTHORIZATION).and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
         match token.map(|t| self.tokens.verify_access_cached(t.trim())) {
             Some(Ok(claims)) => match claims.sid {
                 Some(_) => Caller::CitizenViaClient {
@@ -125,4 +126,3 @@ impl<E> RateLimitEndpoint<E> {
         }
     }
 }
-

@@ -79,7 +79,13 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn from_gcra(quota: Quota, allowed: bool, remaining: u64, reset_us: u64, retry_us: u64) -> Self {
+    fn from_gcra(
+        quota: Quota,
+        allowed: bool,
+        remaining: u64,
+        reset_us: u64,
+        retry_us: u64,
+    ) -> Self {
         Decision {
             allowed,
             limit: quota.per_min,
@@ -401,13 +407,15 @@ mod tests {
         assert!(!refused.0);
         assert_eq!(refused.3, 20_000_000, "one slot frees after 60 s / 3");
         assert!(!gcra(t0 + 19_999_999, &mut tat, quota).0);
-        assert_eq!(gcra(t0 + 20_000_000, &mut tat, quota), (true, 0, 60_000_000, 0));
+        assert_eq!(
+            gcra(t0 + 20_000_000, &mut tat, quota),
+            (true, 0, 60_000_000, 0)
+        );
     }
 
     #[test]
     fn refusals_carry_retry_after_and_the_rate_limit_headers() {
-        let decision =
-            Decision::from_gcra(Quota { per_min: 10 }, false, 0, 59_000_001, 5_500_000);
+        let decision = Decision::from_gcra(Quota { per_min: 10 }, false, 0, 59_000_001, 5_500_000);
         let headers = decision.headers();
         let get = |name: &str| {
             headers

@@ -147,12 +147,24 @@ impl Tokens {
         self.sign(claims, "JWT")
     }
 
-    fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, TokenError> {
+    /// Signs a statement that is not a token (an audit checkpoint): its own `typ`, so it can
+    /// never be replayed as one.
+    pub fn sign_statement<T: Serialize>(
+        &self,
+        claims: &T,
+        typ: &str,
+    ) -> Result<(String, String), TokenError> {
         let signer = self.keyring.signer().ok_or(TokenError::NoSigningKey)?;
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some(typ.to_string());
         header.kid = Some(signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &signer.key).map_err(|_| TokenError::Signing)
+        let jws =
+            jsonwebtoken::encode(&header, claims, &signer.key).map_err(|_| TokenError::Signing)?;
+        Ok((signer.kid.clone(), jws))
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, TokenError> {
+        self.sign_statement(claims, typ).map(|(_, jws)| jws)
     }
 
     /// Like [`verify_access`](Self::verify_access), remembering tokens already verified.

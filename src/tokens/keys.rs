@@ -327,3 +327,27 @@ pub async fn rotate(
         .find(|k| k.kid == kid)
         .ok_or_else(|| anyhow::anyhow!("the new key vanished"))
 }
+
+/// Verifying keys for everything we ever signed, derived from the private keys that decrypt
+/// under the master key: a public key planted in the table by someone without the master key
+/// verifies nothing.
+pub async fn authentic_verifiers(
+    db: &PgPool,
+    master: &MasterKey,
+) -> anyhow::Result<HashMap<String, DecodingKey>> {
+    let rows = sqlx::query("SELECT kid, private_key_enc FROM signing_keys")
+        .fetch_all(db)
+        .await?;
+    let mut verifiers = HashMap::new();
+    for row in rows {
+        let kid: String = row.try_get("kid")?;
+        let sealed: Vec<u8> = row.try_get("private_key_enc")?;
+        let Ok(der) = master.open(Purpose::SigningKeys, kid.as_bytes(), &sealed) else {
+            tracing::warn!(kid = %kid, "signing key does not decrypt under the master key; ignored");
+            continue;
+        };
+        let jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(&der), Algorithm::ES256)?;
+        verifiers.insert(kid, DecodingKey::from_jwk(&jwk)?);
+    }
+    Ok(verifiers)
+}

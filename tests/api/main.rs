@@ -1,5 +1,6 @@
 //! Integration tests: one binary, every test against a real PostgreSQL and Redis.
 
+mod audit;
 mod cache;
 mod cli;
 mod eid_faults;

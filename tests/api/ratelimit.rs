@@ -30,7 +30,10 @@ async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> reqwest::R
 
 async fn assert_rate_limited(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(header(&response, "content-type"), "application/problem+json");
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
     let retry: u64 = header(&response, "retry-after").parse().unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(header(&response, "ratelimit-remaining"), "0");
@@ -63,7 +66,6 @@ async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
             redirect_uris: vec![],
             scopes: vec!["listings:write".into()],
             rate_limit_per_min: Some(5),
-            jwks_uri: None,
             ..NewClient::default()
         })
         .await;
@@ -122,12 +124,11 @@ async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
     assert_eq!(response.status(), StatusCode::OK);
 
     // Refusals are audited, sampled: one entry for the burst, naming the client.
-    let audited: Vec<(Option<String>, String)> = sqlx::query_as(
-        "SELECT client_id, outcome FROM audit_log WHERE action = 'rate_limited'",
-    )
-    .fetch_all(&first.state.db)
-    .await
-    .unwrap();
+    let audited: Vec<(Option<String>, String)> =
+        sqlx::query_as("SELECT client_id, outcome FROM audit_log WHERE action = 'rate_limited'")
+            .fetch_all(&first.state.db)
+            .await
+            .unwrap();
     assert_eq!(audited, vec![(Some(id.clone()), "failure".to_string())]);
 }
 

@@ -1,0 +1,503 @@
+//! The audit log's hash chain and its signed checkpoints.
+//!
+//! Each entry's hash covers its content and its predecessor's hash, so changing or removing an
+//! entry breaks every link after it. Someone able to write the table could recompute the whole
+//! chain; the checkpoints stop that: at intervals the head (sequence number and hash) is signed
+//! with our signing key, which never leaves the process unencrypted, and published. A rewritten
+//! chain no longer ends at the signed hashes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
+
+use super::Event;
+use crate::crypto::{MasterKey, sha256};
+use crate::tokens::Tokens;
+
+/// The predecessor of the first entry.
+pub const GENESIS: [u8; 32] = [0; 32];
+/// Serialises appends, so the chain has one order.
+const CHAIN_LOCK: i64 = 0x6d6f_7463_7561_0002;
+/// `typ` of checkpoint statements: never mistaken for a token.
+pub const CHECKPOINT_TYP: &str = "audit-checkpoint+jwt";
+
+/// What an entry's hash covers, in a fixed order.
+#[derive(Debug, Clone)]
+pub struct Content<'a> {
+    pub seq: i64,
+    /// Microseconds since the Unix epoch (what PostgreSQL keeps).
+    pub at_us: i64,
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub actor: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub client_ip: Option<String>,
+    pub request_id: Option<&'a str>,
+    pub details: &'a Value,
+}
+
+/// SHA-256 over the predecessor's hash and the entry's canonical JSON.
+pub fn entry_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
+    let doc = serde_json::json!([
+        content.seq,
+        content.at_us,
+        content.action,
+        content.outcome,
+        content.actor,
+        content.target,
+        content.reason,
+        content.client_id,
+        content.client_ip,
+        content.request_id,
+        canonical(content.details),
+    ]);
+    let mut bytes = prev.to_vec();
+    bytes.extend_from_slice(doc.to_string().as_bytes());
+    sha256(&bytes)
+}
+
+/// Object keys sorted at every level: PostgreSQL's `jsonb` does not keep the order we wrote.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Appends one entry at the head of the chain.
+pub(super) async fn append(db: &PgPool, event: &Event) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHAIN_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
+         ORDER BY chain_seq DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (seq, prev) = match head {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_vec()),
+    };
+    let now = OffsetDateTime::now_utc();
+    // Stored with microsecond precision: hash what will be read back.
+    let at_us = (now.unix_timestamp_nanos() / 1_000) as i64;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap_or(now);
+    let hash = entry_hash(
+        &prev,
+        &Content {
+            seq,
+            at_us,
+            action: event.action,
+            outcome: event.outcome.as_str(),
+            actor: event.actor.as_deref(),
+            target: event.target.as_deref(),
+            reason: event.reason.as_deref(),
+            client_id: event.client_id.as_deref(),
+            client_ip: event.client_ip.map(|ip| ip.to_string()),
+            request_id: event.request_id.as_deref(),
+            details: &event.details,
+        },
+    );
+    sqlx::query(
+        "INSERT INTO audit_log (at, action, outcome, actor, target, reason, client_id, client_ip,
+                                request_id, details, chain_seq, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(at)
+    .bind(event.action)
+    .bind(event.outcome.as_str())
+    .bind(&event.actor)
+    .bind(&event.target)
+    .bind(&event.reason)
+    .bind(&event.client_id)
+    .bind(event.client_ip.map(ipnet::IpNet::from))
+    .bind(&event.request_id)
+    .bind(&event.details)
+    .bind(seq)
+    .bind(&prev)
+    .bind(hash.as_slice())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// What a checkpoint signs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointClaims {
+    pub iss: String,
+    pub seq: i64,
+    /// Hex SHA-256 of the entry at `seq`.
+    pub hash: String,
+    pub iat: i64,
+}
+
+/// One published checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: OffsetDateTime,
+    pub kid: String,
+    pub jws: String,
+}
+
+/// Signs the head of the chain if it moved since the last checkpoint. Replicas may race; the
+/// sequence number is the key, so one of them wins and the others change nothing.
+pub async fn checkpoint(db: &PgPool, tokens: &Tokens) -> anyhow::Result<Option<Checkpoint>> {
+    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
+         ORDER BY chain_seq DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    let Some((seq, hash)) = head else {
+        return Ok(None);
+    };
+    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_checkpoints")
+        .fetch_one(db)
+        .await?;
+    if last.is_some_and(|last| last >= seq) {
+        return Ok(None);
+    }
+    let now = OffsetDateTime::now_utc();
+    let claims = CheckpointClaims {
+        iss: tokens.issuer().to_string(),
+        seq,
+        hash: hex(&hash),
+        iat: now.unix_timestamp(),
+    };
+    let (kid, jws) = tokens.sign_statement(&claims, CHECKPOINT_TYP)?;
+    let inserted = sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, signed_at, kid, jws) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(seq)
+    .bind(&hash)
+    .bind(now)
+    .bind(&kid)
+    .bind(&jws)
+    .execute(db)
+    .await?;
+    Ok((inserted.rows_affected() == 1).then_some(Checkpoint {
+        seq,
+        hash: claims.hash,
+        signed_at: now,
+        kid,
+        jws,
+    }))
+}
+
+/// Signs the head every `interval` until the process ends.
+pub fn spawn_checkpointer(db: PgPool, tokens: Tokens, interval: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match checkpoint(&db, &tokens).await {
+                Ok(Some(cp)) => tracing::debug!(seq = cp.seq, "audit checkpoint signed"),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "audit checkpoint failed"),
+            }
+        }
+    });
+}
+
+/// Published checkpoints in sequence order, after `after`.
+pub async fn checkpoints(
+    db: &PgPool,
+    after: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Checkpoint>> {
+    let rows = sqlx::query(
+        "SELECT seq, hash, signed_at, kid, jws FROM audit_checkpoints
+         WHERE ($1::bigint IS NULL OR seq > $1) ORDER BY seq LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Checkpoint {
+                seq: row.try_get("seq")?,
+                hash: hex(&row.try_get::<Vec<u8>, _>("hash")?),
+                signed_at: row.try_get("signed_at")?,
+                kid: row.try_get("kid")?,
+                jws: row.try_get("jws")?,
+            })
+        })
+        .collect()
+}
+
+/// The outcome of `motcua audit verify`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub ok: bool,
+    /// Chained entries checked.
+    pub entries: u64,
+    /// Entries from before the chain existed (not covered).
+    pub unchained: i64,
+    /// Checkpoints whose signature verified.
+    pub checkpoints: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_broken: Option<Broken>,
+}
+
+/// The first link that does not hold.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Broken {
+    /// Chain position of the entry (or checkpoint) where verification failed.
+    pub seq: i64,
+    /// What does not hold there.
+    pub reason: String,
+}
+
+/// Walks the chain from the start: each entry must follow its predecessor, link to its hash
+/// and hash to what it stores; at each checkpoint, whose signature must verify with one of our
+/// keys, the chain must hold the signed hash.
+pub async fn verify(db: &PgPool, master: &MasterKey, issuer: &str) -> anyhow::Result<Report> {
+    let keys = crate::tokens::keys::authentic_verifiers(db, master).await?;
+    let mut report = Report {
+        ok: true,
+        entries: 0,
+        unchained: sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE chain_seq IS NULL")
+            .fetch_one(db)
+            .await?,
+        checkpoints: 0,
+        head_seq: None,
+        first_broken: None,
+    };
+    let broken = |mut report: Report, seq: i64, reason: String| {
+        report.ok = false;
+        report.first_broken = Some(Broken { seq, reason });
+        Ok(report)
+    };
+
+    // The signed heads, each checked against its signature before it is believed.
+    let mut signed: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = checkpoints(db, after, 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.seq);
+        for cp in page {
+            match check_signature(&cp, &keys, issuer) {
+                Ok(hash) => {
+                    report.checkpoints += 1;
+                    signed.insert(cp.seq, hash);
+                }
+                Err(reason) => return broken(report, cp.seq, format!("checkpoint: {reason}")),
+            }
+        }
+    }
+
+    let mut prev_seq = 0_i64;
+    let mut prev_hash = GENESIS.to_vec();
+    let mut last_good_checkpoint = 0_i64;
+    loop {
+        let rows = sqlx::query(
+            "SELECT chain_seq, (extract(epoch FROM at) * 1000000)::bigint AS at_us, action,
+                    outcome, actor, target, reason, client_id, client_ip, request_id, details,
+                    prev_hash, hash
+             FROM audit_log WHERE chain_seq > $1 ORDER BY chain_seq LIMIT 5000",
+        )
+        .bind(prev_seq)
+        .fetch_all(db)
+        .await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            let seq: i64 = row.try_get("chain_seq")?;
+            if seq != prev_seq + 1 {
+                return broken(
+                    report,
+                    prev_seq + 1,
+                    format!("entry missing: the chain jumps from {prev_seq} to {seq}"),
+                );
+            }
+            let stored_prev: Option<Vec<u8>> = row.try_get("prev_hash")?;
+            if stored_prev.as_deref() != Some(prev_hash.as_slice()) {
+                return broken(
+                    report,
+                    seq,
+                    format!("does not link to entry {prev_seq}: it or its predecessor was altered"),
+                );
+            }
+            let details: Value = row.try_get("details")?;
+            let client_ip: Option<ipnet::IpNet> = row.try_get("client_ip")?;
+            let (action, outcome): (String, String) =
+                (row.try_get("action")?, row.try_get("outcome")?);
+            let text = |name: &str| row.try_get::<Option<String>, _>(name);
+            let (actor, target, reason, client_id, request_id) = (
+                text("actor")?,
+                text("target")?,
+                text("reason")?,
+                text("client_id")?,
+                text("request_id")?,
+            );
+            let computed = entry_hash(
+                &prev_hash,
+                &Content {
+                    seq,
+                    at_us: row.try_get("at_us")?,
+                    action: &action,
+                    outcome: &outcome,
+                    actor: actor.as_deref(),
+                    target: target.as_deref(),
+                    reason: reason.as_deref(),
+                    client_id: client_id.as_deref(),
+                    client_ip: client_ip.map(|net| net.addr().to_string()),
+                    request_id: request_id.as_deref(),
+                    details: &details,
+                },
+            );
+            let stored: Option<Vec<u8>> = row.try_get("hash")?;
+            if stored.as_deref() != Some(computed.as_slice()) {
+                return broken(
+                    report,
+                    seq,
+                    "entry altered: its content does not match its hash".into(),
+                );
+            }
+            if let Some(expected) = signed.get(&seq) {
+                if expected.as_slice() != computed.as_slice() {
+                    return broken(
+                        report,
+                        seq,
+                        format!(
+                            "chain rewritten: entry {seq} differs from its signed checkpoint; \
+                             the rewrite starts after entry {last_good_checkpoint}, the last signed one that matches"
+                        ),
+                    );
+                }
+                last_good_checkpoint = seq;
+            }
+            report.entries += 1;
+            prev_seq = seq;
+            prev_hash = computed.to_vec();
+        }
+    }
+    report.head_seq = (prev_seq > 0).then_some(prev_seq);
+    if let Some((&seq, _)) = signed.range(prev_seq + 1..).next() {
+        return broken(
+            report,
+            prev_seq + 1,
+            format!(
+                "entries deleted: a checkpoint vouches for entry {seq}, the chain ends at {prev_seq}"
+            ),
+        );
+    }
+    Ok(report)
+}
+
+/// The signed hash, if the checkpoint's signature is ours and it says what its row says.
+fn check_signature(
+    cp: &Checkpoint,
+    keys: &std::collections::HashMap<String, jsonwebtoken::DecodingKey>,
+    issuer: &str,
+) -> Result<Vec<u8>, String> {
+    let header = jsonwebtoken::decode_header(&cp.jws).map_err(|e| format!("malformed: {e}"))?;
+    if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(CHECKPOINT_TYP) {
+        return Err("not a checkpoint statement".into());
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.get(kid))
+        .ok_or("signed by a key that is not ours")?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.required_spec_claims = ["iss".to_string()].into_iter().collect();
+    validation.set_issuer(&[issuer]);
+    let claims = jsonwebtoken::decode::<CheckpointClaims>(&cp.jws, key, &validation)
+        .map_err(|e| format!("signature does not verify: {e}"))?
+        .claims;
+    if claims.seq != cp.seq || claims.hash != cp.hash {
+        return Err("its row differs from what was signed".into());
+    }
+    unhex(&claims.hash).ok_or_else(|| "signed hash is not hex".into())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(details: &Value) -> Content<'_> {
+        Content {
+            seq: 7,
+            at_us: 1_764_000_000_123_456,
+            action: "client_suspended",
+            outcome: "success",
+            actor: Some("operator:0193"),
+            target: Some("mc_abc"),
+            reason: None,
+            client_id: None,
+            client_ip: Some("203.0.113.9".into()),
+            request_id: Some("req-1"),
+            details,
+        }
+    }
+
+    #[test]
+    fn the_hash_ignores_key_order_but_nothing_else() {
+        let a = serde_json::json!({"role": "operator", "by": {"z": 1, "a": 2}});
+        let b: Value =
+            serde_json::from_str(r#"{"by": {"a": 2, "z": 1}, "role": "operator"}"#).unwrap();
+        assert_eq!(
+            entry_hash(&GENESIS, &content(&a)),
+            entry_hash(&GENESIS, &content(&b))
+        );
+        let mut changed = content(&a);
+        changed.target = Some("mc_abd");
+        assert_ne!(
+            entry_hash(&GENESIS, &content(&a)),
+            entry_hash(&GENESIS, &changed)
+        );
+        assert_ne!(
+            entry_hash(&GENESIS, &content(&a)),
+            entry_hash(&[1; 32], &content(&a)),
+            "the predecessor is part of the hash"
+        );
+    }
+
+    #[test]
+    fn hex_round_trips() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(hex(&bytes), "0001abff");
+        assert_eq!(unhex("0001abff").unwrap(), bytes);
+        assert!(unhex("0g").is_none());
+    }
+}

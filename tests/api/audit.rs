@@ -1,0 +1,277 @@
+//! The audit log's tamper evidence: a hash chain, signed checkpoints anyone can fetch, and
+//! `motcua audit verify` finding the first broken link.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Row;
+
+use motcua::audit::chain::{Content, entry_hash};
+use motcua::audit::{Event, Outcome};
+
+use crate::cli::motcua_with;
+use crate::helpers::TestApp;
+
+async fn record(app: &TestApp, n: usize) {
+    for i in 0..n {
+        motcua::audit::record(
+            &app.state.db,
+            Event::new("client_authentication", Outcome::Failure)
+                .client(format!("mc_test{i:04}"))
+                .reason("client authentication failed")
+                .details(serde_json::json!({ "attempt": i, "grant": "client_credentials" })),
+        )
+        .await;
+    }
+}
+
+async fn checkpoint(app: &TestApp) -> i64 {
+    motcua::audit::chain::checkpoint(&app.state.db, &app.state.tokens)
+        .await
+        .unwrap()
+        .expect("a new checkpoint")
+        .seq
+}
+
+/// Runs `motcua audit verify`; returns its exit success and report.
+fn verify(app: &TestApp) -> (bool, Value) {
+    let output = motcua_with(
+        app,
+        &["audit", "verify"],
+        &[("MOTCUA_PUBLIC_URL", &app.address)],
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        panic!("stderr: {}", String::from_utf8_lossy(&output.stderr));
+    });
+    (output.status.success(), report)
+}
+
+/// As a superuser would: triggers (the append-only guard included) are off for this session.
+async fn tamper(app: &TestApp, statements: &[(&str, Vec<Vec<u8>>)]) {
+    let mut conn = app.state.db.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for (sql, binds) in statements {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(*sql));
+        for bind in binds {
+            query = query.bind(bind.clone());
+        }
+        query.execute(&mut *conn).await.unwrap();
+    }
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_entries_form_one_chain_that_verifies_against_published_checkpoints() {
+    let app = TestApp::spawn().await;
+    // Real traffic writes entries too: a failed client authentication.
+    let response = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .basic_auth("mc_nosuchclient000000000", Some("guess"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let db = app.state.db.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    motcua::audit::record(
+                        &db,
+                        Event::new("rate_limited", Outcome::Failure)
+                            .client("mc_busy0000000000000000")
+                            .details(serde_json::json!({ "limit_per_min": 5 })),
+                    )
+                    .await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let seqs: Vec<i64> = sqlx::query_scalar("SELECT chain_seq FROM audit_log ORDER BY chain_seq")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(seqs, (1..=21).collect::<Vec<i64>>(), "one gapless order");
+
+    assert_eq!(checkpoint(&app).await, 21);
+    assert!(
+        motcua::audit::chain::checkpoint(&app.state.db, &app.state.tokens)
+            .await
+            .unwrap()
+            .is_none(),
+        "an unchanged head is not signed twice"
+    );
+
+    // Published for anyone, verifiable with our JWKS.
+    let published: Vec<Value> = app.get("/v1/audit/checkpoints").await.json().await.unwrap();
+    assert_eq!(published.len(), 1);
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jws = published[0]["jws"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(jws).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("audit-checkpoint+jwt"));
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Value>(jws, &key, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["seq"], 21);
+    assert_eq!(claims["hash"], published[0]["hash"]);
+    assert_eq!(claims["iss"], app.address.as_str());
+
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["entries"], 21);
+    assert_eq!(report["checkpoints"], 1);
+    assert!(report.get("first_broken").is_none());
+}
+
+#[tokio::test]
+async fn verify_names_an_edited_entry_and_the_log_refuses_edits() {
+    let app = TestApp::spawn().await;
+    record(&app, 5).await;
+    checkpoint(&app).await;
+    record(&app, 3).await;
+
+    // The trigger refuses an honest attempt to rewrite history.
+    let refused =
+        sqlx::query("UPDATE audit_log SET reason = 'nothing happened' WHERE chain_seq = 3")
+            .execute(&app.state.db)
+            .await;
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    assert!(
+        sqlx::query("DELETE FROM audit_log")
+            .execute(&app.state.db)
+            .await
+            .is_err()
+    );
+    assert!(verify(&app).0);
+
+    // A superuser gets past the trigger, and the chain shows it.
+    tamper(
+        &app,
+        &[(
+            "UPDATE audit_log SET client_id = 'mc_someoneelse0000' WHERE chain_seq = 3",
+            vec![],
+        )],
+    )
+    .await;
+    let (ok, report) = verify(&app);
+    assert!(!ok, "verify exits non-zero: {report}");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["first_broken"]["seq"], 3, "{report}");
+    assert!(
+        report["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("altered"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn verify_detects_a_chain_rewritten_with_valid_hashes_and_a_deleted_tail() {
+    let app = TestApp::spawn().await;
+    record(&app, 4).await;
+    assert_eq!(checkpoint(&app).await, 4);
+    record(&app, 3).await;
+    assert_eq!(checkpoint(&app).await, 7);
+    record(&app, 2).await;
+
+    // Rewrite entry 6 and recompute every hash after it: the chain is consistent again...
+    let rows = sqlx::query(
+        "SELECT chain_seq, (extract(epoch FROM at) * 1000000)::bigint AS at_us, action, outcome,
+                client_id, reason, details
+         FROM audit_log ORDER BY chain_seq",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    let mut prev: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain_seq = 5")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    let mut statements = Vec::new();
+    for row in &rows[5..] {
+        let seq: i64 = row.get("chain_seq");
+        let client_id: String = match seq {
+            6 => "mc_innocent000000000".into(),
+            _ => row.get("client_id"),
+        };
+        let details: Value = row.get("details");
+        let hash = entry_hash(
+            &prev,
+            &Content {
+                seq,
+                at_us: row.get("at_us"),
+                action: row.get("action"),
+                outcome: row.get("outcome"),
+                actor: None,
+                target: None,
+                reason: row.get("reason"),
+                client_id: Some(&client_id),
+                client_ip: None,
+                request_id: None,
+                details: &details,
+            },
+        );
+        statements.push((
+            "UPDATE audit_log SET client_id = convert_from($1, 'UTF8'), prev_hash = $2, hash = $3
+             WHERE chain_seq = convert_from($4, 'UTF8')::bigint",
+            vec![
+                client_id.into_bytes(),
+                prev.clone(),
+                hash.to_vec(),
+                seq.to_string().into_bytes(),
+            ],
+        ));
+        prev = hash.to_vec();
+    }
+    tamper(&app, &statements).await;
+
+    // ...but no longer ends at the signed hash of entry 7.
+    let (ok, report) = verify(&app);
+    assert!(!ok);
+    assert_eq!(report["first_broken"]["seq"], 7, "{report}");
+    let reason = report["first_broken"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("rewritten") && reason.contains("after entry 4"),
+        "{report}"
+    );
+
+    // Dropping everything after the first checkpoint is no way out either.
+    tamper(
+        &app,
+        &[("DELETE FROM audit_log WHERE chain_seq > 4", vec![])],
+    )
+    .await;
+    let (ok, report) = verify(&app);
+    assert!(!ok);
+    assert_eq!(report["first_broken"]["seq"], 5, "{report}");
+    assert!(
+        report["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{report}"
+    );
+}
