@@ -91,6 +91,12 @@ pub enum ClientCommand {
         /// For `private_key_jwt`: where the client publishes its public keys.
         #[arg(long)]
         jwks_uri: Option<String>,
+        /// Repeatable. Binds a service provider to these agency codes: it acts for them only.
+        #[arg(long = "agency")]
+        agencies: Vec<String>,
+        /// Binds a service provider to one merchant: it acts for that merchant only.
+        #[arg(long = "merchant")]
+        merchant_id: Option<String>,
     },
 }
 
@@ -154,6 +160,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         scopes,
         rate_limit,
         jwks_uri,
+        agencies,
+        merchant_id,
     } = command;
     let kind = ClientKind::parse(&kind).context("--kind must be public or confidential")?;
     let new = NewClient {
@@ -168,6 +176,8 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
             .collect(),
         rate_limit_per_min: rate_limit,
         jwks_uri,
+        agencies,
+        merchant_id,
     }
     .validate()?;
     crate::startup::install_crypto_provider();

@@ -22,7 +22,7 @@ use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
-use crate::ops::OpsApi;
+use crate::ops::{OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
@@ -57,7 +57,10 @@ pub type Apis = (
     OAuthApi,
     IdentityApi,
     SessionsApi,
-    OpsApi,
+    OpsClientsApi,
+    OpsAccessApi,
+    OpsKeysApi,
+    OpsAuditApi,
     AuditApi,
 );
 
@@ -70,7 +73,10 @@ pub fn openapi_service() -> OpenApiService<Apis, ()> {
             OAuthApi,
             IdentityApi,
             SessionsApi,
-            OpsApi,
+            OpsClientsApi,
+            OpsAccessApi,
+            OpsKeysApi,
+            OpsAuditApi,
             AuditApi,
         ),
         "motcua",

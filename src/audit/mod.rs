@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod chain;
+pub mod search;
 
 use std::net::IpAddr;
 

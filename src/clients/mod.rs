@@ -4,4 +4,4 @@ pub mod model;
 pub mod redirect;
 pub mod store;
 
-pub use model::{Client, ClientKind, NewClient};
+pub use model::{Client, ClientKind, InvalidClient, NewClient};

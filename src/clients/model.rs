@@ -59,6 +59,10 @@ pub struct Client {
     pub scopes: Vec<String>,
     pub rate_limit_per_min: Option<i32>,
     pub jwks_uri: Option<String>,
+    /// Agency codes the client acts for (an agency's back office); empty when unbound.
+    pub agencies: Vec<String>,
+    /// The merchant the client acts for (a marketplace integration).
+    pub merchant_id: Option<String>,
     #[serde(skip)]
     pub secret_sha256: Option<Vec<u8>>,
     pub status: String,
@@ -67,6 +71,31 @@ pub struct Client {
 impl Client {
     pub fn is_active(&self) -> bool {
         self.status == "active"
+    }
+
+    /// Whether the client may act for agency `code`: an agency-bound client only for its own
+    /// agencies, a merchant-bound one for none.
+    pub fn may_act_for_agency(&self, code: &str) -> bool {
+        self.agencies.iter().any(|a| a == code)
+    }
+
+    /// Whether the client may act for merchant `id`.
+    pub fn may_act_for_merchant(&self, id: &str) -> bool {
+        self.merchant_id.as_deref() == Some(id)
+    }
+
+    /// The registration as it would be submitted again (for updates).
+    pub fn to_new(&self) -> NewClient {
+        NewClient {
+            name: self.name.clone(),
+            kind: self.kind,
+            redirect_uris: self.redirect_uris.clone(),
+            scopes: self.scopes.clone(),
+            rate_limit_per_min: self.rate_limit_per_min,
+            jwks_uri: self.jwks_uri.clone(),
+            agencies: self.agencies.clone(),
+            merchant_id: self.merchant_id.clone(),
+        }
     }
 
     /// Whether `uri` is one of this client's redirect URIs (RFC 8252 §7.3 loopback rule).
@@ -86,6 +115,8 @@ pub struct NewClient {
     pub scopes: Vec<String>,
     pub rate_limit_per_min: Option<i32>,
     pub jwks_uri: Option<String>,
+    pub agencies: Vec<String>,
+    pub merchant_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -104,6 +135,20 @@ pub enum InvalidClient {
     JwksUri,
     #[error("only confidential clients can register a jwks_uri")]
     JwksUriOnPublic,
+    #[error("binding `{0}`: codes are 1 to 40 letters, digits, `.`, `-` or `_`")]
+    Binding(String),
+    #[error("a client is bound to agencies or to a merchant, not both")]
+    TwoBindings,
+    #[error("only confidential clients (service providers) can be bound to agencies or a merchant")]
+    BindingOnPublic,
+}
+
+/// Agency codes (`000.00.12.H12`) and merchant ids: short, inert identifiers.
+fn is_binding_code(code: &str) -> bool {
+    (1..=40).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 impl Default for NewClient {
@@ -116,6 +161,8 @@ impl Default for NewClient {
             scopes: Vec::new(),
             rate_limit_per_min: None,
             jwks_uri: None,
+            agencies: Vec::new(),
+            merchant_id: None,
         }
     }
 }
@@ -149,6 +196,21 @@ impl NewClient {
         if self.rate_limit_per_min.is_some_and(|n| n <= 0) {
             return Err(InvalidClient::RateLimit);
         }
+        self.agencies.sort();
+        self.agencies.dedup();
+        for code in self.agencies.iter().chain(self.merchant_id.iter()) {
+            if !is_binding_code(code) {
+                return Err(InvalidClient::Binding(code.clone()));
+            }
+        }
+        if !self.agencies.is_empty() && self.merchant_id.is_some() {
+            return Err(InvalidClient::TwoBindings);
+        }
+        if self.kind == ClientKind::Public
+            && (!self.agencies.is_empty() || self.merchant_id.is_some())
+        {
+            return Err(InvalidClient::BindingOnPublic);
+        }
         if let Some(uri) = &self.jwks_uri {
             if self.kind == ClientKind::Public {
                 return Err(InvalidClient::JwksUriOnPublic);
@@ -161,5 +223,72 @@ impl NewClient {
             }
         }
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> NewClient {
+        NewClient {
+            name: "Sở Tư pháp back office".into(),
+            scopes: vec!["dossiers:write".into()],
+            ..NewClient::default()
+        }
+    }
+
+    #[test]
+    fn an_agency_bound_client_acts_for_its_agencies_only() {
+        let new = NewClient {
+            agencies: vec!["000.00.13.H12".into(), "000.00.12.H12".into()],
+            ..provider()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(new.agencies, ["000.00.12.H12", "000.00.13.H12"]);
+        let client = Client {
+            client_id: "mc_x".into(),
+            name: new.name.clone(),
+            kind: new.kind,
+            redirect_uris: vec![],
+            scopes: new.scopes.clone(),
+            rate_limit_per_min: None,
+            jwks_uri: None,
+            agencies: new.agencies.clone(),
+            merchant_id: None,
+            secret_sha256: None,
+            status: "active".into(),
+        };
+        assert!(client.may_act_for_agency("000.00.12.H12"));
+        assert!(!client.may_act_for_agency("000.00.14.H12"));
+        assert!(!client.may_act_for_merchant("000.00.12.H12"));
+        let unbound = Client {
+            agencies: vec![],
+            ..client
+        };
+        assert!(!unbound.may_act_for_agency("000.00.12.H12"));
+    }
+
+    #[test]
+    fn bindings_are_validated() {
+        let both = NewClient {
+            agencies: vec!["A1".into()],
+            merchant_id: Some("htx-ca-phe".into()),
+            ..provider()
+        };
+        assert_eq!(both.validate().unwrap_err(), InvalidClient::TwoBindings);
+        let odd = NewClient {
+            agencies: vec!["Sở <script>".into()],
+            ..provider()
+        };
+        assert!(matches!(odd.validate(), Err(InvalidClient::Binding(_))));
+        let app = NewClient {
+            kind: ClientKind::Public,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            merchant_id: Some("htx-ca-phe".into()),
+            ..provider()
+        };
+        assert_eq!(app.validate().unwrap_err(), InvalidClient::BindingOnPublic);
     }
 }

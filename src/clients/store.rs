@@ -1,6 +1,7 @@
 //! SQL of the clients table.
 
 use sqlx::{PgPool, Row};
+use time::OffsetDateTime;
 
 use super::{Client, ClientKind, NewClient};
 use crate::crypto;
@@ -20,8 +21,9 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
         .as_ref()
         .map(|s| crypto::sha256(s.as_bytes()).to_vec());
     sqlx::query(
-        "INSERT INTO clients (id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO clients (id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri,
+                              secret_sha256, agencies, merchant_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(&new.name)
@@ -31,6 +33,8 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
     .bind(new.rate_limit_per_min)
     .bind(&new.jwks_uri)
     .bind(&secret_hash)
+    .bind(&new.agencies)
+    .bind(&new.merchant_id)
     .execute(db)
     .await?;
     Ok(Created {
@@ -42,6 +46,8 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
             scopes: new.scopes,
             rate_limit_per_min: new.rate_limit_per_min,
             jwks_uri: new.jwks_uri,
+            agencies: new.agencies,
+            merchant_id: new.merchant_id,
             secret_sha256: secret_hash,
             status: "active".into(),
         },
@@ -49,10 +55,12 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
     })
 }
 
+/// A client by id; deleted clients are not found.
 pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> {
     let row = sqlx::query(
-        "SELECT id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256, status
-         FROM clients WHERE id = $1",
+        "SELECT id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256,
+                status, agencies, merchant_id
+         FROM clients WHERE id = $1 AND status <> 'deleted'",
     )
     .bind(client_id)
     .fetch_optional(db)
@@ -67,6 +75,8 @@ pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> 
             scopes: row.try_get("scopes")?,
             rate_limit_per_min: row.try_get("rate_limit_per_min")?,
             jwks_uri: row.try_get("jwks_uri")?,
+            agencies: row.try_get("agencies")?,
+            merchant_id: row.try_get("merchant_id")?,
             secret_sha256: row.try_get("secret_sha256")?,
             status: row.try_get("status")?,
         })
@@ -77,7 +87,8 @@ pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> 
 /// Clients in id order, after `after` (keyset pagination).
 pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<Vec<Client>> {
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM clients WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        "SELECT id FROM clients WHERE status <> 'deleted' AND ($1::text IS NULL OR id > $1)
+         ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)
@@ -92,11 +103,13 @@ pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<
     Ok(clients)
 }
 
-/// Suspends a client; returns the suspension time (unix seconds), or `None` for an unknown id.
+/// Suspends a client; returns the suspension time (unix milliseconds), or `None` for an
+/// unknown id.
 pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
-        "UPDATE clients SET status = 'suspended', suspended_at = now() WHERE id = $1
-         RETURNING floor(extract(epoch FROM suspended_at))::bigint",
+        "UPDATE clients SET status = 'suspended', suspended_at = now()
+         WHERE id = $1 AND status <> 'deleted'
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
     .bind(client_id)
     .fetch_optional(db)
@@ -105,10 +118,11 @@ pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> 
 
 /// Resumes a client; its tokens from before the suspension stay dead.
 pub async fn resume(db: &PgPool, client_id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE clients SET status = 'active' WHERE id = $1")
-        .bind(client_id)
-        .execute(db)
-        .await?;
+    let done =
+        sqlx::query("UPDATE clients SET status = 'active' WHERE id = $1 AND status <> 'deleted'")
+            .bind(client_id)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -120,4 +134,82 @@ pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64
             .fetch_optional(db)
             .await?;
     Ok(limit.flatten().and_then(|n| u64::try_from(n).ok()))
+}
+
+/// Replaces a client's registration with `new` (validated, same kind). Every token issued up to
+/// `cut_off` stops working, so narrowed scopes or bindings apply at once. Returns the cut-off
+/// (unix milliseconds), or `None` for an unknown client.
+pub async fn update(
+    db: &PgPool,
+    client_id: &str,
+    new: &NewClient,
+    cut_off: OffsetDateTime,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "UPDATE clients SET name = $2, redirect_uris = $3, scopes = $4, rate_limit_per_min = $5,
+                jwks_uri = $6, agencies = $7, merchant_id = $8, suspended_at = $9
+         WHERE id = $1 AND status <> 'deleted'
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
+    )
+    .bind(client_id)
+    .bind(&new.name)
+    .bind(&new.redirect_uris)
+    .bind(&new.scopes)
+    .bind(new.rate_limit_per_min)
+    .bind(&new.jwks_uri)
+    .bind(&new.agencies)
+    .bind(&new.merchant_id)
+    .bind(cut_off)
+    .fetch_optional(db)
+    .await
+}
+
+/// Gives a secret-holding client a new secret; the old one stops working at once, and so do the
+/// tokens it obtained up to `cut_off` (a rotation usually follows a leak). Returns the secret,
+/// shown this once, and the cut-off (unix milliseconds).
+pub async fn rotate_secret(
+    db: &PgPool,
+    client_id: &str,
+    cut_off: OffsetDateTime,
+) -> sqlx::Result<Option<(String, i64)>> {
+    let secret = crypto::random_token(32);
+    let at: Option<i64> = sqlx::query_scalar(
+        "UPDATE clients SET secret_sha256 = $2, suspended_at = $3
+         WHERE id = $1 AND status <> 'deleted' AND secret_sha256 IS NOT NULL
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
+    )
+    .bind(client_id)
+    .bind(crypto::sha256(secret.as_bytes()).to_vec())
+    .bind(cut_off)
+    .fetch_optional(db)
+    .await?;
+    Ok(at.map(|at| (secret, at)))
+}
+
+/// Deletes a client: it can authenticate no more and its sessions end. The row stays (ids are
+/// never reused; the audit log refers to them). Returns the cut-off for its tokens (unix
+/// milliseconds) and the sessions ended.
+pub async fn delete(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(i64, Vec<uuid::Uuid>)>> {
+    let mut tx = db.begin().await?;
+    let at: Option<i64> = sqlx::query_scalar(
+        "UPDATE clients SET status = 'deleted', deleted_at = now(), suspended_at = now(),
+                secret_sha256 = NULL
+         WHERE id = $1 AND status <> 'deleted'
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
+    )
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    let sessions: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'client_deleted'
+         WHERE client_id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(client_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some((at, sessions)))
 }

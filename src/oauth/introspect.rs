@@ -48,6 +48,12 @@ pub struct Introspection {
     pub acr: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub auth_time: Option<i64>,
+    /// For a service provider bound to agencies: the agency codes it may act for.
+    #[oai(skip_serializing_if_is_empty)]
+    pub agencies: Vec<String>,
+    /// For a service provider bound to a merchant: the merchant it may act for.
+    #[oai(skip_serializing_if_is_none)]
+    pub merchant_id: Option<String>,
 }
 
 impl Example for Introspection {
@@ -97,13 +103,31 @@ pub async fn introspect(
         ));
     };
     let may_see_all = client.scopes.iter().any(|s| s == "introspect");
+    let viewer = (!may_see_all).then_some(client.client_id.as_str());
+    describe(app, token, viewer).await.map_err(|err| {
+        tracing::error!(error = %err, "introspecting a token");
+        Refusal::new(
+            503,
+            super::error::OAuthError::temporarily_unavailable("Try again shortly"),
+        )
+    })
+}
+
+/// What introspection says about `token` to `viewer` (a client id, which sees only its own
+/// tokens), or to someone who may see every token (`None`).
+pub async fn describe(
+    app: &AppState,
+    token: &str,
+    viewer: Option<&str>,
+) -> sqlx::Result<Introspection> {
+    let visible = |client_id: &str| viewer.is_none_or(|v| v == client_id);
     let inactive = Ok(Introspection::default());
 
     if token.matches('.').count() == 2 {
         let Ok(claims) = app.tokens.verify_access(token) else {
             return inactive;
         };
-        if !(may_see_all || claims.client_id == client.client_id) {
+        if !visible(&claims.client_id) {
             return inactive;
         }
         if app.revocations.is_revoked(&claims).await {
@@ -124,6 +148,8 @@ pub async fn introspect(
             sid: claims.sid,
             acr: claims.acr,
             auth_time: claims.auth_time,
+            agencies: claims.agencies,
+            merchant_id: claims.merchant_id,
         });
     }
 
@@ -136,19 +162,12 @@ pub async fn introspect(
     )
     .bind(crypto::sha256(token.as_bytes()).to_vec())
     .fetch_optional(&app.db)
-    .await
-    .map_err(|err| {
-        tracing::error!(error = %err, "introspecting a refresh token");
-        Refusal::new(
-            503,
-            super::error::OAuthError::temporarily_unavailable("Try again shortly"),
-        )
-    })?;
+    .await?;
     let now = OffsetDateTime::now_utc();
     match row {
         Some(r)
             if r.rotated_at.is_none()
-                && (may_see_all || r.client_id == client.client_id)
+                && visible(&r.client_id)
                 && now < r.idle_expires_at
                 && now < r.absolute_expires_at =>
         {

@@ -412,12 +412,15 @@ async fn client_credentials(
             granted.join(" ")
         }
     };
-    let claims = app.tokens.access_claims(
+    let mut claims = app.tokens.access_claims(
         &client.client_id,
         &client.client_id,
         &scope,
         OffsetDateTime::now_utc(),
     );
+    // Resource servers enforce the bindings from the token, offline.
+    claims.agencies = client.agencies.clone();
+    claims.merchant_id = client.merchant_id.clone();
     let access_token = app.tokens.sign_access(&claims).map_err(server_error)?;
     let event = Event::new("token_issued", Outcome::Success)
         .actor(client.client_id.clone())

@@ -1,6 +1,14 @@
-//! The operators' side: roles, and the operator API under `/v1/ops`.
+//! The operators' side: roles, and the operator API under `/v1/ops`: every operation needs an
+//! operator signed in at identity level 2 through a client granted `ops`, and is audited.
 
-pub mod api;
+pub mod access;
+pub mod audit;
+pub mod clients;
+pub mod guard;
+pub mod keys;
 pub mod roles;
 
-pub use api::OpsApi;
+pub use access::OpsAccessApi;
+pub use audit::OpsAuditApi;
+pub use clients::OpsClientsApi;
+pub use keys::OpsKeysApi;

@@ -49,3 +49,24 @@ pub async fn has_role(db: &PgPool, citizen: Uuid, role: &str) -> sqlx::Result<bo
         .fetch_one(db)
         .await
 }
+
+/// The roles a citizen holds, sorted.
+pub async fn of(db: &PgPool, citizen: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT role FROM roles WHERE citizen_id = $1 ORDER BY role")
+        .bind(citizen)
+        .fetch_all(db)
+        .await
+}
+
+/// Takes a role away; revoking a role not held is no error.
+pub async fn revoke(db: &PgPool, citizen: Uuid, role: &str) -> Result<(), GrantError> {
+    if !ROLES.contains(&role) {
+        return Err(GrantError::UnknownRole(role.to_string()));
+    }
+    sqlx::query("DELETE FROM roles WHERE citizen_id = $1 AND role = $2")
+        .bind(citizen)
+        .bind(role)
+        .execute(db)
+        .await?;
+    Ok(())
+}

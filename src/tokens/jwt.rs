@@ -36,11 +36,27 @@ pub struct AccessClaims {
     /// Identity level: "1" or "2".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// For a service provider bound to agencies: the only agency codes it may act for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agencies: Vec<String>,
+    /// For a service provider bound to a merchant: the only merchant it may act for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
 }
 
 impl AccessClaims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split(' ').any(|s| s == scope)
+    }
+
+    /// Whether a service token may act for agency `code`: only when the client is bound to it.
+    pub fn may_act_for_agency(&self, code: &str) -> bool {
+        self.sid.is_none() && self.agencies.iter().any(|a| a == code)
+    }
+
+    /// Whether a service token may act for merchant `id`: only when the client is bound to it.
+    pub fn may_act_for_merchant(&self, id: &str) -> bool {
+        self.sid.is_none() && self.merchant_id.as_deref() == Some(id)
     }
 }
 
@@ -130,12 +146,15 @@ impl Tokens {
             exp: iat + self.access_ttl.as_secs() as i64,
             iat,
             nbf: iat,
-            jti: uuid::Uuid::new_v4().to_string(),
+            // Time-ordered, so a client's cut-off can tell tokens of the same second apart.
+            jti: uuid::Uuid::now_v7().to_string(),
             client_id: client_id.to_string(),
             scope: scope.to_string(),
             sid: None,
             auth_time: None,
             acr: None,
+            agencies: Vec::new(),
+            merchant_id: None,
         }
     }
 

@@ -351,3 +351,75 @@ pub async fn authentic_verifiers(
     }
     Ok(verifiers)
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetireError {
+    #[error("no signing key `{0}`")]
+    Unknown(String),
+    #[error("no other key signs yet: rotate first, and retire this one once the new key signs")]
+    LastSigner,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for RetireError {
+    fn from(err: sqlx::Error) -> Self {
+        RetireError::Other(err.into())
+    }
+}
+
+/// Stops a key signing now. It stays published until its tokens have expired, unless
+/// `withdraw` (a compromised key): then it leaves the JWKS at once and every token it signed
+/// stops verifying as replicas reload. Refused while no other key signs.
+pub async fn retire(
+    db: &PgPool,
+    kid: &str,
+    token_lifetime: Duration,
+    withdraw: bool,
+) -> Result<KeyInfo, RetireError> {
+    let mut tx = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FIRST_KEY_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signing_keys WHERE kid = $1)")
+            .bind(kid)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        return Err(RetireError::Unknown(kid.to_string()));
+    }
+    let other_signs: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM signing_keys
+                        WHERE kid <> $1 AND signing_from <= now()
+                          AND (retired_at IS NULL OR retired_at > now())
+                          AND (unpublish_at IS NULL OR unpublish_at > now()))",
+    )
+    .bind(kid)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !other_signs {
+        return Err(RetireError::LastSigner);
+    }
+    let keep_for = match withdraw {
+        true => 0,
+        false => token_lifetime.as_secs() as i64 + super::jwt::LEEWAY_SECS as i64 + 60,
+    };
+    sqlx::query(
+        "UPDATE signing_keys
+         SET retired_at = LEAST(coalesce(retired_at, now()), now()),
+             unpublish_at = LEAST(coalesce(unpublish_at, 'infinity'), now() + make_interval(secs => $2))
+         WHERE kid = $1",
+    )
+    .bind(kid)
+    .bind(keep_for as f64)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    list(db)
+        .await?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| RetireError::Unknown(kid.to_string()))
+}

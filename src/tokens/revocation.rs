@@ -28,7 +28,7 @@ struct Inner {
     db: PgPool,
     /// `sid:<id>` / `jti:<id>` → unix time after which the entry no longer matters.
     local: RwLock<HashMap<String, i64>>,
-    /// Suspended clients → unix time of the suspension: their tokens issued until then are dead.
+    /// Suspended clients → cut-off (unix milliseconds): their tokens issued until then are dead.
     suspended: RwLock<HashMap<String, i64>>,
     live: AtomicBool,
     /// How long a revoked session must stay denied: the longest access-token life plus leeway.
@@ -76,13 +76,14 @@ impl Revocations {
             .await;
     }
 
-    /// Kills every token a client holds now, on every replica; it can get new ones only once
-    /// resumed. The caller has recorded the suspension in PostgreSQL.
-    pub async fn suspend_client(&self, client_id: &str, at: i64) {
-        self.remember_suspension(client_id, at);
+    /// Kills every token the client obtained up to `at_ms` (unix milliseconds), on every
+    /// replica: a suspension, a deletion, a narrowed registration. The caller has recorded the
+    /// cut-off in PostgreSQL.
+    pub async fn suspend_client(&self, client_id: &str, at_ms: i64) {
+        self.remember_suspension(client_id, at_ms);
         let entry = format!("client:{client_id}");
-        let until = at + self.inner.session_ttl.as_secs() as i64;
-        self.publish(&entry, at, until).await;
+        let until = at_ms / 1000 + self.inner.session_ttl.as_secs() as i64;
+        self.publish(&entry, at_ms, until).await;
     }
 
     fn remember_suspension(&self, client_id: &str, at: i64) {
@@ -161,7 +162,8 @@ impl Revocations {
             .unwrap_or_else(|e| e.into_inner())
             .get(&claims.client_id)
             .copied();
-        if suspended_at.is_some_and(|at| claims.iat <= at) {
+        let issued_ms = issued_ms(claims);
+        if suspended_at.is_some_and(|at| issued_ms <= at) {
             return true;
         }
         if self.is_live() {
@@ -180,7 +182,7 @@ impl Revocations {
             })
             .await;
         match redis_answer {
-            Ok((found, suspended)) => found > 0 || suspended.is_some_and(|at| claims.iat <= at),
+            Ok((found, suspended)) => found > 0 || suspended.is_some_and(|at| issued_ms <= at),
             Err(_) => self.revoked_in_database(claims).await,
         }
     }
@@ -189,11 +191,12 @@ impl Revocations {
         let db = &self.inner.db;
         let token = crate::sessions::store::is_access_token_revoked(db, &claims.jti).await;
         let client: sqlx::Result<bool> = sqlx::query_scalar(
-            "SELECT status <> 'active' OR coalesce(floor(extract(epoch FROM suspended_at))::bigint >= $2, false)
+            "SELECT status <> 'active'
+                    OR coalesce(floor(extract(epoch FROM suspended_at) * 1000)::bigint >= $2, false)
              FROM clients WHERE id = $1",
         )
         .bind(&claims.client_id)
-        .bind(claims.iat)
+        .bind(issued_ms(claims))
         .fetch_optional(db)
         .await
         .map(|found| found.unwrap_or(true));
@@ -287,7 +290,7 @@ impl Revocations {
             self.remember(&format!("jti:{jti}"), until);
         }
         let clients: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, floor(extract(epoch FROM suspended_at))::bigint FROM clients
+            "SELECT id, floor(extract(epoch FROM suspended_at) * 1000)::bigint FROM clients
              WHERE suspended_at > now() - make_interval(secs => $1)",
         )
         .bind(window)
@@ -333,5 +336,55 @@ impl Revocations {
             }
             cursor = next;
         }
+    }
+}
+
+/// When a token was issued, in milliseconds: from its `jti` (a UUIDv7, stamped when it was
+/// signed), else the end of its `iat` second, so that a cut-off in that second catches it.
+pub fn issued_ms(claims: &AccessClaims) -> i64 {
+    uuid::Uuid::parse_str(&claims.jti)
+        .ok()
+        .filter(|id| id.get_version_num() == 7)
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            secs as i64 * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .filter(|ms| ms / 1000 == claims.iat)
+        .unwrap_or(claims.iat * 1000 + 999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> AccessClaims {
+        let keyring = crate::tokens::Keyring::ephemeral().unwrap();
+        let tokens = crate::tokens::Tokens::new(keyring, "http://x", Duration::from_secs(60));
+        tokens.access_claims("s", "c", "", OffsetDateTime::now_utc())
+    }
+
+    fn claims(jti: String, iat: i64) -> AccessClaims {
+        AccessClaims {
+            jti,
+            iat,
+            ..fresh()
+        }
+    }
+
+    #[test]
+    fn tokens_of_one_second_are_told_apart_by_their_jti() {
+        let fresh = fresh();
+        let ms = issued_ms(&fresh);
+        assert_eq!(ms / 1000, fresh.iat);
+        let now = OffsetDateTime::now_utc();
+        assert!((now.unix_timestamp_nanos() / 1_000_000) as i64 - ms < 1_000);
+        // Not a UUIDv7, or stamped outside its `iat` second: the end of that second.
+        assert_eq!(
+            issued_ms(&claims(uuid::Uuid::new_v4().to_string(), 10)),
+            10_999
+        );
+        let v7 = uuid::Uuid::now_v7().to_string();
+        assert_eq!(issued_ms(&claims(v7, 10)), 10_999);
     }
 }

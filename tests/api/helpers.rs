@@ -147,6 +147,7 @@ impl TestApp {
             scopes: vec![],
             rate_limit_per_min: None,
             jwks_uri: None,
+            ..Default::default()
         })
         .await
         .0

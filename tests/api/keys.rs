@@ -146,7 +146,7 @@ async fn running_servers_pick_up_a_rotation_within_seconds() {
 }
 
 /// The operators' console: an app granted the `ops` scope.
-async fn ops_console(app: &TestApp) -> String {
+pub async fn ops_console(app: &TestApp) -> String {
     app.client_with(motcua::clients::NewClient {
         name: "Operators' console".into(),
         kind: motcua::clients::ClientKind::Public,
@@ -156,6 +156,7 @@ async fn ops_console(app: &TestApp) -> String {
             .to_vec(),
         rate_limit_per_min: None,
         jwks_uri: None,
+        ..Default::default()
     })
     .await
     .0
@@ -170,7 +171,7 @@ async fn ops_keys(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn grant(app: &TestApp, sub: &str, role: &str) {
+pub fn grant(app: &TestApp, sub: &str, role: &str) {
     let out = stdout_json(&motcua_with(
         app,
         &["role", "grant", "--subject", sub, "--role", role],
@@ -274,7 +275,7 @@ async fn an_operators_sign_in_to_another_app_carries_no_operator_powers() {
     );
 }
 
-async fn operator_token(app: &TestApp) -> String {
+pub async fn operator_token(app: &TestApp) -> String {
     let console = ops_console(app).await;
     let mut request = Request::new(&console);
     request.acr_values = Some("2".into());

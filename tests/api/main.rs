@@ -10,6 +10,7 @@ mod helpers;
 mod identity;
 mod keys;
 mod openapi;
+mod ops;
 mod problems;
 mod providers;
 mod ratelimit;

@@ -17,6 +17,7 @@ async fn provider(app: &TestApp, scopes: &[&str]) -> (String, String) {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             rate_limit_per_min: None,
             jwks_uri: None,
+            ..Default::default()
         })
         .await;
     (id, secret.expect("a secret"))
@@ -278,6 +279,7 @@ async fn key_client(app: &TestApp, host: &KeyHost) -> String {
         scopes: vec!["listings:write".into()],
         rate_limit_per_min: None,
         jwks_uri: Some(host.jwks_uri.clone()),
+        ..Default::default()
     })
     .await
     .0

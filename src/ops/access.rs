@@ -1,0 +1,412 @@
+//! `/v1/ops/citizens/{sub}/…` and `/v1/ops/tokens/…`: citizens' sessions and roles, and any
+//! token.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::guard::Operator;
+use super::roles::{self, GrantError};
+use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::oauth::introspect::Introspection;
+use crate::sessions::store as sessions;
+use crate::startup::AppState;
+use crate::tokens::BearerAuth;
+
+pub struct OpsAccessApi;
+
+/// One of a citizen's live sessions.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct CitizenSession {
+    id: Uuid,
+    client_id: String,
+    #[oai(skip_serializing_if_is_none)]
+    client_name: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    user_agent: Option<String>,
+    /// Identity level of the sign-in.
+    level: i16,
+    created_at: OffsetDateTime,
+    last_used_at: OffsetDateTime,
+}
+
+impl Example for CitizenSession {
+    fn example() -> Self {
+        CitizenSession {
+            id: Uuid::nil(),
+            client_id: "mc_3k9x2m4q8w7e5r1t6y0u2i4o".into(),
+            client_name: Some("Cà Mau một cửa".into()),
+            user_agent: Some("CaMau/2.3 (Android 14)".into()),
+            level: 2,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            last_used_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+/// How many sessions ended.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct SessionsEnded {
+    ended: u64,
+}
+
+impl Example for SessionsEnded {
+    fn example() -> Self {
+        SessionsEnded { ended: 3 }
+    }
+}
+
+/// A token to look at.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct TokenQuery {
+    /// An access token (JWT) or a refresh token.
+    token: String,
+}
+
+impl Example for TokenQuery {
+    fn example() -> Self {
+        TokenQuery {
+            token: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImF0K2p3dCJ9.e30.c2ln".into(),
+        }
+    }
+}
+
+/// An access token to deny, by its `jti`.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct JtiRevocation {
+    #[oai(validator(min_length = 1, max_length = 128))]
+    jti: String,
+}
+
+impl Example for JtiRevocation {
+    fn example() -> Self {
+        JtiRevocation {
+            jti: "0193a5c4-7c1e-7d3a-9f55-3f1b2b7d9e10".into(),
+        }
+    }
+}
+
+/// A citizen's roles.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct Roles {
+    subject: Uuid,
+    /// Among `operator`, `agency`, `merchant`.
+    roles: Vec<String>,
+}
+
+impl Example for Roles {
+    fn example() -> Self {
+        Roles {
+            subject: Uuid::nil(),
+            roles: vec!["merchant".into()],
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum Done {
+    /// Done (also when there was nothing to do).
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn grant_error(err: GrantError) -> ApiError {
+    match err {
+        GrantError::UnknownRole(_) => {
+            ApiError::new(&catalogue::VALIDATION_FAILED).field("/role", err.to_string())
+        }
+        GrantError::UnknownSubject(_) => ApiError::new(&catalogue::NOT_FOUND),
+        GrantError::Database(err) => ApiError::internal(err),
+    }
+}
+
+async fn roles_of(state: &AppState, subject: Uuid) -> ApiResult<Json<Roles>> {
+    let roles = roles::of(&state.db, subject)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(Roles { subject, roles }))
+}
+
+#[OpenApi(prefix_path = "/v1/ops", tag = "ApiTag::Operations")]
+impl OpsAccessApi {
+    /// A citizen's sessions
+    ///
+    /// Live sessions, newest first (at most 100).
+    #[oai(
+        path = "/citizens/:sub/sessions",
+        method = "get",
+        operation_id = "opsListCitizenSessions"
+    )]
+    async fn list_sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<CitizenSession>>> {
+        Operator::check(&state, &auth).await?;
+        let live = sessions::list_live(&state.db, sub.0)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(
+            live.into_iter()
+                .map(|s| CitizenSession {
+                    id: s.id,
+                    client_id: s.client_id,
+                    client_name: s.client_name,
+                    user_agent: s.user_agent,
+                    level: s.level,
+                    created_at: s.created_at,
+                    last_used_at: s.last_used_at,
+                })
+                .collect(),
+        ))
+    }
+
+    /// End one of a citizen's sessions
+    ///
+    /// Its refresh and access tokens stop working on every replica within a second.
+    #[oai(
+        path = "/citizens/:sub/sessions/:sid",
+        method = "delete",
+        operation_id = "opsRevokeCitizenSession"
+    )]
+    async fn revoke_session(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+        /// The session id.
+        sid: Path<Uuid>,
+    ) -> ApiResult<Done> {
+        let operator = Operator::check(&state, &auth).await?;
+        match sessions::find(&state.db, sid.0)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            Some(session) if session.citizen_id == sub.0 => {}
+            _ => return Err(ApiError::new(&catalogue::NOT_FOUND)),
+        }
+        crate::oauth::revoke::end_session(&state, sid.0, "operator")
+            .await
+            .map_err(ApiError::internal)?;
+        operator
+            .audit(
+                &state,
+                req,
+                "session_revoked",
+                sid.0.to_string(),
+                serde_json::json!({ "citizen": sub.0 }),
+            )
+            .await;
+        Ok(Done::NoContent)
+    }
+
+    /// End all of a citizen's sessions
+    ///
+    /// Signs the citizen out everywhere (a stolen identity, a lost phone).
+    #[oai(
+        path = "/citizens/:sub/sessions",
+        method = "delete",
+        operation_id = "opsRevokeCitizenSessions"
+    )]
+    async fn revoke_all_sessions(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+    ) -> ApiResult<Json<SessionsEnded>> {
+        let operator = Operator::check(&state, &auth).await?;
+        let live = sessions::list_live(&state.db, sub.0)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut ended = 0;
+        for session in live {
+            if crate::oauth::revoke::end_session(&state, session.id, "operator")
+                .await
+                .map_err(ApiError::internal)?
+            {
+                ended += 1;
+            }
+        }
+        operator
+            .audit(
+                &state,
+                req,
+                "sessions_revoked",
+                sub.0.to_string(),
+                serde_json::json!({ "ended": ended }),
+            )
+            .await;
+        Ok(Json(SessionsEnded { ended }))
+    }
+
+    /// Introspect any token
+    ///
+    /// What RFC 7662 introspection would say to a client with the `introspect` scope.
+    #[oai(
+        path = "/tokens/introspect",
+        method = "post",
+        operation_id = "opsIntrospectToken"
+    )]
+    async fn introspect(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<TokenQuery>,
+    ) -> ApiResult<Json<Introspection>> {
+        Operator::check(&state, &auth).await?;
+        let seen = crate::oauth::introspect::describe(&state, &body.0.token, None)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(seen))
+    }
+
+    /// Revoke an access token by `jti`
+    ///
+    /// Denied on every replica within a second, until it would have expired. For a token seen
+    /// in a log or an incident report, without the token itself.
+    #[oai(
+        path = "/tokens/revoke",
+        method = "post",
+        operation_id = "opsRevokeToken"
+    )]
+    async fn revoke_token(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<JtiRevocation>,
+    ) -> ApiResult<Done> {
+        let operator = Operator::check(&state, &auth).await?;
+        // Without the token its expiry is unknown: deny for the longest lifetime a token has.
+        let until = OffsetDateTime::now_utc()
+            + time::Duration::seconds(state.config.access_token_ttl.as_secs() as i64);
+        sessions::revoke_access_token(&state.db, &body.0.jti, until)
+            .await
+            .map_err(ApiError::internal)?;
+        state
+            .revocations
+            .revoke_token(&body.0.jti, until.unix_timestamp())
+            .await;
+        operator
+            .audit(
+                &state,
+                req,
+                "token_revoked",
+                body.0.jti.clone(),
+                serde_json::json!({ "by": "jti" }),
+            )
+            .await;
+        Ok(Done::NoContent)
+    }
+
+    /// A citizen's roles
+    #[oai(
+        path = "/citizens/:sub/roles",
+        method = "get",
+        operation_id = "opsListRoles"
+    )]
+    async fn list_roles(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+    ) -> ApiResult<Json<Roles>> {
+        Operator::check(&state, &auth).await?;
+        roles_of(&state, sub.0).await
+    }
+
+    /// Grant a role
+    ///
+    /// `operator`, `agency` or `merchant`, to a citizen who has signed in once.
+    #[oai(
+        path = "/citizens/:sub/roles/:role",
+        method = "put",
+        operation_id = "opsGrantRole"
+    )]
+    async fn grant_role(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+        /// `operator`, `agency` or `merchant`.
+        role: Path<String>,
+    ) -> ApiResult<Json<Roles>> {
+        let operator = Operator::check(&state, &auth).await?;
+        roles::grant(
+            &state.db,
+            sub.0,
+            &role.0,
+            &format!("operator:{}", operator.0),
+        )
+        .await
+        .map_err(grant_error)?;
+        operator
+            .audit(
+                &state,
+                req,
+                "role_granted",
+                sub.0.to_string(),
+                serde_json::json!({ "role": role.0 }),
+            )
+            .await;
+        roles_of(&state, sub.0).await
+    }
+
+    /// Revoke a role
+    ///
+    /// An operator cannot revoke their own `operator` role: another operator must, so the last
+    /// one cannot lock everyone out by mistake.
+    #[oai(
+        path = "/citizens/:sub/roles/:role",
+        method = "delete",
+        operation_id = "opsRevokeRole"
+    )]
+    async fn revoke_role(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The citizen's `sub`.
+        sub: Path<Uuid>,
+        /// `operator`, `agency` or `merchant`.
+        role: Path<String>,
+    ) -> ApiResult<Json<Roles>> {
+        let operator = Operator::check(&state, &auth).await?;
+        if sub.0 == operator.0 && role.0 == "operator" {
+            return Err(ApiError::new(&catalogue::CONFLICT)
+                .arg("reason", "operators cannot revoke their own operator role"));
+        }
+        roles::revoke(&state.db, sub.0, &role.0)
+            .await
+            .map_err(grant_error)?;
+        operator
+            .audit(
+                &state,
+                req,
+                "role_revoked",
+                sub.0.to_string(),
+                serde_json::json!({ "role": role.0 }),
+            )
+            .await;
+        roles_of(&state, sub.0).await
+    }
+}

@@ -1,0 +1,521 @@
+//! `/v1/ops/clients`: apps and service providers.
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::{Example, MaybeUndefined};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::OffsetDateTime;
+
+use super::guard::{Operator, default_page};
+use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
+use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::startup::AppState;
+use crate::tokens::BearerAuth;
+
+pub struct OpsClientsApi;
+
+/// A registered client, as operators see it (never its secret).
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ClientView {
+    client_id: String,
+    name: String,
+    /// `public` or `confidential`.
+    kind: String,
+    redirect_uris: Vec<String>,
+    scopes: Vec<String>,
+    /// Requests per minute; absent: the deployment's default.
+    #[oai(skip_serializing_if_is_none)]
+    rate_limit_per_min: Option<i32>,
+    #[oai(skip_serializing_if_is_none)]
+    jwks_uri: Option<String>,
+    /// Agency codes a bound service provider acts for.
+    agencies: Vec<String>,
+    /// The merchant a bound service provider acts for.
+    #[oai(skip_serializing_if_is_none)]
+    merchant_id: Option<String>,
+    /// `active` or `suspended`.
+    status: String,
+}
+
+impl Example for ClientView {
+    fn example() -> Self {
+        ClientView {
+            client_id: "mc_3k9x2m4q8w7e5r1t6y0u2i4o".into(),
+            name: "Sở Tư pháp back office".into(),
+            kind: "confidential".into(),
+            redirect_uris: vec![],
+            scopes: vec!["dossiers:read".into(), "dossiers:write".into()],
+            rate_limit_per_min: Some(600),
+            jwks_uri: None,
+            agencies: vec!["000.00.12.H12".into()],
+            merchant_id: None,
+            status: "active".into(),
+        }
+    }
+}
+
+impl From<Client> for ClientView {
+    fn from(c: Client) -> Self {
+        ClientView {
+            client_id: c.client_id,
+            name: c.name,
+            kind: c.kind.as_str().into(),
+            redirect_uris: c.redirect_uris,
+            scopes: c.scopes,
+            rate_limit_per_min: c.rate_limit_per_min,
+            jwks_uri: c.jwks_uri,
+            agencies: c.agencies,
+            merchant_id: c.merchant_id,
+            status: c.status,
+        }
+    }
+}
+
+/// A client to register.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ClientCreate {
+    name: String,
+    /// `public` (an app: PKCE, no secret) or `confidential` (a server).
+    kind: String,
+    /// Apps: a private-use scheme, https, or loopback (RFC 8252).
+    #[oai(default)]
+    redirect_uris: Vec<String>,
+    /// Default for public clients: `openid profile offline_access`.
+    #[oai(default)]
+    scopes: Vec<String>,
+    rate_limit_per_min: Option<i32>,
+    /// For `private_key_jwt`: where the client publishes its keys (then it gets no secret).
+    jwks_uri: Option<String>,
+    #[oai(default)]
+    agencies: Vec<String>,
+    merchant_id: Option<String>,
+}
+
+impl Example for ClientCreate {
+    fn example() -> Self {
+        ClientCreate {
+            name: "Sở Tư pháp back office".into(),
+            kind: "confidential".into(),
+            redirect_uris: vec![],
+            scopes: vec!["dossiers:read".into(), "dossiers:write".into()],
+            rate_limit_per_min: Some(600),
+            jwks_uri: None,
+            agencies: vec!["000.00.12.H12".into()],
+            merchant_id: None,
+        }
+    }
+}
+
+/// Changes to a client; absent fields stay as they are, `null` clears an optional one.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ClientUpdate {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    rate_limit_per_min: MaybeUndefined<i32>,
+    jwks_uri: MaybeUndefined<String>,
+    agencies: Option<Vec<String>>,
+    merchant_id: MaybeUndefined<String>,
+}
+
+impl Example for ClientUpdate {
+    fn example() -> Self {
+        ClientUpdate {
+            name: None,
+            redirect_uris: None,
+            scopes: Some(vec!["dossiers:read".into()]),
+            rate_limit_per_min: MaybeUndefined::Value(120),
+            jwks_uri: MaybeUndefined::Undefined,
+            agencies: None,
+            merchant_id: MaybeUndefined::Undefined,
+        }
+    }
+}
+
+/// A new client or a new secret: the secret is shown this once.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct ClientWithSecret {
+    #[oai(flatten)]
+    client: ClientView,
+    /// Only for confidential clients without a `jwks_uri`. Store it now: it is kept hashed.
+    #[oai(skip_serializing_if_is_none)]
+    client_secret: Option<String>,
+}
+
+impl Example for ClientWithSecret {
+    fn example() -> Self {
+        ClientWithSecret {
+            client: ClientView::example(),
+            client_secret: Some("nH3v8Vt0yS2m1Qx7bq9Lr4aZc6Wd5Ef8Gh0Jk2Lm4No".into()),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+enum Created {
+    /// Registered.
+    #[oai(status = 201)]
+    Created(
+        Json<ClientWithSecret>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum SecretRotated {
+    /// The new secret; the old one and the tokens it obtained no longer work.
+    #[oai(status = 200)]
+    Ok(
+        Json<ClientWithSecret>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+enum Deleted {
+    /// Deleted: it authenticates no more, and its tokens and sessions end on every replica
+    /// within a second.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// A registration refused, with the field at fault.
+fn invalid(err: InvalidClient) -> ApiError {
+    let pointer = match &err {
+        InvalidClient::Name => "/name",
+        InvalidClient::RedirectUri(..) | InvalidClient::NoRedirectUri => "/redirect_uris",
+        InvalidClient::Scope(_) => "/scopes",
+        InvalidClient::RateLimit => "/rate_limit_per_min",
+        InvalidClient::JwksUri | InvalidClient::JwksUriOnPublic => "/jwks_uri",
+        InvalidClient::Binding(_) | InvalidClient::TwoBindings | InvalidClient::BindingOnPublic => {
+            "/agencies"
+        }
+    };
+    ApiError::new(&catalogue::VALIDATION_FAILED).field(pointer, err.to_string())
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<Client> {
+    store::find(&state.db, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))
+}
+
+#[OpenApi(prefix_path = "/v1/ops", tag = "ApiTag::Operations")]
+impl OpsClientsApi {
+    /// List clients
+    ///
+    /// In client-id order; pass the last id seen as `after` for the next page.
+    #[oai(path = "/clients", method = "get", operation_id = "opsListClients")]
+    async fn list_clients(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The last client id of the previous page.
+        after: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+    ) -> ApiResult<Json<Vec<ClientView>>> {
+        Operator::check(&state, &auth).await?;
+        let clients = store::list(&state.db, after.0.as_deref(), limit.0)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(clients.into_iter().map(ClientView::from).collect()))
+    }
+
+    /// Register a client
+    ///
+    /// A confidential client without `jwks_uri` gets a generated 256-bit secret, returned this
+    /// once and stored only as its SHA-256.
+    #[oai(path = "/clients", method = "post", operation_id = "opsCreateClient")]
+    async fn create_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        body: Json<ClientCreate>,
+    ) -> ApiResult<Created> {
+        let operator = Operator::check(&state, &auth).await?;
+        let body = body.0;
+        let kind = ClientKind::parse(&body.kind).ok_or_else(|| {
+            ApiError::new(&catalogue::VALIDATION_FAILED)
+                .field("/kind", "must be `public` or `confidential`")
+        })?;
+        let new = NewClient {
+            name: body.name,
+            kind,
+            redirect_uris: body.redirect_uris,
+            scopes: body.scopes,
+            rate_limit_per_min: body.rate_limit_per_min,
+            jwks_uri: body.jwks_uri,
+            agencies: body.agencies,
+            merchant_id: body.merchant_id,
+        }
+        .validate()
+        .map_err(invalid)?;
+        let created = store::create(&state.db, new)
+            .await
+            .map_err(ApiError::internal)?;
+        operator
+            .audit(
+                &state,
+                req,
+                "client_created",
+                created.client.client_id.clone(),
+                serde_json::json!({ "scopes": created.client.scopes }),
+            )
+            .await;
+        Ok(Created::Created(
+            Json(ClientWithSecret {
+                client: created.client.into(),
+                client_secret: created.secret,
+            }),
+            "no-store".into(),
+        ))
+    }
+
+    /// Show a client
+    #[oai(path = "/clients/:id", method = "get", operation_id = "opsShowClient")]
+    async fn show_client(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        Operator::check(&state, &auth).await?;
+        Ok(Json(find(&state, &id.0).await?.into()))
+    }
+
+    /// Update a client
+    ///
+    /// Changes redirect URIs, scopes, rate limit, `jwks_uri` or bindings. Tokens issued before
+    /// the change stop working on every replica within a second, so narrowed scopes and
+    /// bindings apply at once; the client gets new tokens as usual.
+    #[oai(
+        path = "/clients/:id",
+        method = "patch",
+        operation_id = "opsUpdateClient"
+    )]
+    async fn update_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+        body: Json<ClientUpdate>,
+    ) -> ApiResult<Json<ClientView>> {
+        let operator = Operator::check(&state, &auth).await?;
+        let client = find(&state, &id.0).await?;
+        let body = body.0;
+        let mut new = client.to_new();
+        if let Some(name) = body.name {
+            new.name = name;
+        }
+        if let Some(uris) = body.redirect_uris {
+            new.redirect_uris = uris;
+        }
+        if let Some(scopes) = body.scopes {
+            new.scopes = scopes;
+        }
+        if let Some(agencies) = body.agencies {
+            new.agencies = agencies;
+        }
+        apply(&mut new.rate_limit_per_min, body.rate_limit_per_min);
+        apply(&mut new.jwks_uri, body.jwks_uri);
+        apply(&mut new.merchant_id, body.merchant_id);
+        let new = new.validate().map_err(invalid)?;
+        // The app's clock, not the database's: the client's next token is stamped by it.
+        let cut_off = store::update(&state.db, &id.0, &new, OffsetDateTime::now_utc())
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        state.revocations.suspend_client(&id.0, cut_off).await;
+        operator
+            .audit(
+                &state,
+                req,
+                "client_updated",
+                id.0.clone(),
+                serde_json::json!({
+                    "scopes": new.scopes,
+                    "rate_limit_per_min": new.rate_limit_per_min,
+                    "agencies": new.agencies,
+                    "merchant_id": new.merchant_id,
+                }),
+            )
+            .await;
+        Ok(Json(find(&state, &id.0).await?.into()))
+    }
+
+    /// Delete a client
+    ///
+    /// It can authenticate no more; its tokens and sessions end on every replica within a
+    /// second. Its id is never reused.
+    #[oai(
+        path = "/clients/:id",
+        method = "delete",
+        operation_id = "opsDeleteClient"
+    )]
+    async fn delete_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+    ) -> ApiResult<Deleted> {
+        let operator = Operator::check(&state, &auth).await?;
+        let (cut_off, sessions) = store::delete(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        state.revocations.suspend_client(&id.0, cut_off).await;
+        for session in &sessions {
+            state.revocations.revoke_session(&session.to_string()).await;
+        }
+        operator
+            .audit(
+                &state,
+                req,
+                "client_deleted",
+                id.0.clone(),
+                serde_json::json!({ "sessions_ended": sessions.len() }),
+            )
+            .await;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Suspend a client
+    ///
+    /// It can get no new tokens, and every token it holds stops working on every replica within
+    /// a second. Resuming does not bring those tokens back.
+    #[oai(
+        path = "/clients/:id/suspend",
+        method = "post",
+        operation_id = "opsSuspendClient"
+    )]
+    async fn suspend_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let operator = Operator::check(&state, &auth).await?;
+        let at = store::suspend(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        state.revocations.suspend_client(&id.0, at).await;
+        operator
+            .audit(
+                &state,
+                req,
+                "client_suspended",
+                id.0.clone(),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(Json(find(&state, &id.0).await?.into()))
+    }
+
+    /// Resume a client
+    #[oai(
+        path = "/clients/:id/resume",
+        method = "post",
+        operation_id = "opsResumeClient"
+    )]
+    async fn resume_client(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+    ) -> ApiResult<Json<ClientView>> {
+        let operator = Operator::check(&state, &auth).await?;
+        if !store::resume(&state.db, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+        {
+            return Err(ApiError::new(&catalogue::NOT_FOUND));
+        }
+        operator
+            .audit(
+                &state,
+                req,
+                "client_resumed",
+                id.0.clone(),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(Json(find(&state, &id.0).await?.into()))
+    }
+
+    /// Rotate a client's secret
+    ///
+    /// Returns a new secret, shown this once. The old secret stops working at once, and so do
+    /// the tokens obtained before (a rotation usually follows a leak). 409 for clients without
+    /// a secret (apps, `private_key_jwt`).
+    #[oai(
+        path = "/clients/:id/secret",
+        method = "post",
+        operation_id = "opsRotateClientSecret"
+    )]
+    async fn rotate_secret(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        /// The client id.
+        id: Path<String>,
+    ) -> ApiResult<SecretRotated> {
+        let operator = Operator::check(&state, &auth).await?;
+        let client = find(&state, &id.0).await?;
+        let (secret, cut_off) = store::rotate_secret(&state.db, &id.0, OffsetDateTime::now_utc())
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                ApiError::new(&catalogue::CONFLICT)
+                    .arg("reason", "this client authenticates without a secret")
+            })?;
+        state.revocations.suspend_client(&id.0, cut_off).await;
+        operator
+            .audit(
+                &state,
+                req,
+                "client_secret_rotated",
+                id.0.clone(),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(SecretRotated::Ok(
+            Json(ClientWithSecret {
+                client: client.into(),
+                client_secret: Some(secret),
+            }),
+            "no-store".into(),
+        ))
+    }
+}
+
+fn apply<T>(field: &mut Option<T>, change: MaybeUndefined<T>) {
+    match change {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => *field = None,
+        MaybeUndefined::Value(value) => *field = Some(value),
+    }
+}

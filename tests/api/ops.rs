@@ -1,0 +1,783 @@
+//! The operator API: who may use it (every operation, from the OpenAPI document), and what
+//! operators do with clients, sessions, tokens, roles, keys and the audit log.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, eventually};
+use crate::keys::{grant, operator_token, ops_console};
+use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
+
+/// Calls an operator endpoint.
+async fn ops(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn ok_json(response: reqwest::Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn introspect_as_operator(app: &TestApp, operator: &str, token: &str) -> Value {
+    ok_json(
+        ops(
+            app,
+            operator,
+            Method::POST,
+            "/v1/ops/tokens/introspect",
+            Some(json!({ "token": token })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// A body each operation accepts, so that what answers is the authorization check and not
+/// the body parser.
+fn sample_body(operation_id: &str) -> Option<Value> {
+    match operation_id {
+        "opsCreateClient" => Some(json!({ "name": "x", "kind": "confidential" })),
+        "opsUpdateClient" => Some(json!({})),
+        "opsRetireKey" => Some(json!({})),
+        "opsIntrospectToken" => Some(json!({ "token": "x" })),
+        "opsRevokeToken" => Some(json!({ "jti": "x" })),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operators() {
+    let app = TestApp::spawn().await;
+    let console = ops_console(&app).await;
+    let citizen = sign_in(&app, &Request::new(&console), "citizen-l2").await;
+    let weak = sign_in(&app, &Request::new(&console), "citizen-l1").await;
+    grant(
+        &app,
+        jwt_parts(&weak.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+
+    // Every operation under /v1/ops, as the document lists them: none can be forgotten.
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1/ops") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let concrete = path
+                .replace("{id}", "mc_aaaaaaaaaaaaaaaaaaaaaaaa")
+                .replace("{sub}", &uuid::Uuid::new_v4().to_string())
+                .replace("{sid}", &uuid::Uuid::new_v4().to_string())
+                .replace("{kid}", "2026-11-28-abcdefgh")
+                .replace("{role}", "merchant");
+            assert!(!concrete.contains('{'), "unfilled parameter in {path}");
+            assert!(
+                operation["security"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty()),
+                "{method} {path} declares its security requirement"
+            );
+            operations.push((
+                method.to_uppercase().parse::<Method>().unwrap(),
+                concrete,
+                sample_body(operation["operationId"].as_str().unwrap()),
+            ));
+        }
+    }
+    assert!(operations.len() >= 20, "{} operations", operations.len());
+
+    for (method, path, body) in operations {
+        let response = ops(
+            &app,
+            &citizen.access_token,
+            method.clone(),
+            &path,
+            body.clone(),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "citizen: {method} {path}"
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+
+        let response = ops(&app, &weak.access_token, method.clone(), &path, body).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "level 1: {method} {path}"
+        );
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+        assert!(
+            challenge.contains("insufficient_user_authentication")
+                && challenge.contains("acr_values=\"2\""),
+            "{method} {path}: {challenge}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn operators_register_update_rotate_and_delete_service_providers() {
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
+        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
+        ..Options::default()
+    })
+    .await;
+    let operator = operator_token(&first).await;
+
+    // Registered with bindings; the secret is shown once.
+    let created = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::POST,
+            "/v1/ops/clients",
+            Some(json!({
+                "name": "Sở Tư pháp back office",
+                "kind": "confidential",
+                "scopes": ["dossiers:read", "dossiers:write"],
+                "rate_limit_per_min": 600,
+                "agencies": ["000.00.12.H12", "000.00.13.H12"],
+            })),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(
+        created["agencies"],
+        json!(["000.00.12.H12", "000.00.13.H12"])
+    );
+    let shown = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(shown.get("client_secret").is_none());
+
+    // Its tokens carry the bindings, for resource servers that verify offline.
+    let body: Value = client_credentials(&first, &id, &secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let old_token = body["access_token"].as_str().unwrap().to_string();
+    let claims = jwt_parts(&old_token).1;
+    assert_eq!(
+        claims["agencies"],
+        json!(["000.00.12.H12", "000.00.13.H12"])
+    );
+    assert!(claims.get("merchant_id").is_none());
+    let seen = introspect_as_operator(&first, &operator, &old_token).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["agencies"], json!(["000.00.12.H12", "000.00.13.H12"]));
+
+    // Invalid changes are refused with the field at fault, and change nothing.
+    let refused = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::PATCH,
+            &format!("/v1/ops/clients/{id}"),
+            Some(json!({ "merchant_id": "htx-ca-phe" })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["pointer"], "/agencies");
+    let refused = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::PATCH,
+            &format!("/v1/ops/clients/{id}"),
+            Some(json!({ "scopes": ["root"] })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["pointer"], "/scopes");
+
+    // Narrowing scopes and bindings cuts off the tokens issued before, on every replica.
+    let updated = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::PATCH,
+            &format!("/v1/ops/clients/{id}"),
+            Some(json!({
+                "scopes": ["dossiers:read"],
+                "agencies": ["000.00.12.H12"],
+                "rate_limit_per_min": null,
+            })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(updated["scopes"], json!(["dossiers:read"]));
+    assert!(updated.get("rate_limit_per_min").is_none());
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            introspect_as_operator(&second, &operator, &old_token).await["active"] == false
+        })
+        .await,
+        "the old token still works on the second replica"
+    );
+    let body: Value = client_credentials(&second, &id, &secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_token = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(body["scope"], "dossiers:read");
+    assert_eq!(
+        jwt_parts(&new_token).1["agencies"],
+        json!(["000.00.12.H12"])
+    );
+    assert_eq!(
+        introspect_as_operator(&first, &operator, &new_token).await["active"],
+        true
+    );
+
+    // A new secret: the old one and its tokens stop working at once.
+    let rotated = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/clients/{id}/secret"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    assert_eq!(
+        client_credentials(&second, &id, &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        introspect_as_operator(&first, &operator, &new_token).await["active"],
+        false
+    );
+    let body: Value = client_credentials(&second, &id, &new_secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let latest = body["access_token"].as_str().unwrap().to_string();
+
+    // Apps have no secret to rotate.
+    let app_id = first.public_client(APP_REDIRECT).await;
+    ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/clients/{app_id}/secret"),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+
+    // Deleted: its tokens stop on every replica within a second, it cannot authenticate, it is
+    // gone from the listing.
+    let response = ops(
+        &first,
+        &operator,
+        Method::DELETE,
+        &format!("/v1/ops/clients/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            introspect_as_operator(&second, &operator, &latest).await["active"] == false
+        })
+        .await
+    );
+    assert_eq!(
+        client_credentials(&second, &id, &new_secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::DELETE,
+            &format!("/v1/ops/clients/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Every step is in the audit log under the operator's name, newest first, in pages.
+    let sub = jwt_parts(&operator).1["sub"].as_str().unwrap().to_string();
+    let actor = format!("operator:{sub}");
+    let page = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/audit?actor={actor}&target={id}&limit=2"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["client_deleted", "client_secret_rotated"]);
+    let before = page["next_before"].as_i64().unwrap();
+    let page = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/audit?actor={actor}&target={id}&limit=2&before={before}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let actions: Vec<&str> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["client_updated", "client_created"]);
+    let last = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!(
+                "/v1/ops/audit?actor={actor}&target={id}&limit=2&before={}",
+                page["next_before"]
+            ),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(last["entries"], json!([]));
+    assert!(last.get("next_before").is_none());
+    for entry in page["entries"].as_array().unwrap() {
+        assert!(
+            entry["request_id"].is_string() && entry["client_ip"] == "127.0.0.1",
+            "{entry}"
+        );
+    }
+    // Filters by action and time as well.
+    let since = "2000-01-01T00:00:00Z";
+    let page = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/audit?action=client_authentication&since={since}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] == "client_authentication" && e["outcome"] == "failure")
+    );
+    assert!(
+        !page["entries"].as_array().unwrap().is_empty(),
+        "the refused old secret is audited"
+    );
+}
+
+#[tokio::test]
+async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let operator_sub = jwt_parts(&operator).1["sub"].as_str().unwrap().to_string();
+    let app_id = app.public_client(APP_REDIRECT).await;
+    let phone = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    let tablet = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    let sub = jwt_parts(&phone.access_token).1["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+
+    let sessions = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/citizens/{sub}/sessions"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(sessions.as_array().unwrap().len(), 2);
+
+    // One session (the phone's) ends; the tablet keeps working.
+    let phone_sid = jwt_parts(&phone.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = ops(
+        &app,
+        &operator,
+        Method::DELETE,
+        &format!("/v1/ops/citizens/{sub}/sessions/{phone_sid}"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(phone.access_token.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me(tablet.access_token.clone()).await, StatusCode::OK);
+    // Someone else's session id is not found under this citizen.
+    let other = uuid::Uuid::new_v4();
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::DELETE,
+            &format!("/v1/ops/citizens/{other}/sessions/{phone_sid}"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // An access token denied by its jti alone.
+    let jti = jwt_parts(&tablet.access_token).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = ops(
+        &app,
+        &operator,
+        Method::POST,
+        "/v1/ops/tokens/revoke",
+        Some(json!({ "jti": jti })),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(tablet.access_token.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        introspect_as_operator(&app, &operator, &tablet.access_token).await["active"],
+        false
+    );
+    // The tablet's refresh token is still good (and visible to operators)...
+    let refresh = tablet.refresh_token.clone().unwrap();
+    let seen = introspect_as_operator(&app, &operator, &refresh).await;
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["sub"], sub.as_str());
+    // ...until all of the citizen's sessions end.
+    let ended = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::DELETE,
+            &format!("/v1/ops/citizens/{sub}/sessions"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ended["ended"], 1);
+    assert_eq!(
+        introspect_as_operator(&app, &operator, &refresh).await["active"],
+        false
+    );
+
+    // Roles: granted and revoked by an operator, never the operator's own.
+    let roles = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::PUT,
+            &format!("/v1/ops/citizens/{sub}/roles/merchant"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(roles["roles"], json!(["merchant"]));
+    let refused = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::PUT,
+            &format!("/v1/ops/citizens/{sub}/roles/root"),
+            None,
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["errors"][0]["pointer"], "/role");
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::PUT,
+            &format!("/v1/ops/citizens/{other}/roles/agency"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let roles = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::DELETE,
+            &format!("/v1/ops/citizens/{sub}/roles/merchant"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(roles["roles"], json!([]));
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::DELETE,
+            &format!("/v1/ops/citizens/{operator_sub}/roles/operator"),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    let roles = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/citizens/{operator_sub}/roles"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(roles["roles"], json!(["operator"]));
+
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = $1 ORDER BY chain_seq")
+            .bind(format!("operator:{operator_sub}"))
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "session_revoked",
+            "token_revoked",
+            "sessions_revoked",
+            "role_granted",
+            "role_revoked"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn operators_retire_keys_and_withdraw_a_compromised_one() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("MOTCUA_JWKS_MAX_AGE_SECS", "1".into()),
+            ("MOTCUA_KEY_ROTATION_DELAY_SECS", "2".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let operator = operator_token(&app).await;
+    let keys = ok_json(
+        ops(&app, &operator, Method::GET, "/v1/ops/keys", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    let old = keys[0]["kid"].as_str().unwrap().to_string();
+
+    // The only signing key cannot be retired.
+    let refused = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/keys/{old}/retire"),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        refused["detail"].as_str().unwrap().contains("rotate first"),
+        "{refused}"
+    );
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::POST,
+            "/v1/ops/keys/nope/retire",
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Rotated: still refused while the new key is pending, accepted once it signs.
+    let new = ok_json(
+        ops(&app, &operator, Method::POST, "/v1/ops/keys/rotate", None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(new["status"], "pending");
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/keys/{old}/retire"),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let retired = ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/keys/{old}/retire"),
+            Some(json!({ "withdraw": true })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(retired["status"], "unpublished");
+
+    // Withdrawn: out of the JWKS, and the operator's own token (signed by it) stops working.
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != old.as_str())
+    );
+    assert_eq!(jwt_parts(&operator).0["kid"], old.as_str());
+    let response = ops(&app, &operator, Method::GET, "/v1/ops/keys", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
