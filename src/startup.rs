@@ -12,6 +12,7 @@ use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler};
 use poem_openapi::OpenApiService;
 use sqlx::PgPool;
 
+use crate::audit::AuditLog;
 use crate::audit::api::AuditApi;
 use crate::cache::Cache;
 use crate::config::Config;
@@ -43,6 +44,7 @@ pub struct AppState {
     /// Service providers' public keys, for `private_key_jwt`.
     pub client_keys: crate::oauth::assertion::ClientKeys,
     pub limiter: RateLimiter,
+    pub audit: AuditLog,
 }
 
 impl AppState {
@@ -154,13 +156,16 @@ impl Application {
             tokens.clone(),
             config.audit_checkpoint_interval,
         );
+        let audit = AuditLog::start(db.clone());
         let limiter = RateLimiter::new(
             redis.clone(),
             db.clone(),
+            audit.clone(),
             config.rate_limit_anonymous_per_min,
             config.rate_limit_client_per_min,
         );
         let state = AppState {
+            audit,
             limiter,
             revocations,
             client_keys: crate::oauth::assertion::ClientKeys::new()?,

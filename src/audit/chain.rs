@@ -76,8 +76,12 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Appends one entry at the head of the chain.
-pub(super) async fn append(db: &PgPool, event: &Event) -> sqlx::Result<()> {
+/// Appends entries at the head of the chain, in order, in one transaction: writers batch
+/// what arrives together, so the chain's single order costs one lock per batch, not per entry.
+pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHAIN_LOCK)
@@ -89,51 +93,88 @@ pub(super) async fn append(db: &PgPool, event: &Event) -> sqlx::Result<()> {
     )
     .fetch_optional(&mut *tx)
     .await?;
-    let (seq, prev) = match head {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (1, GENESIS.to_vec()),
+    let (mut seq, mut prev) = match head {
+        Some((seq, hash)) => (seq, hash),
+        None => (0, GENESIS.to_vec()),
     };
     let now = OffsetDateTime::now_utc();
     // Stored with microsecond precision: hash what will be read back.
     let at_us = (now.unix_timestamp_nanos() / 1_000) as i64;
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap_or(now);
-    let hash = entry_hash(
-        &prev,
-        &Content {
-            seq,
-            at_us,
-            action: event.action,
-            outcome: event.outcome.as_str(),
-            actor: event.actor.as_deref(),
-            target: event.target.as_deref(),
-            reason: event.reason.as_deref(),
-            client_id: event.client_id.as_deref(),
-            client_ip: event.client_ip.map(|ip| ip.to_string()),
-            request_id: event.request_id.as_deref(),
-            details: &event.details,
-        },
-    );
+
+    let mut rows = Rows::default();
+    for event in events {
+        seq += 1;
+        let hash = entry_hash(
+            &prev,
+            &Content {
+                seq,
+                at_us,
+                action: event.action,
+                outcome: event.outcome.as_str(),
+                actor: event.actor.as_deref(),
+                target: event.target.as_deref(),
+                reason: event.reason.as_deref(),
+                client_id: event.client_id.as_deref(),
+                client_ip: event.client_ip.map(|ip| ip.to_string()),
+                request_id: event.request_id.as_deref(),
+                details: &event.details,
+            },
+        );
+        rows.action.push(event.action.to_string());
+        rows.outcome.push(event.outcome.as_str().to_string());
+        rows.actor.push(event.actor.clone());
+        rows.target.push(event.target.clone());
+        rows.reason.push(event.reason.clone());
+        rows.client_id.push(event.client_id.clone());
+        rows.client_ip.push(event.client_ip.map(ipnet::IpNet::from));
+        rows.request_id.push(event.request_id.clone());
+        rows.details.push(event.details.clone());
+        rows.seq.push(seq);
+        rows.prev_hash
+            .push(std::mem::replace(&mut prev, hash.to_vec()));
+        rows.hash.push(hash.to_vec());
+    }
     sqlx::query(
         "INSERT INTO audit_log (at, action, outcome, actor, target, reason, client_id, client_ip,
                                 request_id, details, chain_seq, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::inet[], $9::text[], $10::jsonb[], $11::bigint[],
+                                  $12::bytea[], $13::bytea[])",
     )
     .bind(at)
-    .bind(event.action)
-    .bind(event.outcome.as_str())
-    .bind(&event.actor)
-    .bind(&event.target)
-    .bind(&event.reason)
-    .bind(&event.client_id)
-    .bind(event.client_ip.map(ipnet::IpNet::from))
-    .bind(&event.request_id)
-    .bind(&event.details)
-    .bind(seq)
-    .bind(&prev)
-    .bind(hash.as_slice())
+    .bind(&rows.action)
+    .bind(&rows.outcome)
+    .bind(&rows.actor)
+    .bind(&rows.target)
+    .bind(&rows.reason)
+    .bind(&rows.client_id)
+    .bind(&rows.client_ip)
+    .bind(&rows.request_id)
+    .bind(&rows.details)
+    .bind(&rows.seq)
+    .bind(&rows.prev_hash)
+    .bind(&rows.hash)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+/// A batch of entries as columns, for one `INSERT … SELECT FROM UNNEST`.
+#[derive(Default)]
+struct Rows {
+    action: Vec<String>,
+    outcome: Vec<String>,
+    actor: Vec<Option<String>>,
+    target: Vec<Option<String>>,
+    reason: Vec<Option<String>>,
+    client_id: Vec<Option<String>>,
+    client_ip: Vec<Option<ipnet::IpNet>>,
+    request_id: Vec<Option<String>>,
+    details: Vec<Value>,
+    seq: Vec<i64>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
 }
 
 /// What a checkpoint signs.

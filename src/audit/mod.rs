@@ -8,6 +8,7 @@ pub mod search;
 use std::net::IpAddr;
 
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::http::{ClientIp, RequestId};
 
@@ -111,10 +112,65 @@ impl RequestFacts {
     }
 }
 
-/// Appends an entry. A failure to audit is logged loudly but does not undo what happened.
+/// The audit log of a running server. Entries that arrive together are appended in one
+/// transaction (group commit), so the chain's single order does not serialise requests; each
+/// caller still waits until its entry is stored.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: PgPool,
+    queue: mpsc::Sender<(Event, oneshot::Sender<()>)>,
+}
+
+/// Entries appended per transaction, at most.
+const BATCH: usize = 256;
+
+impl AuditLog {
+    pub fn start(db: PgPool) -> Self {
+        let (queue, mut pending) = mpsc::channel::<(Event, oneshot::Sender<()>)>(4 * BATCH);
+        let writer = db.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while pending.recv_many(&mut batch, BATCH).await > 0 {
+                let (events, waiting): (Vec<Event>, Vec<_>) = batch.drain(..).unzip();
+                store(&writer, &events).await;
+                for done in waiting {
+                    let _ = done.send(());
+                }
+            }
+        });
+        Self { db, queue }
+    }
+
+    /// Appends an entry. A failure to audit is logged loudly but does not undo what happened.
+    pub async fn record(&self, event: Event) {
+        let (done, stored) = oneshot::channel();
+        match self.queue.send((event, done)).await {
+            Ok(()) => {
+                let _ = stored.await;
+            }
+            // The writer is gone (shutting down): write directly.
+            Err(mpsc::error::SendError((event, _))) => {
+                store(&self.db, std::slice::from_ref(&event)).await
+            }
+        }
+    }
+}
+
+/// Appends an entry directly (the command line, which has no server running).
 pub async fn record(db: &PgPool, event: Event) {
-    if let Err(err) = chain::append(db, &event).await {
-        tracing::error!(action = event.action, error = %err, "audit entry lost");
-        metrics::counter!("motcua_audit_failures_total").increment(1);
+    store(db, std::slice::from_ref(&event)).await;
+}
+
+async fn store(db: &PgPool, events: &[Event]) {
+    let mut result = chain::append(db, events).await;
+    if result.is_err() {
+        // One retry: a dropped connection or a serialisation hiccup should not lose entries.
+        result = chain::append(db, events).await;
+    }
+    if let Err(err) = result {
+        for event in events {
+            tracing::error!(action = event.action, error = %err, "audit entry lost");
+        }
+        metrics::counter!("motcua_audit_failures_total").increment(events.len() as u64);
     }
 }

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use super::citizens::{self, SignIn};
 use super::eid::EidError;
 use super::login::{self, IssuedCode};
-use crate::audit::{self, Event, Outcome as AuditOutcome, RequestFacts};
+use crate::audit::{Event, Outcome as AuditOutcome, RequestFacts};
 use crate::crypto;
 use crate::oauth::authorize::{error_redirect, redirect_with};
 use crate::startup::AppState;
@@ -53,17 +53,17 @@ pub async fn finish(
     };
 
     let Some(state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
-        audit::record(&app.db, fail(&facts, None, "callback without state")).await;
+        app.audit
+            .record(fail(&facts, None, "callback without state"))
+            .await;
         return page("This sign-in link is incomplete. Start again from the app.");
     };
     let pending = match login::take_pending(&app.redis, state).await {
         Ok(Some(pending)) => pending,
         Ok(None) => {
-            audit::record(
-                &app.db,
-                fail(&facts, None, "unknown, expired or replayed state"),
-            )
-            .await;
+            app.audit
+                .record(fail(&facts, None, "unknown, expired or replayed state"))
+                .await;
             return page("This sign-in has expired or was already used. Start again from the app.");
         }
         Err(err) => {
@@ -84,11 +84,13 @@ pub async fn finish(
     });
     if !binding_ok {
         // Not the browser that started this sign-in: possibly login CSRF. Tell no app anything.
-        audit::record(
-            &app.db,
-            fail(&facts, Some(client_id), "browser binding cookie mismatch"),
-        )
-        .await;
+        app.audit
+            .record(fail(
+                &facts,
+                Some(client_id),
+                "browser binding cookie mismatch",
+            ))
+            .await;
         return page("This sign-in was started in another browser. Start again from the app.");
     }
 
@@ -105,11 +107,9 @@ pub async fn finish(
     if let Some(iss) = query.iss.as_deref()
         && iss.trim_end_matches('/') != app.eid.issuer()
     {
-        audit::record(
-            &app.db,
-            fail(&facts, Some(client_id), "callback iss mismatch"),
-        )
-        .await;
+        app.audit
+            .record(fail(&facts, Some(client_id), "callback iss mismatch"))
+            .await;
         return back(
             "access_denied",
             "The identity provider's response could not be verified",
@@ -120,7 +120,9 @@ pub async fn finish(
             "provider error: {}",
             error.chars().take(64).collect::<String>()
         );
-        audit::record(&app.db, fail(&facts, Some(client_id), &reason)).await;
+        app.audit
+            .record(fail(&facts, Some(client_id), &reason))
+            .await;
         return match error {
             "access_denied" | "login_required" | "consent_required" | "interaction_required" => {
                 back(
@@ -139,11 +141,9 @@ pub async fn finish(
         };
     }
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
-        audit::record(
-            &app.db,
-            fail(&facts, Some(client_id), "callback without code"),
-        )
-        .await;
+        app.audit
+            .record(fail(&facts, Some(client_id), "callback without code"))
+            .await;
         return back(
             "server_error",
             "The identity provider sent no authorization code",
@@ -161,11 +161,9 @@ pub async fn finish(
         Ok(identity) => identity,
         Err(EidError::Unavailable(why)) => {
             tracing::warn!(reason = %why, "eID provider unavailable at sign-in finish");
-            audit::record(
-                &app.db,
-                fail(&facts, Some(client_id), "provider unavailable"),
-            )
-            .await;
+            app.audit
+                .record(fail(&facts, Some(client_id), "provider unavailable"))
+                .await;
             return back(
                 "temporarily_unavailable",
                 "The national identity provider is unavailable; try again shortly",
@@ -173,7 +171,7 @@ pub async fn finish(
         }
         Err(EidError::Refused(why)) => {
             tracing::warn!(reason = %why, "eID response refused");
-            audit::record(&app.db, fail(&facts, Some(client_id), &why)).await;
+            app.audit.record(fail(&facts, Some(client_id), &why)).await;
             return back(
                 "access_denied",
                 "The identity provider's response could not be verified",
@@ -186,11 +184,9 @@ pub async fn finish(
         .as_deref()
         .is_some_and(|acr| app.config.eid_acr_level2.iter().any(|v| v == acr));
     if pending.require_level2 && !level2 {
-        audit::record(
-            &app.db,
-            fail(&facts, Some(client_id), "identity level 2 required"),
-        )
-        .await;
+        app.audit
+            .record(fail(&facts, Some(client_id), "identity level 2 required"))
+            .await;
         return back(
             "access_denied",
             "This app requires identity level 2 (acr_values=2)",
@@ -241,7 +237,7 @@ pub async fn finish(
         .client(client_id)
         .details(serde_json::json!({ "level": level, "sid": issued.sid }))
         .facts(&facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
 
     Outcome::ToApp {
         location: redirect_with(

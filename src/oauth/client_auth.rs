@@ -4,7 +4,7 @@
 
 use super::error::OAuthError;
 use super::token::Refusal;
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::{Client, ClientKind, store as clients};
 use crate::crypto;
 use crate::ratelimit::Caller;
@@ -147,5 +147,5 @@ async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: 
         .client(client_id)
         .reason(reason)
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::error::OAuthError;
 use super::token::Refusal;
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::crypto;
 use crate::sessions::store as sessions;
 use crate::startup::AppState;
@@ -110,5 +110,5 @@ async fn record(app: &AppState, facts: &RequestFacts, client_id: &str, kind: &st
         .target(target)
         .details(serde_json::json!({ "token_type": kind }))
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
 }

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::error::OAuthError;
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::Client;
 use crate::crypto::{self, Purpose};
 use crate::identity::login;
@@ -230,7 +230,7 @@ async fn redeem_code(
         .client(client.client_id.clone())
         .details(serde_json::json!({ "grant_type": "authorization_code", "jti": jti, "sid": issued.sid }))
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
     Ok(Issued {
         access_token,
         expires_in: app.tokens.access_ttl().as_secs(),
@@ -315,7 +315,7 @@ async fn refresh(
             .client(client.client_id.clone())
             .details(serde_json::json!({ "sid": session.id, "jti": jti }))
             .facts(facts);
-        audit::record(&app.db, event).await;
+        app.audit.record(event).await;
         return Ok(issued);
     }
 
@@ -346,7 +346,7 @@ async fn refresh(
         .target(session.id.to_string())
         .reason("a rotated refresh token was used again; session revoked")
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
     Err(invalid_grant(
         "The refresh token was already used; the session has been ended",
     ))
@@ -427,7 +427,7 @@ async fn client_credentials(
         .client(client.client_id.clone())
         .details(serde_json::json!({ "grant_type": "client_credentials", "jti": claims.jti, "scope": scope }))
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
     Ok(Issued {
         access_token,
         expires_in: app.tokens.access_ttl().as_secs(),
@@ -485,5 +485,5 @@ async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: 
         .client(client_id)
         .reason(reason)
         .facts(facts);
-    audit::record(&app.db, event).await;
+    app.audit.record(event).await;
 }

@@ -4,7 +4,7 @@ use poem::Request;
 use uuid::Uuid;
 
 use super::roles;
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::http::{ApiError, ApiResult, catalogue};
 use crate::startup::AppState;
 use crate::tokens::BearerAuth;
@@ -49,7 +49,7 @@ impl Operator {
             .target(target)
             .details(details)
             .facts(&RequestFacts::of(req));
-        audit::record(&state.db, event).await;
+        state.audit.record(event).await;
     }
 }
 

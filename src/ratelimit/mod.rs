@@ -21,7 +21,7 @@ use sqlx::PgPool;
 
 pub use middleware::{RateLimit, RateSlot};
 
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{AuditLog, Event, Outcome, RequestFacts};
 use crate::http::{ApiError, catalogue};
 use crate::redis::Redis;
 
@@ -199,6 +199,7 @@ pub struct RateLimiter {
 struct Inner {
     redis: Redis,
     db: PgPool,
+    audit: AuditLog,
     script: redis::Script,
     anonymous: Quota,
     client_default: Quota,
@@ -213,11 +214,18 @@ struct Inner {
 }
 
 impl RateLimiter {
-    pub fn new(redis: Redis, db: PgPool, anonymous_per_min: u64, client_per_min: u64) -> Self {
+    pub fn new(
+        redis: Redis,
+        db: PgPool,
+        audit: AuditLog,
+        anonymous_per_min: u64,
+        client_per_min: u64,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 redis,
                 db,
+                audit,
                 script: redis::Script::new(GCRA),
                 anonymous: Quota {
                     per_min: anonymous_per_min,
@@ -267,7 +275,7 @@ impl RateLimiter {
                 if let Caller::CitizenViaClient { sub, .. } = caller {
                     event = event.actor(sub.clone());
                 }
-                audit::record(&self.inner.db, event).await;
+                self.inner.audit.record(event).await;
             }
         }
         decision

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::store;
-use crate::audit::{self, Event, Outcome, RequestFacts};
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::startup::AppState;
 use crate::tokens::BearerAuth;
@@ -93,7 +93,7 @@ async fn end(
         .actor(citizen.to_string())
         .target(session.to_string())
         .facts(&RequestFacts::of(req));
-    audit::record(&state.db, event).await;
+    state.audit.record(event).await;
     Ok(())
 }
 

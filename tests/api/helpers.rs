@@ -138,6 +138,20 @@ impl TestApp {
         }
     }
 
+    /// A second replica of the same deployment: same database, Redis prefix and public URL.
+    pub async fn replica(&self) -> TestApp {
+        Self::spawn_with(self.replica_options()).await
+    }
+
+    /// The options of [`replica`](Self::replica), to add to.
+    pub fn replica_options(&self) -> Options {
+        Options {
+            share_with: Some((self.db_name.clone(), self.redis_prefix.clone())),
+            env: vec![("MOTCUA_PUBLIC_URL", self.address.clone())],
+            ..Options::default()
+        }
+    }
+
     /// Registers a public app with one redirect URI and returns its client id.
     pub async fn public_client(&self, redirect_uri: &str) -> String {
         self.client_with(motcua::clients::NewClient {

@@ -314,12 +314,7 @@ async fn provider_down_sends_the_app_temporarily_unavailable_not_a_500() {
 async fn any_replica_can_finish_a_sign_in_another_started() {
     let first = TestApp::spawn().await;
     // Replicas share the database, Redis and the public URL.
-    let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
-        ..Options::default()
-    })
-    .await;
+    let second = first.replica().await;
     let client_id = first.public_client(APP_REDIRECT).await;
     let request = Request::new(&client_id);
     let browser = browser();

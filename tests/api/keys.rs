@@ -291,12 +291,7 @@ pub async fn operator_token(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_suspended_clients_tokens_stop_on_another_instance_within_a_second() {
     let first = TestApp::spawn().await;
-    let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
-        ..Options::default()
-    })
-    .await;
+    let second = first.replica().await;
     let operator = operator_token(&first).await;
     let app_id = first.public_client(APP_REDIRECT).await;
     let citizen = sign_in(&first, &Request::new(&app_id), "citizen-l2").await;

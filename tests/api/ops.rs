@@ -149,12 +149,7 @@ async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operat
 #[tokio::test]
 async fn operators_register_update_rotate_and_delete_service_providers() {
     let first = TestApp::spawn().await;
-    let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
-        ..Options::default()
-    })
-    .await;
+    let second = first.replica().await;
     let operator = operator_token(&first).await;
 
     // Registered with bindings; the secret is shown once.

@@ -52,13 +52,7 @@ async fn assert_rate_limited(response: reqwest::Response) -> Value {
 #[tokio::test]
 async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
     let first = TestApp::spawn().await;
-    let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        // One deployment: one issuer.
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
-        ..Options::default()
-    })
-    .await;
+    let second = first.replica().await;
     let (id, secret) = first
         .client_with(NewClient {
             name: "Marketplace".into(),

@@ -330,12 +330,7 @@ async fn a_citizen_lists_their_devices_and_signs_one_out() {
 #[tokio::test]
 async fn a_second_instance_refuses_a_revoked_token_within_a_second() {
     let first = TestApp::spawn().await;
-    let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
-        ..Options::default()
-    })
-    .await;
+    let second = first.replica().await;
     let (_, tokens) = signed_in(&first).await;
     // Wait until the second instance's subscription is up, then warm its verified-token cache.
     assert!(
@@ -377,10 +372,8 @@ async fn revocation_holds_while_the_subscription_is_down() {
     let proxy = crate::helpers::TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
     let first = TestApp::spawn().await;
     let second = TestApp::spawn_with(Options {
-        share_with: Some((first.db_name.clone(), first.redis_prefix.clone())),
-        env: vec![("MOTCUA_PUBLIC_URL", first.address.clone())],
         redis_url: Some(format!("redis://{}", proxy.addr)),
-        ..Options::default()
+        ..first.replica_options()
     })
     .await;
     let (_, tokens) = signed_in(&first).await;
