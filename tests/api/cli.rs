@@ -134,6 +134,50 @@ async fn client_create_refuses_an_insecure_redirect_uri_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn client_create_binds_a_service_provider_to_agencies_or_a_merchant() {
+    let app = TestApp::spawn().await;
+    let base = [
+        "client",
+        "create",
+        "--name",
+        "Sở Tư pháp",
+        "--kind",
+        "confidential",
+    ];
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
+    let client = stdout_json(&motcua(
+        &app,
+        &with(&[
+            "--scope",
+            "dossiers:write",
+            "--agency",
+            "000.00.13.H12",
+            "--agency",
+            "000.00.12.H12",
+        ]),
+    ));
+    assert_eq!(
+        client["agencies"],
+        serde_json::json!(["000.00.12.H12", "000.00.13.H12"])
+    );
+    let stored: Vec<String> = sqlx::query_scalar("SELECT agencies FROM clients WHERE id = $1")
+        .bind(client["client_id"].as_str().unwrap())
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, ["000.00.12.H12", "000.00.13.H12"]);
+
+    let out = motcua(
+        &app,
+        &with(&["--agency", "000.00.12.H12", "--merchant", "htx-ca-phe"]),
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not both"));
+}
+
+#[tokio::test]
 async fn an_invalid_setting_stops_start_up_naming_the_variable() {
     let app = TestApp::spawn().await;
     let out = Command::new(env!("CARGO_BIN_EXE_motcua"))
