@@ -252,7 +252,11 @@ fn routes(state: &AppState) -> BoxEndpoint<'static> {
         .with_if(!config.cors_origins.is_empty(), cors)
         .with(Compression::new())
         .data(state.clone())
-        .with(RateLimit::new(state.limiter.clone(), state.tokens.clone()))
+        .with(RateLimit::new(
+            state.limiter.clone(),
+            state.tokens.clone(),
+            state.revocations.clone(),
+        ))
         .with(RequestPipeline::new(PipelineSettings {
             base_url: config.issuer().to_string(),
             max_body_bytes: config.max_body_bytes,

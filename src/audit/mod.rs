@@ -58,27 +58,27 @@ impl Event {
     }
 
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
-        self.actor = Some(actor.into());
+        self.actor = Some(inert(actor.into()));
         self
     }
 
     pub fn target(mut self, target: impl Into<String>) -> Self {
-        self.target = Some(target.into());
+        self.target = Some(inert(target.into()));
         self
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
+        self.reason = Some(inert(reason.into()));
         self
     }
 
     pub fn client(mut self, client_id: impl Into<String>) -> Self {
-        self.client_id = Some(client_id.into());
+        self.client_id = Some(inert(client_id.into()));
         self
     }
 
     pub fn details(mut self, details: serde_json::Value) -> Self {
-        self.details = details;
+        self.details = inert_json(details);
         self
     }
 
@@ -87,6 +87,30 @@ impl Event {
         self.request_id = facts.request_id.clone();
         self.client_ip = facts.client_ip;
         self
+    }
+}
+
+/// Entries may quote what a caller sent (a provider's error, a claimed client id): control
+/// characters go (PostgreSQL refuses NUL, and one refused entry must not cost a batch), and so
+/// does anything past 256 characters.
+fn inert(text: String) -> String {
+    if text.len() <= 256 && !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars().filter(|c| !c.is_control()).take(256).collect()
+}
+
+fn inert_json(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(inert(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(inert_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (inert(k), inert_json(v)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -168,9 +192,38 @@ async fn store(db: &PgPool, events: &[Event]) {
         result = chain::append(db, events).await;
     }
     if let Err(err) = result {
+        if events.len() > 1 {
+            // Whatever is wrong with one entry must not cost the others theirs.
+            for event in events {
+                Box::pin(store(db, std::slice::from_ref(event))).await;
+            }
+            return;
+        }
         for event in events {
             tracing::error!(action = event.action, error = %err, "audit entry lost");
         }
         metrics::counter!("motcua_audit_failures_total").increment(events.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_callers_send_is_made_inert_before_it_is_stored() {
+        let event = Event::new("sign_in", Outcome::Failure)
+            .reason("provider said: access_denied\u{0}\r\nforged: line")
+            .client("x".repeat(1000))
+            .details(serde_json::json!({ "error": "a\u{0}b", "nested": ["c\u{7}"] }));
+        assert_eq!(
+            event.reason.as_deref(),
+            Some("provider said: access_deniedforged: line")
+        );
+        assert_eq!(event.client_id.unwrap().len(), 256);
+        assert_eq!(
+            event.details,
+            serde_json::json!({ "error": "ab", "nested": ["c"] })
+        );
     }
 }

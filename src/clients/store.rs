@@ -103,11 +103,14 @@ pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<
     Ok(clients)
 }
 
-/// Suspends a client; returns the suspension time (unix milliseconds), or `None` for an
-/// unknown id.
+/// Suspends a client; returns the cut-off for its tokens (unix milliseconds), or `None` for an
+/// unknown id. The cut-off lies a few seconds ahead: a token being minted while the suspension
+/// commits, or by a replica whose clock runs ahead of the database's, dies too (the client can
+/// get no new token meanwhile anyway). A client resumed within those seconds finds its first
+/// tokens refused and fetches new ones.
 pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
-        "UPDATE clients SET status = 'suspended', suspended_at = now()
+        "UPDATE clients SET status = 'suspended', suspended_at = now() + interval '2 seconds'
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
@@ -136,18 +139,20 @@ pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64
     Ok(limit.flatten().and_then(|n| u64::try_from(n).ok()))
 }
 
-/// Replaces a client's registration with `new` (validated, same kind). Every token issued up to
-/// `cut_off` stops working, so narrowed scopes or bindings apply at once. Returns the cut-off
-/// (unix milliseconds), or `None` for an unknown client.
+/// Replaces a client's registration with `new` (validated, same kind). With a `cut_off`, every
+/// token issued up to then stops working, so narrowed scopes or bindings apply at once. Returns
+/// the client's cut-off (unix milliseconds, `Some(None)` when it never had one), or `None` for
+/// an unknown client.
 pub async fn update(
     db: &PgPool,
     client_id: &str,
     new: &NewClient,
-    cut_off: OffsetDateTime,
-) -> sqlx::Result<Option<i64>> {
+    cut_off: Option<OffsetDateTime>,
+) -> sqlx::Result<Option<Option<i64>>> {
     sqlx::query_scalar(
         "UPDATE clients SET name = $2, redirect_uris = $3, scopes = $4, rate_limit_per_min = $5,
-                jwks_uri = $6, agencies = $7, merchant_id = $8, suspended_at = $9
+                jwks_uri = $6, agencies = $7, merchant_id = $8,
+                suspended_at = coalesce($9, suspended_at)
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
@@ -192,7 +197,8 @@ pub async fn rotate_secret(
 pub async fn delete(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(i64, Vec<uuid::Uuid>)>> {
     let mut tx = db.begin().await?;
     let at: Option<i64> = sqlx::query_scalar(
-        "UPDATE clients SET status = 'deleted', deleted_at = now(), suspended_at = now(),
+        "UPDATE clients SET status = 'deleted', deleted_at = now(),
+                suspended_at = now() + interval '2 seconds',
                 secret_sha256 = NULL
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",

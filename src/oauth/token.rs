@@ -260,11 +260,23 @@ async fn refresh(
         .await
         .map_err(server_error)?
     else {
+        // Roll back before auditing: the audit writer needs a connection of its own, and a
+        // burst of bad tokens must not hold the pool while it waits.
+        drop(tx);
         failure(app, facts, &client.client_id, "unknown refresh token").await;
         return Err(invalid_grant("The refresh token is invalid"));
     };
-    let session = &locked.session;
+    // Scopes an operator has since taken from the app are not minted again.
+    let mut session = locked.session.clone();
+    session.scope = session
+        .scope
+        .split(' ')
+        .filter(|s| client.scopes.iter().any(|allowed| allowed == s))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let session = &session;
     if session.client_id != client.client_id {
+        drop(tx);
         failure(
             app,
             facts,

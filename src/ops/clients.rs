@@ -299,9 +299,10 @@ impl OpsClientsApi {
 
     /// Update a client
     ///
-    /// Changes redirect URIs, scopes, rate limit, `jwks_uri` or bindings. Tokens issued before
-    /// the change stop working on every replica within a second, so narrowed scopes and
-    /// bindings apply at once; the client gets new tokens as usual.
+    /// Changes name, redirect URIs, scopes, rate limit, `jwks_uri` or bindings. When scopes,
+    /// bindings or `jwks_uri` change, tokens issued before stop working on every replica within
+    /// a second, so the change applies at once; the client gets new tokens as usual. Refresh
+    /// tokens never mint scopes the app no longer has.
     #[oai(
         path = "/clients/:id",
         method = "patch",
@@ -336,12 +337,21 @@ impl OpsClientsApi {
         apply(&mut new.jwks_uri, body.jwks_uri);
         apply(&mut new.merchant_id, body.merchant_id);
         let new = new.validate().map_err(invalid)?;
+        // What tokens carry or were obtained with changed: the old ones go. A new name, redirect
+        // URI or rate limit leaves them be.
+        let narrowed = client.scopes != new.scopes
+            || client.agencies != new.agencies
+            || client.merchant_id != new.merchant_id
+            || client.jwks_uri != new.jwks_uri;
         // The app's clock, not the database's: the client's next token is stamped by it.
-        let cut_off = store::update(&state.db, &id.0, &new, OffsetDateTime::now_utc())
+        let cut_off = narrowed.then(OffsetDateTime::now_utc);
+        let at = store::update(&state.db, &id.0, &new, cut_off)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        state.revocations.suspend_client(&id.0, cut_off).await;
+        if let (true, Some(at)) = (narrowed, at) {
+            state.revocations.suspend_client(&id.0, at).await;
+        }
         operator
             .audit(
                 &state,

@@ -10,7 +10,7 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use super::{Caller, Decision, RateLimiter};
 use crate::audit::RequestFacts;
 use crate::http::ClientIp;
-use crate::tokens::Tokens;
+use crate::tokens::{Revocations, Tokens};
 
 /// Paths probes and scrapers call: never limited.
 const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics"];
@@ -43,11 +43,16 @@ impl RateSlot {
 pub struct RateLimit {
     limiter: RateLimiter,
     tokens: Tokens,
+    revocations: Revocations,
 }
 
 impl RateLimit {
-    pub fn new(limiter: RateLimiter, tokens: Tokens) -> Self {
-        Self { limiter, tokens }
+    pub fn new(limiter: RateLimiter, tokens: Tokens, revocations: Revocations) -> Self {
+        Self {
+            limiter,
+            tokens,
+            revocations,
+        }
     }
 }
 
@@ -59,6 +64,7 @@ impl<E: Endpoint> Middleware<E> for RateLimit {
             inner,
             limiter: self.limiter.clone(),
             tokens: self.tokens.clone(),
+            revocations: self.revocations.clone(),
         }
     }
 }
@@ -67,6 +73,7 @@ pub struct RateLimitEndpoint<E> {
     inner: E,
     limiter: RateLimiter,
     tokens: Tokens,
+    revocations: Revocations,
 }
 
 impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
@@ -95,7 +102,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             }
             return response.map(IntoResponse::into_response);
         }
-        let caller = self.caller_of(&req);
+        let caller = self.caller_of(&req).await;
         let decision = self.limiter.check(&caller, &facts).await;
         slot.put(decision);
         if !decision.allowed {
@@ -106,16 +113,17 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
 }
 
 impl<E> RateLimitEndpoint<E> {
-    /// The caller a valid bearer token names; anyone else is their address. Verification is
-    /// the cached one the handler repeats, so this costs a hash lookup on the hot path.
-    fn caller_of(&self, req: &Request) -> Caller {
+    /// The caller a valid, unrevoked bearer token names; anyone else is their address (a
+    /// revoked token must not spend its client's budget). Verification is the cached one the
+    /// handler repeats, and revocation is checked in memory, so this is cheap on the hot path.
+    async fn caller_of(&self, req: &Request) -> Caller {
         let ip = req.extensions().get::<ClientIp>().and_then(|c| c.0);
         let token = req.header(http::header::AUTHORIZATION).and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
         match token.map(|t| self.tokens.verify_access_cached(t.trim())) {
-            Some(Ok(claims)) => match claims.sid {
+            Some(Ok(claims)) if !self.revocations.is_revoked(&claims).await => match claims.sid {
                 Some(_) => Caller::CitizenViaClient {
                     client_id: claims.client_id.clone(),
                     sub: claims.sub.clone(),

@@ -53,7 +53,13 @@ impl Caller {
         match self {
             Caller::Client(id) => format!("client:{id}"),
             Caller::CitizenViaClient { client_id, sub } => format!("client:{client_id}:{sub}"),
-            Caller::Ip(Some(ip)) => format!("ip:{ip}"),
+            // One IPv6 customer holds a whole /64: one bucket, or rotating addresses would
+            // bypass the limit.
+            Caller::Ip(Some(IpAddr::V6(ip))) if ip.to_ipv4_mapped().is_none() => {
+                let s = ip.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Caller::Ip(Some(ip)) => format!("ip:{}", ip.to_canonical()),
             Caller::Ip(None) => "ip:unknown".into(),
         }
     }
@@ -419,6 +425,15 @@ mod tests {
             gcra(t0 + 20_000_000, &mut tat, quota),
             (true, 0, 60_000_000, 0)
         );
+    }
+
+    #[test]
+    fn an_ipv6_customer_is_one_caller_per_64() {
+        let ip = |s: &str| Caller::Ip(Some(s.parse().unwrap())).bucket();
+        assert_eq!(ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff::9"));
+        assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
+        assert_eq!(ip("::ffff:198.51.100.7"), "ip:198.51.100.7");
+        assert_eq!(ip("198.51.100.7"), "ip:198.51.100.7");
     }
 
     #[test]

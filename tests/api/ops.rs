@@ -776,3 +776,77 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
     let response = ops(&app, &operator, Method::GET, "/v1/ops/keys", None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn narrowing_an_apps_scopes_reaches_its_citizens_at_once_and_renaming_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let app_id = app.public_client(APP_REDIRECT).await;
+    let citizen = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    let me = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/v1/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let path = format!("/v1/ops/clients/{app_id}");
+    let patch = |body: Value| ops(&app, &operator, Method::PATCH, &path, Some(body));
+
+    // A new name or rate limit leaves every token as it was.
+    ok_json(
+        patch(json!({ "name": "Cà Mau một cửa 2", "rate_limit_per_min": 100 })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(me(citizen.access_token.clone()).await, StatusCode::OK);
+
+    // Taking `profile` away: the access token stops, and refreshing does not bring it back.
+    ok_json(
+        patch(json!({ "scopes": ["openid", "offline_access"] })).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        me(citizen.access_token.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let response = app
+        .client
+        .post(app.url("/v1/auth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", citizen.refresh_token.as_deref().unwrap()),
+            ("client_id", app_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let renewed = ok_json(response, StatusCode::OK).await;
+    let scopes = |scope: &Value| {
+        let mut scopes: Vec<String> = scope
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .map(String::from)
+            .collect();
+        scopes.sort();
+        scopes
+    };
+    assert_eq!(scopes(&renewed["scope"]), ["offline_access", "openid"]);
+    let fresh = renewed["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        scopes(&jwt_parts(&fresh).1["scope"]),
+        ["offline_access", "openid"]
+    );
+    assert_eq!(
+        me(fresh).await,
+        StatusCode::FORBIDDEN,
+        "/v1/me needs profile"
+    );
+}
