@@ -44,7 +44,12 @@ pub enum Command {
 pub enum AuditCommand {
     /// Walk the hash chain against the signed checkpoints. Prints a JSON report naming the first
     /// broken link; exits 1 when there is one.
-    Verify,
+    Verify {
+        /// Checkpoints kept outside the database (a JSON array as served at
+        /// /v1/audit/checkpoints); repeatable. They count even if the database lost them.
+        #[arg(long = "checkpoints")]
+        files: Vec<std::path::PathBuf>,
+    },
     /// Sign the head of the chain now (servers do it every MOTCUA_AUDIT_CHECKPOINT_SECS).
     /// Prints the checkpoint as JSON, or `null` when the head is already signed.
     Checkpoint,
@@ -254,8 +259,19 @@ async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode
     let pool = crate::db::prepare(config.database_url.expose()).await?;
     let master = crate::crypto::MasterKey::new(*config.master_key.expose());
     let code = match command {
-        AuditCommand::Verify => {
-            let report = crate::audit::chain::verify(&pool, &master, config.issuer()).await?;
+        AuditCommand::Verify { files } => {
+            let mut kept = Vec::new();
+            for file in files {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let page: Vec<crate::audit::chain::Checkpoint> = serde_json::from_str(&text)
+                    .with_context(|| {
+                        format!("{}: not a JSON array of checkpoints", file.display())
+                    })?;
+                kept.extend(page);
+            }
+            let report =
+                crate::audit::chain::verify(&pool, &master, config.issuer(), &kept).await?;
             let printed = print(&serde_json::to_string(&report)?);
             if report.ok {
                 printed

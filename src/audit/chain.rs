@@ -188,10 +188,11 @@ pub struct CheckpointClaims {
 }
 
 /// One published checkpoint.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub signed_at: OffsetDateTime,
     pub kid: String,
     pub jws: String,
@@ -246,7 +247,8 @@ pub async fn checkpoint(db: &PgPool, tokens: &Tokens) -> anyhow::Result<Option<C
 /// Signs the head every `interval` until the process ends.
 pub fn spawn_checkpointer(db: PgPool, tokens: Tokens, interval: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
+        // The first tick one interval from now: a server starting signs nothing new.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -294,12 +296,18 @@ pub struct Report {
     pub entries: u64,
     /// Entries from before the chain existed (not covered).
     pub unchained: i64,
-    /// Checkpoints whose signature verified.
+    /// Checkpoints whose signature verified (from the database and from auditors' copies).
     pub checkpoints: u64,
+    /// Checkpoints signed by a key since withdrawn as compromised: not evidence either way.
+    pub untrusted_checkpoints: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head_seq: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<Broken>,
+    /// What verification could not vouch for, without proof of tampering (entries after the
+    /// last checkpoint).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The first link that does not hold.
@@ -313,8 +321,15 @@ pub struct Broken {
 
 /// Walks the chain from the start: each entry must follow its predecessor, link to its hash
 /// and hash to what it stores; at each checkpoint, whose signature must verify with one of our
-/// keys, the chain must hold the signed hash.
-pub async fn verify(db: &PgPool, master: &MasterKey, issuer: &str) -> anyhow::Result<Report> {
+/// keys, the chain must hold the signed hash. `kept` are checkpoints auditors fetched earlier:
+/// they count even if the database lost them (someone deleted the latest checkpoints along
+/// with the entries they covered).
+pub async fn verify(
+    db: &PgPool,
+    master: &MasterKey,
+    issuer: &str,
+    kept: &[Checkpoint],
+) -> anyhow::Result<Report> {
     let keys = crate::tokens::keys::authentic_verifiers(db, master).await?;
     let mut report = Report {
         ok: true,
@@ -323,8 +338,10 @@ pub async fn verify(db: &PgPool, master: &MasterKey, issuer: &str) -> anyhow::Re
             .fetch_one(db)
             .await?,
         checkpoints: 0,
+        untrusted_checkpoints: 0,
         head_seq: None,
         first_broken: None,
+        warnings: Vec::new(),
     };
     let broken = |mut report: Report, seq: i64, reason: String| {
         report.ok = false;
@@ -333,20 +350,34 @@ pub async fn verify(db: &PgPool, master: &MasterKey, issuer: &str) -> anyhow::Re
     };
 
     // The signed heads, each checked against its signature before it is believed.
-    let mut signed: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    let mut stored = Vec::new();
     let mut after = None;
     loop {
         let page = checkpoints(db, after, 1_000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.seq);
-        for cp in page {
-            match check_signature(&cp, &keys, issuer) {
-                Ok(hash) => {
+        stored.extend(page);
+    }
+    let mut signed: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    for cp in stored.iter().chain(kept) {
+        match check_signature(cp, &keys, issuer) {
+            Ok(Some(hash)) => match signed.get(&cp.seq) {
+                Some(known) if *known != hash => {
+                    return broken(
+                        report,
+                        cp.seq,
+                        "two validly signed checkpoints disagree: the signing key is compromised"
+                            .into(),
+                    );
+                }
+                Some(_) => {}
+                None => {
                     report.checkpoints += 1;
                     signed.insert(cp.seq, hash);
                 }
-                Err(reason) => return broken(report, cp.seq, format!("checkpoint: {reason}")),
-            }
+            },
+            Ok(None) => report.untrusted_checkpoints += 1,
+            Err(reason) => return broken(report, cp.seq, format!("checkpoint: {reason}")),
         }
     }
 
@@ -447,24 +478,37 @@ pub async fn verify(db: &PgPool, master: &MasterKey, issuer: &str) -> anyhow::Re
             ),
         );
     }
+    let last_signed = signed.keys().next_back().copied().unwrap_or(0);
+    if prev_seq > last_signed {
+        report.warnings.push(format!(
+            "entries {} to {prev_seq} are not covered by a checkpoint yet: they can be checked \
+             for consistency, not against a signature",
+            last_signed + 1
+        ));
+    }
     Ok(report)
 }
 
-/// The signed hash, if the checkpoint's signature is ours and it says what its row says.
+/// The signed hash, if the checkpoint's signature is ours and it says what its row says;
+/// `None` when its key has since been withdrawn as compromised (it proves nothing).
 fn check_signature(
     cp: &Checkpoint,
-    keys: &std::collections::HashMap<String, jsonwebtoken::DecodingKey>,
+    keys: &std::collections::HashMap<String, crate::tokens::keys::AuthenticKey>,
     issuer: &str,
-) -> Result<Vec<u8>, String> {
+) -> Result<Option<Vec<u8>>, String> {
     let header = jsonwebtoken::decode_header(&cp.jws).map_err(|e| format!("malformed: {e}"))?;
     if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(CHECKPOINT_TYP) {
         return Err("not a checkpoint statement".into());
     }
-    let key = header
+    let ours = header
         .kid
         .as_deref()
         .and_then(|kid| keys.get(kid))
         .ok_or("signed by a key that is not ours")?;
+    if ours.withdrawn {
+        return Ok(None);
+    }
+    let key = &ours.key;
     let mut validation = Validation::new(Algorithm::ES256);
     validation.validate_exp = false;
     validation.required_spec_claims = ["iss".to_string()].into_iter().collect();
@@ -475,7 +519,16 @@ fn check_signature(
     if claims.seq != cp.seq || claims.hash != cp.hash {
         return Err("its row differs from what was signed".into());
     }
-    unhex(&claims.hash).ok_or_else(|| "signed hash is not hex".into())
+    // A retired key signs nothing: a statement dated after its retirement was not made by us.
+    if ours
+        .retired_at
+        .is_some_and(|retired| claims.iat > retired.unix_timestamp() + 1)
+    {
+        return Err("signed after its key retired".into());
+    }
+    unhex(&claims.hash)
+        .map(Some)
+        .ok_or_else(|| "signed hash is not hex".into())
 }
 
 pub fn hex(bytes: &[u8]) -> String {

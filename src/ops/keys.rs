@@ -23,7 +23,7 @@ struct SigningKey {
     kid: String,
     alg: String,
     /// `pending` (published, not signing yet), `active`, `retired` (published, no longer
-    /// signing) or `unpublished`.
+    /// signing), `unpublished`, or `withdrawn` (compromised, out of the JWKS).
     status: String,
     created_at: OffsetDateTime,
     /// When it starts (or started) signing.

@@ -245,7 +245,7 @@ pub struct KeyInfo {
     pub kid: String,
     pub alg: String,
     /// `pending` (published, not signing yet), `active`, `retired` (published, no longer
-    /// signing) or `unpublished`.
+    /// signing), `unpublished`, or `withdrawn` (compromised, out of the JWKS).
     pub status: &'static str,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -259,7 +259,8 @@ pub struct KeyInfo {
 
 pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
     let rows = sqlx::query(
-        "SELECT kid, alg, created_at, signing_from, retired_at, unpublish_at FROM signing_keys ORDER BY signing_from DESC",
+        "SELECT kid, alg, created_at, signing_from, retired_at, unpublish_at, withdrawn_at
+         FROM signing_keys ORDER BY signing_from DESC",
     )
     .fetch_all(db)
     .await?;
@@ -269,7 +270,10 @@ pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
             let signing_from: OffsetDateTime = row.try_get("signing_from")?;
             let retired_at: Option<OffsetDateTime> = row.try_get("retired_at")?;
             let unpublish_at: Option<OffsetDateTime> = row.try_get("unpublish_at")?;
-            let status = if unpublish_at.is_some_and(|t| t <= now) {
+            let withdrawn_at: Option<OffsetDateTime> = row.try_get("withdrawn_at")?;
+            let status = if withdrawn_at.is_some() {
+                "withdrawn"
+            } else if unpublish_at.is_some_and(|t| t <= now) {
                 "unpublished"
             } else if retired_at.is_some_and(|t| t <= now) {
                 "retired"
@@ -328,16 +332,27 @@ pub async fn rotate(
         .ok_or_else(|| anyhow::anyhow!("the new key vanished"))
 }
 
+/// A key we signed with, as an auditor must judge it.
+pub struct AuthenticKey {
+    pub key: DecodingKey,
+    /// It signs nothing from then on: a statement it signed later is forged.
+    pub retired_at: Option<OffsetDateTime>,
+    /// Withdrawn as compromised: whoever holds it could have signed anything, so nothing it
+    /// signed is evidence.
+    pub withdrawn: bool,
+}
+
 /// Verifying keys for everything we ever signed, derived from the private keys that decrypt
 /// under the master key: a public key planted in the table by someone without the master key
 /// verifies nothing.
 pub async fn authentic_verifiers(
     db: &PgPool,
     master: &MasterKey,
-) -> anyhow::Result<HashMap<String, DecodingKey>> {
-    let rows = sqlx::query("SELECT kid, private_key_enc FROM signing_keys")
-        .fetch_all(db)
-        .await?;
+) -> anyhow::Result<HashMap<String, AuthenticKey>> {
+    let rows =
+        sqlx::query("SELECT kid, private_key_enc, retired_at, withdrawn_at FROM signing_keys")
+            .fetch_all(db)
+            .await?;
     let mut verifiers = HashMap::new();
     for row in rows {
         let kid: String = row.try_get("kid")?;
@@ -347,7 +362,15 @@ pub async fn authentic_verifiers(
             continue;
         };
         let jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(&der), Algorithm::ES256)?;
-        verifiers.insert(kid, DecodingKey::from_jwk(&jwk)?);
+        let withdrawn_at: Option<OffsetDateTime> = row.try_get("withdrawn_at")?;
+        verifiers.insert(
+            kid,
+            AuthenticKey {
+                key: DecodingKey::from_jwk(&jwk)?,
+                retired_at: row.try_get("retired_at")?,
+                withdrawn: withdrawn_at.is_some(),
+            },
+        );
     }
     Ok(verifiers)
 }
@@ -409,11 +432,13 @@ pub async fn retire(
     sqlx::query(
         "UPDATE signing_keys
          SET retired_at = LEAST(coalesce(retired_at, now()), now()),
-             unpublish_at = LEAST(coalesce(unpublish_at, 'infinity'), now() + make_interval(secs => $2))
+             unpublish_at = LEAST(coalesce(unpublish_at, 'infinity'), now() + make_interval(secs => $2)),
+             withdrawn_at = CASE WHEN $3 THEN coalesce(withdrawn_at, now()) ELSE withdrawn_at END
          WHERE kid = $1",
     )
     .bind(kid)
     .bind(keep_for as f64)
+    .bind(withdraw)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -34,11 +34,13 @@ async fn checkpoint(app: &TestApp) -> i64 {
 
 /// Runs `motcua audit verify`; returns its exit success and report.
 fn verify(app: &TestApp) -> (bool, Value) {
-    let output = motcua_with(
-        app,
-        &["audit", "verify"],
-        &[("MOTCUA_PUBLIC_URL", &app.address)],
-    );
+    verify_with(app, &[])
+}
+
+/// `motcua audit verify` with more arguments.
+fn verify_with(app: &TestApp, extra: &[&str]) -> (bool, Value) {
+    let args: Vec<&str> = ["audit", "verify"].iter().chain(extra).copied().collect();
+    let output = motcua_with(app, &args, &[("MOTCUA_PUBLIC_URL", &app.address)]);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
         panic!("stderr: {}", String::from_utf8_lossy(&output.stderr));
     });
@@ -167,7 +169,15 @@ async fn verify_names_an_edited_entry_and_the_log_refuses_edits() {
             .await
             .is_err()
     );
-    assert!(verify(&app).0);
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("entries 6 to 8 are not covered"),
+        "{report}"
+    );
 
     // A superuser gets past the trigger, and the chain shows it.
     tamper(
@@ -270,6 +280,44 @@ async fn verify_detects_a_chain_rewritten_with_valid_hashes_and_a_deleted_tail()
     let (ok, report) = verify(&app);
     assert!(!ok);
     assert_eq!(report["first_broken"]["seq"], 5, "{report}");
+    assert!(
+        report["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn auditors_copies_of_checkpoints_catch_what_the_database_was_made_to_forget() {
+    let app = TestApp::spawn().await;
+    record(&app, 3).await;
+    checkpoint(&app).await;
+    record(&app, 3).await;
+    checkpoint(&app).await;
+    // An auditor keeps what we publish.
+    let published = app.get("/v1/audit/checkpoints").await.text().await.unwrap();
+    let kept = std::env::temp_dir().join(format!("{}.json", app.db_name));
+    std::fs::write(&kept, &published).unwrap();
+
+    // Someone deletes the newest checkpoint and the entries it covered.
+    tamper(
+        &app,
+        &[
+            ("DELETE FROM audit_checkpoints WHERE seq = 6", vec![]),
+            ("DELETE FROM audit_log WHERE chain_seq > 3", vec![]),
+        ],
+    )
+    .await;
+    // The database alone still tells a consistent story...
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    // ...the auditor's copy does not.
+    let (ok, report) = verify_with(&app, &["--checkpoints", kept.to_str().unwrap()]);
+    std::fs::remove_file(&kept).ok();
+    assert!(!ok);
+    assert_eq!(report["first_broken"]["seq"], 4, "{report}");
     assert!(
         report["first_broken"]["reason"]
             .as_str()

@@ -693,6 +693,11 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
     )
     .await;
     let old = keys[0]["kid"].as_str().unwrap().to_string();
+    // The audit chain's head is signed with the current key.
+    motcua::audit::chain::checkpoint(&app.state.db, &app.state.tokens)
+        .await
+        .unwrap()
+        .expect("a checkpoint");
 
     // The only signing key cannot be retired.
     let refused = ok_json(
@@ -756,7 +761,7 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(retired["status"], "unpublished");
+    assert_eq!(retired["status"], "withdrawn");
 
     // Withdrawn: out of the JWKS, and the operator's own token (signed by it) stops working.
     let jwks: Value = app
@@ -775,6 +780,17 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
     assert_eq!(jwt_parts(&operator).0["kid"], old.as_str());
     let response = ops(&app, &operator, Method::GET, "/v1/ops/keys", None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // What the withdrawn key signed is no evidence any more: its checkpoint is set aside.
+    let output = crate::cli::motcua_with(
+        &app,
+        &["audit", "verify"],
+        &[("MOTCUA_PUBLIC_URL", &app.address)],
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["checkpoints"], 0, "{report}");
+    assert_eq!(report["untrusted_checkpoints"], 1, "{report}");
 }
 
 #[tokio::test]
