@@ -1,6 +1,6 @@
 //! SQL of the clients table.
 
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 use time::OffsetDateTime;
 
 use super::{Client, ClientKind, NewClient};
@@ -56,12 +56,29 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
 }
 
 /// A client by id; deleted clients are not found.
-pub async fn find(db: &PgPool, client_id: &str) -> sqlx::Result<Option<Client>> {
-    let row = sqlx::query(
+pub async fn find<'e>(db: impl PgExecutor<'e>, client_id: &str) -> sqlx::Result<Option<Client>> {
+    select(db, client_id, "").await
+}
+
+/// Like [`find`], locking the row until the transaction ends: a read-modify-write of a
+/// registration must not undo a concurrent one.
+pub async fn find_for_update(
+    conn: &mut PgConnection,
+    client_id: &str,
+) -> sqlx::Result<Option<Client>> {
+    select(conn, client_id, "FOR UPDATE").await
+}
+
+async fn select<'e>(
+    db: impl PgExecutor<'e>,
+    client_id: &str,
+    lock: &'static str,
+) -> sqlx::Result<Option<Client>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256,
                 status, agencies, merchant_id
-         FROM clients WHERE id = $1 AND status <> 'deleted'",
-    )
+         FROM clients WHERE id = $1 AND status <> 'deleted' {lock}"
+    )))
     .bind(client_id)
     .fetch_optional(db)
     .await?;
@@ -144,7 +161,7 @@ pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64
 /// the client's cut-off (unix milliseconds, `Some(None)` when it never had one), or `None` for
 /// an unknown client.
 pub async fn update(
-    db: &PgPool,
+    conn: &mut PgConnection,
     client_id: &str,
     new: &NewClient,
     cut_off: Option<OffsetDateTime>,
@@ -165,7 +182,7 @@ pub async fn update(
     .bind(&new.agencies)
     .bind(&new.merchant_id)
     .bind(cut_off)
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await
 }
 

@@ -44,6 +44,14 @@ pub async fn authenticate(
     credentials: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Client, Refusal> {
+    // An address already over its budget (failed attempts count against it) gets no further.
+    let from = app.limiter.peek(&Caller::Ip(facts.client_ip)).await;
+    if !from.allowed {
+        if let Some(slot) = &facts.rate_slot {
+            slot.put(from);
+        }
+        return Err(Refusal::rate_limited(from));
+    }
     let result = verify(app, credentials, facts).await;
     let caller = match &result {
         Ok(client) if client.kind == ClientKind::Confidential => {

@@ -318,7 +318,11 @@ impl OpsClientsApi {
         body: Json<ClientUpdate>,
     ) -> ApiResult<Json<ClientView>> {
         let operator = Operator::check(&state, &auth).await?;
-        let client = find(&state, &id.0).await?;
+        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+        let client = store::find_for_update(&mut tx, &id.0)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
         let body = body.0;
         let mut new = client.to_new();
         if let Some(name) = body.name {
@@ -345,10 +349,11 @@ impl OpsClientsApi {
             || client.jwks_uri != new.jwks_uri;
         // The app's clock, not the database's: the client's next token is stamped by it.
         let cut_off = narrowed.then(OffsetDateTime::now_utc);
-        let at = store::update(&state.db, &id.0, &new, cut_off)
+        let at = store::update(&mut tx, &id.0, &new, cut_off)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        tx.commit().await.map_err(ApiError::internal)?;
         if let (true, Some(at)) = (narrowed, at) {
             state.revocations.suspend_client(&id.0, at).await;
         }

@@ -197,6 +197,20 @@ redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_ta
 return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 ";
 
+/// The same arithmetic without spending: would one more request pass?
+const GCRA_PEEK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local window = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat + interval - now > window then
+  return {0, 0, tat - now, tat + interval - window - now}
+end
+return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
+";
+
 #[derive(Clone)]
 pub struct RateLimiter {
     inner: Arc<Inner>,
@@ -207,6 +221,7 @@ struct Inner {
     db: PgPool,
     audit: AuditLog,
     script: redis::Script,
+    peek_script: redis::Script,
     anonymous: Quota,
     client_default: Quota,
     /// Per-client limits set by operators; a change reaches every replica within the TTL.
@@ -233,6 +248,7 @@ impl RateLimiter {
                 db,
                 audit,
                 script: redis::Script::new(GCRA),
+                peek_script: redis::Script::new(GCRA_PEEK),
                 anonymous: Quota {
                     per_min: anonymous_per_min,
                 },
@@ -285,6 +301,44 @@ impl RateLimiter {
             }
         }
         decision
+    }
+
+    /// Whether `caller` has budget left, without spending any: the token endpoint asks this of
+    /// the caller's address before doing the work of authenticating a client, so a flood from
+    /// an address already refused costs no database lookups.
+    pub async fn peek(&self, caller: &Caller) -> Decision {
+        let quota = self.quota(caller).await;
+        let bucket = caller.bucket();
+        let key = self.inner.redis.key(&["rl", &bucket]);
+        let script = &self.inner.peek_script;
+        let reply: Result<(u64, u64, u64, u64), _> = self
+            .inner
+            .redis
+            .run(|mut conn| async move {
+                script
+                    .key(key)
+                    .arg(quota.interval_us())
+                    .arg(quota.per_min)
+                    .invoke_async(&mut conn)
+                    .await
+            })
+            .await;
+        match reply {
+            Ok((allowed, remaining, reset, retry)) => {
+                Decision::from_gcra(quota, allowed == 1, remaining, reset, retry)
+            }
+            Err(_) => {
+                let now = self.inner.epoch.elapsed().as_micros() as u64;
+                let mut tat = self
+                    .inner
+                    .local
+                    .get(&bucket)
+                    .map(|cell| *cell.lock().unwrap_or_else(|e| e.into_inner()))
+                    .unwrap_or(0);
+                let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota);
+                Decision::from_gcra(quota, allowed, remaining, reset, retry)
+            }
+        }
     }
 
     /// Samples the audit: one entry per caller per minute across replicas (per replica while

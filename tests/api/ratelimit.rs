@@ -183,7 +183,7 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
         ..Options::default()
     })
     .await;
-    let (id, _) = app
+    let (id, secret) = app
         .client_with(NewClient {
             name: "Agency".into(),
             kind: ClientKind::Confidential,
@@ -197,6 +197,15 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     assert_rate_limited(client_credentials(&app, &id, "guess").await).await;
+    // From then on the address is refused before any credential is looked at: the right secret
+    // waits too, and the flood costs no lookups and writes no more failure entries.
+    assert_rate_limited(client_credentials(&app, &id, &secret.unwrap()).await).await;
+    let failures: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'client_authentication'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(failures, 3);
     // Garbage refused before authentication counts as well.
     let response = app
         .client
