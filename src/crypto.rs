@@ -114,23 +114,26 @@ impl MasterKey {
     }
 }
 
+/// `len` bytes from the system RNG.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut buffer = vec![0u8; len];
+    // Cannot fail short of a broken OS (getrandom on Linux blocks until seeded); then issuing
+    // guessable secrets would be worse than stopping.
+    #[allow(clippy::expect_used)]
+    rand::fill(&mut buffer[..]).expect("system random number generator");
+    buffer
+}
+
 /// `bytes` random bytes, base64url without padding.
 pub fn random_token(bytes: usize) -> String {
-    let mut buffer = vec![0u8; bytes];
-    // The system RNG failing leaves nothing sensible to do but stop.
-    #[allow(clippy::expect_used)]
-    rand::fill(&mut buffer).expect("system random number generator");
-    URL_SAFE_NO_PAD.encode(buffer)
+    URL_SAFE_NO_PAD.encode(random_bytes(bytes))
 }
 
 /// Lower-case alphanumeric random string (for identifiers that appear in URLs and logs).
 pub fn random_alphanumeric(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut buffer = vec![0u8; len];
-    #[allow(clippy::expect_used)]
-    rand::fill(&mut buffer).expect("system random number generator");
     // 256 is not a multiple of 36: the bias is under 1% per character, harmless for ids.
-    buffer
+    random_bytes(len)
         .iter()
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()

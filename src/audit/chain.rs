@@ -87,13 +87,7 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
         .bind(CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
-    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
-         ORDER BY chain_seq DESC LIMIT 1",
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (mut seq, mut prev) = match head {
+    let (mut seq, mut prev) = match head(&mut *tx).await? {
         Some((seq, hash)) => (seq, hash),
         None => (0, GENESIS.to_vec()),
     };
@@ -160,6 +154,16 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
     tx.commit().await
 }
 
+/// The last entry's position and hash.
+async fn head<'e>(db: impl sqlx::PgExecutor<'e>) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
+    sqlx::query_as(
+        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
+         ORDER BY chain_seq DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// A batch of entries as columns, for one `INSERT … SELECT FROM UNNEST`.
 #[derive(Default)]
 struct Rows {
@@ -201,13 +205,7 @@ pub struct Checkpoint {
 /// Signs the head of the chain if it moved since the last checkpoint. Replicas may race; the
 /// sequence number is the key, so one of them wins and the others change nothing.
 pub async fn checkpoint(db: &PgPool, tokens: &Tokens) -> anyhow::Result<Option<Checkpoint>> {
-    let head: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
-         ORDER BY chain_seq DESC LIMIT 1",
-    )
-    .fetch_optional(db)
-    .await?;
-    let Some((seq, hash)) = head else {
+    let Some((seq, hash)) = head(db).await? else {
         return Ok(None);
     };
     let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_checkpoints")

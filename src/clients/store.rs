@@ -120,6 +120,9 @@ pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<
     Ok(clients)
 }
 
+// Every write of `suspended_at` (the cut-off for the client's tokens) takes the later of the
+// old and the new value: a cut-off never moves back.
+
 /// Suspends a client; returns the cut-off for its tokens (unix milliseconds), or `None` for an
 /// unknown id. The cut-off lies a few seconds ahead: a token being minted while the suspension
 /// commits, or by a replica whose clock runs ahead of the database's, dies too (the client can
@@ -127,7 +130,7 @@ pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<
 /// tokens refused and fetches new ones.
 pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
-        "UPDATE clients SET status = 'suspended', suspended_at = now() + interval '2 seconds'
+        "UPDATE clients SET status = 'suspended', suspended_at = GREATEST(now() + interval '2 seconds', suspended_at)
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
@@ -169,7 +172,7 @@ pub async fn update(
     sqlx::query_scalar(
         "UPDATE clients SET name = $2, redirect_uris = $3, scopes = $4, rate_limit_per_min = $5,
                 jwks_uri = $6, agencies = $7, merchant_id = $8,
-                suspended_at = coalesce($9, suspended_at)
+                suspended_at = GREATEST($9, suspended_at)
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
@@ -196,7 +199,7 @@ pub async fn rotate_secret(
 ) -> sqlx::Result<Option<(String, i64)>> {
     let secret = crypto::random_token(32);
     let at: Option<i64> = sqlx::query_scalar(
-        "UPDATE clients SET secret_sha256 = $2, suspended_at = $3
+        "UPDATE clients SET secret_sha256 = $2, suspended_at = GREATEST($3, suspended_at)
          WHERE id = $1 AND status <> 'deleted' AND secret_sha256 IS NOT NULL
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
     )
@@ -215,7 +218,7 @@ pub async fn delete(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(i64, V
     let mut tx = db.begin().await?;
     let at: Option<i64> = sqlx::query_scalar(
         "UPDATE clients SET status = 'deleted', deleted_at = now(),
-                suspended_at = now() + interval '2 seconds',
+                suspended_at = GREATEST(now() + interval '2 seconds', suspended_at),
                 secret_sha256 = NULL
          WHERE id = $1 AND status <> 'deleted'
          RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",

@@ -181,7 +181,8 @@ fn header_value(text: String) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// GCRA in one round trip. Times are microseconds from Redis' own clock.
+/// GCRA in one round trip. Times are microseconds from Redis' own clock. With ARGV[3] = 0 it
+/// only looks: would one more request pass?
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -193,22 +194,11 @@ local new_tat = tat + interval
 if new_tat - now > window then
   return {0, 0, tat - now, new_tat - window - now}
 end
+if ARGV[3] == '0' then
+  return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
+end
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
-";
-
-/// The same arithmetic without spending: would one more request pass?
-const GCRA_PEEK: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local window = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if tat + interval - now > window then
-  return {0, 0, tat - now, tat + interval - window - now}
-end
-return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
 ";
 
 #[derive(Clone)]
@@ -221,7 +211,6 @@ struct Inner {
     db: PgPool,
     audit: AuditLog,
     script: redis::Script,
-    peek_script: redis::Script,
     anonymous: Quota,
     client_default: Quota,
     /// Per-client limits set by operators; a change reaches every replica within the TTL.
@@ -248,7 +237,6 @@ impl RateLimiter {
                 db,
                 audit,
                 script: redis::Script::new(GCRA),
-                peek_script: redis::Script::new(GCRA_PEEK),
                 anonymous: Quota {
                     per_min: anonymous_per_min,
                 },
@@ -278,13 +266,7 @@ impl RateLimiter {
     pub async fn check(&self, caller: &Caller, facts: &RequestFacts) -> Decision {
         let quota = self.quota(caller).await;
         let bucket = caller.bucket();
-        let decision = match self.check_redis(&bucket, quota).await {
-            Ok(decision) => decision,
-            Err(err) => {
-                self.warn_fallback(&err);
-                self.check_local(&bucket, quota)
-            }
-        };
+        let decision = self.evaluate(&bucket, quota, true).await;
         if !decision.allowed {
             metrics::counter!("motcua_rate_limited_total").increment(1);
             if self.first_refusal_this_minute(&bucket).await {
@@ -308,37 +290,7 @@ impl RateLimiter {
     /// an address already refused costs no database lookups.
     pub async fn peek(&self, caller: &Caller) -> Decision {
         let quota = self.quota(caller).await;
-        let bucket = caller.bucket();
-        let key = self.inner.redis.key(&["rl", &bucket]);
-        let script = &self.inner.peek_script;
-        let reply: Result<(u64, u64, u64, u64), _> = self
-            .inner
-            .redis
-            .run(|mut conn| async move {
-                script
-                    .key(key)
-                    .arg(quota.interval_us())
-                    .arg(quota.per_min)
-                    .invoke_async(&mut conn)
-                    .await
-            })
-            .await;
-        match reply {
-            Ok((allowed, remaining, reset, retry)) => {
-                Decision::from_gcra(quota, allowed == 1, remaining, reset, retry)
-            }
-            Err(_) => {
-                let now = self.inner.epoch.elapsed().as_micros() as u64;
-                let mut tat = self
-                    .inner
-                    .local
-                    .get(&bucket)
-                    .map(|cell| *cell.lock().unwrap_or_else(|e| e.into_inner()))
-                    .unwrap_or(0);
-                let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota);
-                Decision::from_gcra(quota, allowed, remaining, reset, retry)
-            }
-        }
+        self.evaluate(&caller.bucket(), quota, false).await
     }
 
     /// Samples the audit: one entry per caller per minute across replicas (per replica while
@@ -391,10 +343,12 @@ impl RateLimiter {
         limit.map_or(self.inner.client_default, |per_min| Quota { per_min })
     }
 
-    async fn check_redis(&self, bucket: &str, quota: Quota) -> Result<Decision, redis::RedisError> {
+    /// One GCRA step for `bucket`, spending from it or only looking: in Redis, else (Redis
+    /// unreachable) in this process.
+    async fn evaluate(&self, bucket: &str, quota: Quota, spend: bool) -> Decision {
         let key = self.inner.redis.key(&["rl", bucket]);
         let script = &self.inner.script;
-        let reply: (u64, u64, u64, u64) = self
+        let reply: Result<(u64, u64, u64, u64), _> = self
             .inner
             .redis
             .run(|mut conn| async move {
@@ -402,32 +356,24 @@ impl RateLimiter {
                     .key(key)
                     .arg(quota.interval_us())
                     .arg(quota.per_min)
+                    .arg(u8::from(spend))
                     .invoke_async(&mut conn)
                     .await
             })
-            .await?;
-        let (allowed, remaining, reset, retry) = reply;
-        Ok(Decision::from_gcra(
-            quota,
-            allowed == 1,
-            remaining,
-            reset,
-            retry,
-        ))
-    }
-
-    /// The same GCRA, in this process only.
-    fn check_local(&self, bucket: &str, quota: Quota) -> Decision {
-        let now = self.inner.epoch.elapsed().as_micros() as u64;
-        let cell = self
-            .inner
-            .local
-            .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
-        let mut tat = match cell.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
+            .await;
+        let (allowed, remaining, reset, retry) = match reply {
+            Ok((allowed, remaining, reset, retry)) => (allowed == 1, remaining, reset, retry),
+            Err(err) => {
+                self.warn_fallback(&err);
+                let now = self.inner.epoch.elapsed().as_micros() as u64;
+                let cell = self
+                    .inner
+                    .local
+                    .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
+                let mut tat = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                gcra(now, &mut tat, quota, spend)
+            }
         };
-        let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota);
         Decision::from_gcra(quota, allowed, remaining, reset, retry)
     }
 
@@ -444,14 +390,23 @@ impl RateLimiter {
     }
 }
 
-/// One GCRA step at `now`; returns (allowed, remaining, reset, retry after), in microseconds.
-fn gcra(now: u64, tat: &mut u64, quota: Quota) -> (bool, u64, u64, u64) {
+/// One GCRA step at `now` (the Lua script's twin); returns (allowed, remaining, reset, retry
+/// after), in microseconds. Without `spend` it only looks.
+fn gcra(now: u64, tat: &mut u64, quota: Quota, spend: bool) -> (bool, u64, u64, u64) {
     let interval = quota.interval_us();
     let window = interval * quota.per_min;
     let current = (*tat).max(now);
     let next = current + interval;
     if next - now > window {
         return (false, 0, current - now, next - window - now);
+    }
+    if !spend {
+        return (
+            true,
+            (window - (current - now)) / interval,
+            current - now,
+            0,
+        );
     }
     *tat = next;
     (true, (window - (next - now)) / interval, next - now, 0)
@@ -466,17 +421,20 @@ mod tests {
         let quota = Quota { per_min: 3 };
         let mut tat = 0;
         let t0 = 1_000_000;
-        let remaining: Vec<_> = (0..3).map(|_| gcra(t0, &mut tat, quota)).collect();
+        // Looking spends nothing.
+        assert_eq!(gcra(t0, &mut tat, quota, false), (true, 3, 0, 0));
+        assert_eq!(tat, 0);
+        let remaining: Vec<_> = (0..3).map(|_| gcra(t0, &mut tat, quota, true)).collect();
         assert_eq!(
             remaining.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
             vec![(true, 2), (true, 1), (true, 0)]
         );
-        let refused = gcra(t0, &mut tat, quota);
+        let refused = gcra(t0, &mut tat, quota, true);
         assert!(!refused.0);
         assert_eq!(refused.3, 20_000_000, "one slot frees after 60 s / 3");
-        assert!(!gcra(t0 + 19_999_999, &mut tat, quota).0);
+        assert!(!gcra(t0 + 19_999_999, &mut tat, quota, true).0);
         assert_eq!(
-            gcra(t0 + 20_000_000, &mut tat, quota),
+            gcra(t0 + 20_000_000, &mut tat, quota, true),
             (true, 0, 60_000_000, 0)
         );
     }
