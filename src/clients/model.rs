@@ -15,6 +15,15 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "ops",
 ];
 
+/// Scopes a service provider may hold; the others belong to citizens' sign-ins.
+pub const SERVICE_SCOPES: &[&str] = &[
+    "dossiers:read",
+    "dossiers:write",
+    "listings:write",
+    "stats:read",
+    "introspect",
+];
+
 /// What a public client gets when registered without `--scope`.
 pub const DEFAULT_PUBLIC_SCOPES: &[&str] = &["openid", "profile", "offline_access"];
 

@@ -510,7 +510,6 @@ impl OAuthApi {
         };
         let request = super::revoke::RevokeRequest {
             token: form.token,
-            token_type_hint: form.token_type_hint,
             credentials,
         };
         Ok(
@@ -550,7 +549,6 @@ impl OAuthApi {
         form: Form<IntrospectForm>,
     ) -> Result<IntrospectResponse, TooManyRequests> {
         let form = form.0;
-        let _ = form.token_type_hint;
         let credentials = match client_credentials(
             req,
             form.client_id,

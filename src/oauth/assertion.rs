@@ -17,7 +17,6 @@ use crate::startup::AppState;
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Assertions must be short-lived: `exp` at most this far ahead.
 const MAX_LIFETIME_SECS: i64 = 300;
-const LEEWAY_SECS: u64 = 30;
 const JWKS_TTL: Duration = Duration::from_secs(300);
 /// An unknown `kid` refetches a client's JWKS at most this often.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -82,10 +81,9 @@ pub enum Failure {
     Unavailable(&'static str),
 }
 
+/// What is read from an assertion; `iss`, `sub` and `aud` are checked by the validation.
 #[derive(Deserialize)]
 struct AssertionClaims {
-    iss: String,
-    sub: String,
     exp: i64,
     jti: Option<String>,
 }
@@ -121,7 +119,7 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
     };
 
     let mut validation = Validation::new(header.alg);
-    validation.leeway = LEEWAY_SECS;
+    validation.leeway = crate::tokens::jwt::LEEWAY_SECS;
     validation.set_audience(&[app.config.issuer()]);
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
@@ -140,7 +138,6 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
             _ => Failure::Refused("assertion invalid"),
         })?
         .claims;
-    debug_assert!(claims.iss == claims.sub);
     let now = OffsetDateTime::now_utc().unix_timestamp();
     if claims.exp - now > MAX_LIFETIME_SECS {
         return Err(Failure::Refused("assertion lives too long"));
@@ -154,7 +151,7 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
         &client.client_id,
         &crypto::sha256_b64(jti.as_bytes()),
     ]);
-    let ttl = (claims.exp - now + LEEWAY_SECS as i64).max(1) as u64;
+    let ttl = (claims.exp - now + crate::tokens::jwt::LEEWAY_SECS as i64).max(1) as u64;
     let first_use: Option<String> = app
         .redis
         .run(|mut conn| async move {

@@ -44,13 +44,17 @@ pub async fn authenticate(
     credentials: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Client, Refusal> {
-    // An address already over its budget (failed attempts count against it) gets no further.
-    let from = app.limiter.peek(&Caller::Ip(facts.client_ip)).await;
-    if !from.allowed {
-        if let Some(slot) = &facts.rate_slot {
-            slot.put(from);
+    // A client proving a secret or a key, from an address already over its budget (failed
+    // attempts count against it), gets no further: no lookup, no verification. Public clients
+    // are charged to the address below anyway.
+    if credentials.secret.is_some() || credentials.assertion.is_some() {
+        let from = app.limiter.peek(&Caller::Ip(facts.client_ip)).await;
+        if !from.allowed {
+            if let Some(slot) = &facts.rate_slot {
+                slot.put(from);
+            }
+            return Err(Refusal::rate_limited(from));
         }
-        return Err(Refusal::rate_limited(from));
     }
     let result = verify(app, credentials, facts).await;
     let caller = match &result {

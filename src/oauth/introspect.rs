@@ -11,6 +11,7 @@ use crate::audit::RequestFacts;
 use crate::clients::ClientKind;
 use crate::crypto;
 use crate::startup::AppState;
+use crate::tokens::AccessClaims;
 
 /// An introspection response (RFC 7662 §2.2).
 #[derive(Debug, Clone, Default, Object, PartialEq)]
@@ -124,7 +125,12 @@ pub async fn describe(
     let inactive = Ok(Introspection::default());
 
     if token.matches('.').count() == 2 {
-        let Ok(claims) = app.tokens.verify_access(token) else {
+        // Resource servers introspect the same token again and again: the verified-token cache.
+        let Ok(claims) = app
+            .tokens
+            .verify_access_cached(token)
+            .map(|c| AccessClaims::clone(&c))
+        else {
             return inactive;
         };
         if !visible(&claims.client_id) {

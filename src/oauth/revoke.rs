@@ -12,7 +12,6 @@ use crate::startup::AppState;
 
 pub struct RevokeRequest {
     pub token: Option<String>,
-    pub token_type_hint: Option<String>,
     pub credentials: super::client_auth::Credentials,
 }
 
@@ -35,9 +34,6 @@ pub async fn revoke(
             OAuthError::temporarily_unavailable("Try again shortly"),
         )
     };
-    // Refresh tokens are opaque base64url, access tokens JWTs: the shape tells them apart, so
-    // the hint (§2.1) is not needed.
-    let _ = req.token_type_hint;
     if token.matches('.').count() == 2 {
         // An expired or foreign token needs no revocation: §2.2 answers 200 all the same.
         if let Ok(claims) = app.tokens.verify_access(token) {
@@ -50,12 +46,10 @@ pub async fn revoke(
                     ),
                 ));
             }
-            let expires = time::OffsetDateTime::from_unix_timestamp(claims.exp)
-                .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-            sessions::revoke_access_token(&app.db, &claims.jti, expires)
+            app.revocations
+                .revoke_token(&claims.jti, claims.exp)
                 .await
                 .map_err(server_error)?;
-            app.revocations.revoke_token(&claims.jti, claims.exp).await;
             record(app, facts, &client.client_id, "access_token", &claims.jti).await;
         }
         return Ok(());

@@ -193,7 +193,7 @@ async fn redeem_code(
     )
     .await
     .map_err(server_error)?;
-    let refresh_token = if has_scope(&issued.scope, "offline_access") {
+    let refresh_token = if issued.scope.split(' ').any(|s| s == "offline_access") {
         Some(
             sessions::issue_refresh_token(&mut tx, sid, None)
                 .await
@@ -207,7 +207,7 @@ async fn redeem_code(
 
     let session = session_view(&new);
     let (access_token, jti) = mint_access(app, &session)?;
-    let id_token = if has_scope(&issued.scope, "openid") {
+    let id_token = if issued.scope.split(' ').any(|s| s == "openid") {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = IdClaims {
             iss: app.tokens.issuer().to_string(),
@@ -364,15 +364,6 @@ async fn refresh(
     ))
 }
 
-/// Scopes a service provider may hold; the others belong to citizens' sign-ins.
-const SERVICE_SCOPES: &[&str] = &[
-    "dossiers:read",
-    "dossiers:write",
-    "listings:write",
-    "stats:read",
-    "introspect",
-];
-
 /// The `client_credentials` grant (RFC 6749 §4.4): a service provider acting as itself. The
 /// token's `sub` is the client id; its scope is what was asked for, down to what the client is
 /// registered for.
@@ -395,7 +386,7 @@ async fn client_credentials(
         .scopes
         .iter()
         .map(String::as_str)
-        .filter(|s| SERVICE_SCOPES.contains(s))
+        .filter(|s| crate::clients::model::SERVICE_SCOPES.contains(s))
         .collect();
     let scope = match req
         .scope
@@ -482,10 +473,6 @@ fn session_view(new: &NewSession) -> Session {
         absolute_expires_at: now,
         revoked_at: None,
     }
-}
-
-fn has_scope(scope: &str, wanted: &str) -> bool {
-    scope.split(' ').any(|s| s == wanted)
 }
 
 fn to_time(d: std::time::Duration) -> time::Duration {

@@ -296,13 +296,11 @@ impl OpsAccessApi {
         // Without the token its expiry is unknown: deny for the longest lifetime a token has.
         let until = OffsetDateTime::now_utc()
             + time::Duration::seconds(state.config.access_token_ttl.as_secs() as i64);
-        sessions::revoke_access_token(&state.db, &body.0.jti, until)
-            .await
-            .map_err(ApiError::internal)?;
         state
             .revocations
             .revoke_token(&body.0.jti, until.unix_timestamp())
-            .await;
+            .await
+            .map_err(ApiError::internal)?;
         operator
             .audit(
                 &state,

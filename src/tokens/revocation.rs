@@ -69,11 +69,15 @@ impl Revocations {
         self.deny(format!("sid:{sid}"), until).await;
     }
 
-    /// Denies one access token until it expires (with the verification leeway). The caller has
-    /// recorded it in PostgreSQL.
-    pub async fn revoke_token(&self, jti: &str, exp: i64) {
+    /// Denies one access token until it expires (`exp`, unix seconds, with the verification
+    /// leeway): recorded in PostgreSQL, then fanned out.
+    pub async fn revoke_token(&self, jti: &str, exp: i64) -> sqlx::Result<()> {
+        let expires =
+            OffsetDateTime::from_unix_timestamp(exp).unwrap_or_else(|_| OffsetDateTime::now_utc());
+        crate::sessions::store::revoke_access_token(&self.inner.db, jti, expires).await?;
         self.deny(format!("jti:{jti}"), exp + super::jwt::LEEWAY_SECS as i64)
             .await;
+        Ok(())
     }
 
     /// Kills every token the client obtained up to `at_ms` (unix milliseconds), on every

@@ -33,7 +33,7 @@ async fn checkpoint(app: &TestApp) -> i64 {
 }
 
 /// Runs `motcua audit verify`; returns its exit success and report.
-fn verify(app: &TestApp) -> (bool, Value) {
+pub fn verify(app: &TestApp) -> (bool, Value) {
     verify_with(app, &[])
 }
 

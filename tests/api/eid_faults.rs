@@ -156,12 +156,21 @@ impl Rig {
     /// The provider handed out its (defective) ID token, we refused it, the app got
     /// access_denied and nothing was left behind.
     async fn assert_id_token_refused(&self) {
+        // Counted around this attempt, so a repeated call proves as much as the first.
+        let issued = self.fake.id_tokens_issued();
+        let failures = self.failure_reasons().await.len();
         let (sign_in, response) = self.attempt().await;
         self.assert_sent_back_with(&sign_in, response, "access_denied")
             .await;
-        assert!(
-            self.fake.id_tokens_issued() >= 1,
+        assert_eq!(
+            self.fake.id_tokens_issued(),
+            issued + 1,
             "the provider must have issued the token (not refused our exchange)"
+        );
+        assert_eq!(
+            self.failure_reasons().await.len(),
+            failures + 1,
+            "this refusal is audited"
         );
     }
 
@@ -323,8 +332,8 @@ async fn id_token_for_another_audience_is_refused() {
 async fn id_token_with_several_audiences_and_no_azp_is_refused() {
     id_token_is_refused(
         Scenario::default()
-            .claim("aud", json!([CLIENT_ID, "another-relying-party"]))
-            .without("azp"),
+            // The fake provider sets no `azp` unless told to.
+            .claim("aud", json!([CLIENT_ID, "another-relying-party"])),
     )
     .await;
 }

@@ -63,7 +63,7 @@ async fn readyz_names_redis_when_its_port_is_closed_and_the_app_still_starts() {
 
 #[tokio::test]
 async fn readyz_reports_a_redis_outage_and_recovers_without_restart() {
-    let proxy = TcpProxy::start("127.0.0.1:6379".parse().unwrap()).await;
+    let proxy = TcpProxy::start(crate::helpers::redis_addr()).await;
     let app = TestApp::spawn_with(Options {
         redis_url: Some(format!("redis://{}", proxy.addr)),
         ..Options::default()

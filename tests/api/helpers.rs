@@ -30,6 +30,17 @@ pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The Redis server's socket address, for proxies in front of it.
+pub fn redis_addr() -> SocketAddr {
+    let url = url::Url::parse(&redis_url()).expect("TEST_REDIS_URL");
+    let host = url.host_str().expect("TEST_REDIS_URL has a host");
+    let port = url.port().unwrap_or(6379);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .expect("TEST_REDIS_URL resolves")
+        .next()
+        .expect("TEST_REDIS_URL resolves")
+}
+
 fn init() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
@@ -174,6 +185,17 @@ impl TestApp {
                 .await
                 .expect("client created");
         (created.client.client_id, created.secret)
+    }
+
+    /// A `client_credentials` token request authenticated with `client_secret_basic`.
+    pub async fn client_credentials(&self, id: &str, secret: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/v1/auth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("request")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -18,16 +18,6 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .to_string()
 }
 
-async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/auth/token"))
-        .basic_auth(id, Some(secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn assert_rate_limited(response: reqwest::Response) -> Value {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(
@@ -66,7 +56,7 @@ async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
     let secret = secret.unwrap();
 
     // Token requests and API calls with the token spend one budget, whichever replica serves.
-    let response = client_credentials(&first, &id, &secret).await;
+    let response = first.client_credentials(&id, &secret).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "ratelimit-limit"), "5");
     assert_eq!(header(&response, "ratelimit-remaining"), "4");
@@ -74,26 +64,29 @@ async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
     let token = body["access_token"].as_str().unwrap().to_string();
     let mut remaining = Vec::new();
     for (n, app) in [&second, &first, &second].into_iter().enumerate() {
-        let response = match n {
-            1 => app
-                .client
-                .get(app.url("/v1/me"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-            _ => client_credentials(app, &id, &secret).await,
+        // A service token on a citizen's endpoint: refused (403), and counted all the same.
+        let (response, expected) = match n {
+            1 => (
+                app.client
+                    .get(app.url("/v1/me"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap(),
+                StatusCode::FORBIDDEN,
+            ),
+            _ => (app.client_credentials(&id, &secret).await, StatusCode::OK),
         };
-        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.status(), expected);
         remaining.push(header(&response, "ratelimit-remaining"));
     }
     assert_eq!(remaining, ["3", "2", "1"]);
-    let response = client_credentials(&second, &id, &secret).await;
+    let response = second.client_credentials(&id, &secret).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "ratelimit-remaining"), "0");
 
     // The sixth, on either replica, through either door, is refused.
-    assert_rate_limited(client_credentials(&first, &id, &secret).await).await;
+    assert_rate_limited(first.client_credentials(&id, &secret).await).await;
     assert_rate_limited(
         second
             .client
@@ -114,7 +107,9 @@ async fn a_client_gets_exactly_its_limit_across_two_instances_then_429() {
             ..NewClient::default()
         })
         .await;
-    let response = client_credentials(&second, &other, &other_secret.unwrap()).await;
+    let response = second
+        .client_credentials(&other, &other_secret.unwrap())
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
 
     // Refusals are audited, sampled: one entry for the burst, naming the client.
@@ -193,28 +188,40 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
         .await;
     // Guessing secrets: three wrong answers, then the address is told to wait.
     for _ in 0..3 {
-        let response = client_credentials(&app, &id, "guess").await;
+        let response = app.client_credentials(&id, "guess").await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_rate_limited(client_credentials(&app, &id, "guess").await).await;
+    assert_rate_limited(app.client_credentials(&id, "guess").await).await;
     // From then on the address is refused before any credential is looked at: the right secret
     // waits too, and the flood costs no lookups and writes no more failure entries.
-    assert_rate_limited(client_credentials(&app, &id, &secret.unwrap()).await).await;
+    assert_rate_limited(app.client_credentials(&id, &secret.unwrap()).await).await;
     let failures: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'client_authentication'")
             .fetch_one(&app.state.db)
             .await
             .unwrap();
     assert_eq!(failures, 3);
-    // Garbage refused before authentication counts as well.
-    let response = app
-        .client
-        .post(app.url("/v1/auth/token"))
-        .form(&[("grant_type", "password")])
-        .send()
-        .await
-        .unwrap();
-    assert_rate_limited(response).await;
+}
+
+#[tokio::test]
+async fn requests_refused_before_client_authentication_spend_the_address_budget() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string())],
+        ..Options::default()
+    })
+    .await;
+    let garbage = || {
+        app.client
+            .post(app.url("/v1/auth/token"))
+            .form(&[("grant_type", "password")])
+            .send()
+    };
+    for expected in ["2", "1", "0"] {
+        let response = garbage().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(header(&response, "ratelimit-remaining"), expected);
+    }
+    assert_rate_limited(garbage().await.unwrap()).await;
 }
 
 #[tokio::test]
