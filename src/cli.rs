@@ -102,6 +102,10 @@ pub enum ClientCommand {
         /// Binds a service provider to one merchant: it acts for that merchant only.
         #[arg(long = "merchant")]
         merchant_id: Option<String>,
+        /// Repeatable: `authorization_code`, `refresh_token`, `client_credentials`. Default:
+        /// the first two for public clients, `client_credentials` for confidential ones.
+        #[arg(long = "grant-type", value_parser = ["authorization_code", "refresh_token", "client_credentials"])]
+        grant_types: Vec<String>,
     },
 }
 
@@ -167,6 +171,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         jwks_uri,
         agencies,
         merchant_id,
+        grant_types,
     } = command;
     let kind = ClientKind::parse(&kind).context("--kind must be public or confidential")?;
     let new = NewClient {
@@ -183,6 +188,7 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
         jwks_uri,
         agencies,
         merchant_id,
+        grant_types,
     }
     .validate()?;
     crate::startup::install_crypto_provider();
@@ -197,8 +203,14 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
     .await;
     pool.close().await;
     let mut out = serde_json::to_value(&created.client)?;
-    if let (Some(secret), Some(object)) = (created.secret, out.as_object_mut()) {
-        object.insert("client_secret".into(), secret.into());
+    if let Some(object) = out.as_object_mut() {
+        object.insert(
+            "token_endpoint_auth_method".into(),
+            created.client.token_endpoint_auth_method().into(),
+        );
+        if let Some(secret) = created.secret {
+            object.insert("client_secret".into(), secret.into());
+        }
     }
     print(&out.to_string());
     Ok(())

@@ -91,6 +91,8 @@ pub struct Config {
     pub rate_limit_client_per_min: u64,
     /// How often the head of the audit chain is signed and published.
     pub audit_checkpoint_interval: Duration,
+    /// The operator API wants a sign-in at most this old (RFC 9470 `max_age`).
+    pub ops_max_age: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,7 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN",
     "MOTCUA_RATE_LIMIT_CLIENT_PER_MIN",
     "MOTCUA_AUDIT_CHECKPOINT_SECS",
+    "MOTCUA_OPS_MAX_AGE_SECS",
 ];
 
 impl Config {
@@ -299,6 +302,11 @@ impl Config {
                 "MOTCUA_AUDIT_CHECKPOINT_SECS",
                 get("MOTCUA_AUDIT_CHECKPOINT_SECS"),
                 300,
+            )?),
+            ops_max_age: Duration::from_secs(parse_positive(
+                "MOTCUA_OPS_MAX_AGE_SECS",
+                get("MOTCUA_OPS_MAX_AGE_SECS"),
+                8 * 3600,
             )?),
         })
     }

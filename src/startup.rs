@@ -71,7 +71,7 @@ pub type Apis = (
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            HealthApi,
+            HealthApi::default(),
             OAuthApi,
             IdentityApi,
             SessionsApi,
@@ -150,13 +150,14 @@ impl Application {
         keyring.spawn_reloader();
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl);
         revocations.spawn_subscriber();
+        crate::sessions::spawn_reply_sweeper(db.clone(), config.refresh_grace);
         let tokens = Tokens::new(keyring, config.issuer(), config.access_token_ttl);
         crate::audit::chain::spawn_checkpointer(
             db.clone(),
             tokens.clone(),
             config.audit_checkpoint_interval,
         );
-        let audit = AuditLog::start(db.clone());
+        let audit = AuditLog::start(db.clone(), redis.clone());
         let limiter = RateLimiter::new(
             redis.clone(),
             db.clone(),

@@ -7,10 +7,13 @@ pub mod search;
 
 use std::net::IpAddr;
 
+use std::time::Duration;
+
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::http::{ClientIp, RequestId};
+use crate::redis::Redis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -143,13 +146,57 @@ impl RequestFacts {
 pub struct AuditLog {
     db: PgPool,
     queue: mpsc::Sender<(Event, oneshot::Sender<()>)>,
+    sampler: Sampler,
+}
+
+/// One entry per key per minute, across replicas through Redis (per replica while Redis is
+/// away): failures anyone can cause without credentials are sampled, so nobody can grow the
+/// append-only log at their rate limit.
+#[derive(Clone)]
+struct Sampler {
+    redis: Redis,
+    seen: moka::sync::Cache<String, ()>,
+}
+
+impl Sampler {
+    fn new(redis: Redis) -> Self {
+        Self {
+            redis,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    async fn first_this_minute(&self, key: &str) -> bool {
+        if self.seen.get(key).is_some() {
+            return false;
+        }
+        self.seen.insert(key.to_string(), ());
+        let key = self.redis.key(&["audit-sampled", key]);
+        let first: Result<Option<String>, _> = self
+            .redis
+            .run(|mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(60)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await;
+        first.map_or(true, |reply| reply.is_some())
+    }
 }
 
 /// Entries appended per transaction, at most.
 const BATCH: usize = 256;
 
 impl AuditLog {
-    pub fn start(db: PgPool) -> Self {
+    pub fn start(db: PgPool, redis: Redis) -> Self {
         let (queue, mut pending) = mpsc::channel::<(Event, oneshot::Sender<()>)>(4 * BATCH);
         let writer = db.clone();
         tokio::spawn(async move {
@@ -162,7 +209,38 @@ impl AuditLog {
                 }
             }
         });
-        Self { db, queue }
+        Self {
+            db,
+            queue,
+            sampler: Sampler::new(redis),
+        }
+    }
+
+    /// Whether `key` is seen for the first time this minute (on any replica).
+    pub async fn first_this_minute(&self, key: &str) -> bool {
+        self.sampler.first_this_minute(key).await
+    }
+
+    /// Appends a failure that anyone can cause without credentials (an unknown client, state or
+    /// code): at most one entry per action, reason and address a minute, marked `sampled`.
+    pub async fn record_sampled(&self, event: Event) {
+        let key = format!(
+            "{}|{}|{}",
+            event.action,
+            event.reason.as_deref().unwrap_or(""),
+            event.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+        );
+        let key = crate::crypto::sha256_b64(key.as_bytes());
+        if self.first_this_minute(&key).await {
+            let mut event = event;
+            if let Some(object) = event.details.as_object_mut() {
+                object.insert("sampled".into(), "one entry per address a minute".into());
+            }
+            self.record(event).await;
+        } else {
+            metrics::counter!("motcua_audit_sampled_out_total", "action" => event.action)
+                .increment(1);
+        }
     }
 
     /// Appends an entry. A failure to audit is logged loudly but does not undo what happened.

@@ -7,6 +7,7 @@ pub const KNOWN_SCOPES: &[&str] = &[
     "openid",
     "profile",
     "offline_access",
+    "account",
     "dossiers:read",
     "dossiers:write",
     "listings:write",
@@ -23,6 +24,16 @@ pub const SERVICE_SCOPES: &[&str] = &[
     "stats:read",
     "introspect",
 ];
+
+/// Grants a client can be registered for (RFC 7591 `grant_types`).
+pub const KNOWN_GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// What a public client (an app) may use when registered without `--grant-type`.
+pub const DEFAULT_PUBLIC_GRANTS: &[&str] = &["authorization_code", "refresh_token"];
+
+/// What a confidential client (a service provider) may use when registered without
+/// `--grant-type`.
+pub const DEFAULT_CONFIDENTIAL_GRANTS: &[&str] = &["client_credentials"];
 
 /// What a public client gets when registered without `--scope`.
 pub const DEFAULT_PUBLIC_SCOPES: &[&str] = &["openid", "profile", "offline_access"];
@@ -72,14 +83,37 @@ pub struct Client {
     pub agencies: Vec<String>,
     /// The merchant the client acts for (a marketplace integration).
     pub merchant_id: Option<String>,
+    /// Grants it may use at the token endpoint (RFC 7591 `grant_types`).
+    pub grant_types: Vec<String>,
     #[serde(skip)]
     pub secret_sha256: Option<Vec<u8>>,
     pub status: String,
+    /// Tokens it obtained up to this instant (unix milliseconds) are dead: a suspension,
+    /// deletion, narrowed registration or rotated secret.
+    #[serde(skip)]
+    pub cut_off_ms: Option<i64>,
 }
 
 impl Client {
     pub fn is_active(&self) -> bool {
         self.status == "active"
+    }
+
+    /// How it authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`):
+    /// apps `none`, service providers with a `jwks_uri` `private_key_jwt` (and never a secret),
+    /// others a secret (`client_secret_basic`; `client_secret_post` is accepted too).
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        match (self.kind, &self.jwks_uri) {
+            (ClientKind::Public, _) => "none",
+            (ClientKind::Confidential, Some(_)) => "private_key_jwt",
+            (ClientKind::Confidential, None) => "client_secret_basic",
+        }
+    }
+
+    /// Whether it is registered for `grant` (`authorization_code`, `refresh_token`,
+    /// `client_credentials`).
+    pub fn may_use_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
     }
 
     /// Whether the client may act for agency `code`: an agency-bound client only for its own
@@ -104,6 +138,7 @@ impl Client {
             jwks_uri: self.jwks_uri.clone(),
             agencies: self.agencies.clone(),
             merchant_id: self.merchant_id.clone(),
+            grant_types: self.grant_types.clone(),
         }
     }
 
@@ -126,6 +161,8 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     pub agencies: Vec<String>,
     pub merchant_id: Option<String>,
+    /// Empty: the defaults of its kind.
+    pub grant_types: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -150,7 +187,23 @@ pub enum InvalidClient {
     TwoBindings,
     #[error("only confidential clients (service providers) can be bound to agencies or a merchant")]
     BindingOnPublic,
+    #[error("unknown grant type `{0}` (known: {known})", known = KNOWN_GRANTS.join(", "))]
+    GrantType(String),
+    #[error("public clients cannot use client_credentials: they hold no credentials")]
+    ClientCredentialsOnPublic,
+    #[error("authorization_code needs at least one redirect URI")]
+    CodeWithoutRedirect,
+    #[error("refresh_token comes with authorization_code")]
+    RefreshWithoutCode,
+    #[error("too many {0}: at most {1}")]
+    TooMany(&'static str, usize),
 }
+
+/// Longest URI we register (redirect URIs, `jwks_uri`): they are stored, compared on every
+/// sign-in and echoed into redirects.
+pub const MAX_URI_LEN: usize = 2000;
+/// Most redirect URIs, agency bindings or scopes one client may have.
+pub const MAX_LIST_LEN: usize = 50;
 
 /// Agency codes (`000.00.12.H12`) and merchant ids: short, inert identifiers.
 fn is_binding_code(code: &str) -> bool {
@@ -172,6 +225,7 @@ impl Default for NewClient {
             jwks_uri: None,
             agencies: Vec::new(),
             merchant_id: None,
+            grant_types: Vec::new(),
         }
     }
 }
@@ -182,7 +236,23 @@ impl NewClient {
         if self.name.is_empty() || self.name.chars().count() > 200 {
             return Err(InvalidClient::Name);
         }
+        for (name, len) in [
+            ("redirect URIs", self.redirect_uris.len()),
+            ("agencies", self.agencies.len()),
+            ("scopes", self.scopes.len()),
+            ("grant types", self.grant_types.len()),
+        ] {
+            if len > MAX_LIST_LEN {
+                return Err(InvalidClient::TooMany(name, MAX_LIST_LEN));
+            }
+        }
         for uri in &self.redirect_uris {
+            if uri.len() > MAX_URI_LEN {
+                return Err(InvalidClient::RedirectUri(
+                    uri.chars().take(64).collect(),
+                    "longer than 2000 characters",
+                ));
+            }
             super::redirect::validate(uri, self.kind)
                 .map_err(|why| InvalidClient::RedirectUri(uri.clone(), why))?;
         }
@@ -224,12 +294,40 @@ impl NewClient {
             if self.kind == ClientKind::Public {
                 return Err(InvalidClient::JwksUriOnPublic);
             }
-            let ok = url::Url::parse(uri).is_ok_and(|u| {
-                u.scheme() == "https" || (u.scheme() == "http" && super::redirect::is_loopback(&u))
-            });
+            let ok = uri.len() <= MAX_URI_LEN
+                && url::Url::parse(uri).is_ok_and(|u| {
+                    u.scheme() == "https"
+                        || (u.scheme() == "http" && super::redirect::is_loopback(&u))
+                });
             if !ok {
                 return Err(InvalidClient::JwksUri);
             }
+        }
+        if self.grant_types.is_empty() {
+            let defaults = match self.kind {
+                ClientKind::Public => DEFAULT_PUBLIC_GRANTS,
+                ClientKind::Confidential => DEFAULT_CONFIDENTIAL_GRANTS,
+            };
+            self.grant_types = defaults.iter().map(|g| g.to_string()).collect();
+        }
+        self.grant_types.sort();
+        self.grant_types.dedup();
+        let has = |grant: &str| self.grant_types.iter().any(|g| g == grant);
+        if let Some(unknown) = self
+            .grant_types
+            .iter()
+            .find(|g| !KNOWN_GRANTS.contains(&g.as_str()))
+        {
+            return Err(InvalidClient::GrantType(unknown.clone()));
+        }
+        if self.kind == ClientKind::Public && has("client_credentials") {
+            return Err(InvalidClient::ClientCredentialsOnPublic);
+        }
+        if has("authorization_code") && self.redirect_uris.is_empty() {
+            return Err(InvalidClient::CodeWithoutRedirect);
+        }
+        if has("refresh_token") && !has("authorization_code") {
+            return Err(InvalidClient::RefreshWithoutCode);
         }
         Ok(self)
     }
@@ -266,8 +364,10 @@ mod tests {
             jwks_uri: None,
             agencies: new.agencies.clone(),
             merchant_id: None,
+            grant_types: new.grant_types.clone(),
             secret_sha256: None,
             status: "active".into(),
+            cut_off_ms: None,
         };
         assert!(client.may_act_for_agency("000.00.12.H12"));
         assert!(!client.may_act_for_agency("000.00.14.H12"));
@@ -299,5 +399,79 @@ mod tests {
             ..provider()
         };
         assert_eq!(app.validate().unwrap_err(), InvalidClient::BindingOnPublic);
+        let many = NewClient {
+            agencies: (0..51).map(|i| format!("A{i}")).collect(),
+            ..provider()
+        };
+        assert_eq!(
+            many.validate().unwrap_err(),
+            InvalidClient::TooMany("agencies", 50)
+        );
+        let long = NewClient {
+            redirect_uris: vec![format!("https://x.vn/{}", "a".repeat(2000))],
+            ..provider()
+        };
+        assert!(matches!(
+            long.validate(),
+            Err(InvalidClient::RedirectUri(..))
+        ));
+    }
+
+    #[test]
+    fn grant_types_default_by_kind_and_are_validated() {
+        let validated = provider().validate().unwrap();
+        assert_eq!(validated.grant_types, ["client_credentials"]);
+        let app = || NewClient {
+            name: "Cà Mau một cửa".into(),
+            kind: ClientKind::Public,
+            redirect_uris: vec!["vn.gov.app:/cb".into()],
+            ..NewClient::default()
+        };
+        let validated = app().validate().unwrap();
+        assert_eq!(
+            validated.grant_types,
+            ["authorization_code", "refresh_token"]
+        );
+        let narrowed = NewClient {
+            grant_types: vec!["authorization_code".into()],
+            ..app()
+        };
+        assert_eq!(
+            narrowed.validate().unwrap().grant_types,
+            ["authorization_code"]
+        );
+        let cases = [
+            (
+                NewClient {
+                    grant_types: vec!["password".into()],
+                    ..app()
+                },
+                InvalidClient::GrantType("password".into()),
+            ),
+            (
+                NewClient {
+                    grant_types: vec!["client_credentials".into()],
+                    ..app()
+                },
+                InvalidClient::ClientCredentialsOnPublic,
+            ),
+            (
+                NewClient {
+                    grant_types: vec!["refresh_token".into()],
+                    ..app()
+                },
+                InvalidClient::RefreshWithoutCode,
+            ),
+            (
+                NewClient {
+                    grant_types: vec!["authorization_code".into()],
+                    ..provider()
+                },
+                InvalidClient::CodeWithoutRedirect,
+            ),
+        ];
+        for (new, expected) in cases {
+            assert_eq!(new.validate().unwrap_err(), expected);
+        }
     }
 }

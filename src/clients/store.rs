@@ -1,7 +1,6 @@
 //! SQL of the clients table.
 
 use sqlx::{PgConnection, PgExecutor, PgPool, Row};
-use time::OffsetDateTime;
 
 use super::{Client, ClientKind, NewClient};
 use crate::crypto;
@@ -22,8 +21,8 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
         .map(|s| crypto::sha256(s.as_bytes()).to_vec());
     sqlx::query(
         "INSERT INTO clients (id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri,
-                              secret_sha256, agencies, merchant_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                              secret_sha256, agencies, merchant_id, grant_types)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(&new.name)
@@ -35,6 +34,7 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
     .bind(&secret_hash)
     .bind(&new.agencies)
     .bind(&new.merchant_id)
+    .bind(&new.grant_types)
     .execute(db)
     .await?;
     Ok(Created {
@@ -48,8 +48,10 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
             jwks_uri: new.jwks_uri,
             agencies: new.agencies,
             merchant_id: new.merchant_id,
+            grant_types: new.grant_types,
             secret_sha256: secret_hash,
             status: "active".into(),
+            cut_off_ms: None,
         },
         secret,
     })
@@ -76,7 +78,8 @@ async fn select<'e>(
 ) -> sqlx::Result<Option<Client>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri, secret_sha256,
-                status, agencies, merchant_id
+                status, agencies, merchant_id, grant_types,
+                floor(extract(epoch FROM suspended_at) * 1000)::bigint AS cut_off_ms
          FROM clients WHERE id = $1 AND status <> 'deleted' {lock}"
     )))
     .bind(client_id)
@@ -94,8 +97,10 @@ async fn select<'e>(
             jwks_uri: row.try_get("jwks_uri")?,
             agencies: row.try_get("agencies")?,
             merchant_id: row.try_get("merchant_id")?,
+            grant_types: row.try_get("grant_types")?,
             secret_sha256: row.try_get("secret_sha256")?,
             status: row.try_get("status")?,
+            cut_off_ms: row.try_get("cut_off_ms")?,
         })
     })
     .transpose()
@@ -120,20 +125,21 @@ pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<
     Ok(clients)
 }
 
-// Every write of `suspended_at` (the cut-off for the client's tokens) takes the later of the
-// old and the new value: a cut-off never moves back.
+// Every cut-off (the instant up to which the client's tokens are dead: `suspended_at`) follows
+// one rule: the database's clock plus a margin, and never earlier than the one before. The
+// margin catches a token being minted while the change commits, or by a replica whose clock
+// runs ahead of the database's; the token endpoint holds a client's new tokens back until its
+// cut-off has passed, so tokens obtained after the change are never caught by it.
+const CUT_OFF: &str = "GREATEST(now() + interval '2 seconds', suspended_at)";
 
 /// Suspends a client; returns the cut-off for its tokens (unix milliseconds), or `None` for an
-/// unknown id. The cut-off lies a few seconds ahead: a token being minted while the suspension
-/// commits, or by a replica whose clock runs ahead of the database's, dies too (the client can
-/// get no new token meanwhile anyway). A client resumed within those seconds finds its first
-/// tokens refused and fetches new ones.
+/// unknown id.
 pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "UPDATE clients SET status = 'suspended', suspended_at = GREATEST(now() + interval '2 seconds', suspended_at)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "UPDATE clients SET status = 'suspended', suspended_at = {CUT_OFF}
          WHERE id = $1 AND status <> 'deleted'
-         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
-    )
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint"
+    )))
     .bind(client_id)
     .fetch_optional(db)
     .await
@@ -159,23 +165,27 @@ pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64
     Ok(limit.flatten().and_then(|n| u64::try_from(n).ok()))
 }
 
-/// Replaces a client's registration with `new` (validated, same kind). With a `cut_off`, every
-/// token issued up to then stops working, so narrowed scopes or bindings apply at once. Returns
-/// the client's cut-off (unix milliseconds, `Some(None)` when it never had one), or `None` for
-/// an unknown client.
+/// Replaces a client's registration with `new` (validated, same kind). With `cut_off`, every
+/// token issued until then stops working, so narrowed scopes or bindings apply at once. A
+/// client that moves to `private_key_jwt` loses its secret; one that leaves it gets a new
+/// secret, returned this once. Returns the client's cut-off (unix milliseconds, `None` when it
+/// never had one) and the new secret, or `None` for an unknown client.
 pub async fn update(
     conn: &mut PgConnection,
     client_id: &str,
     new: &NewClient,
-    cut_off: Option<OffsetDateTime>,
-) -> sqlx::Result<Option<Option<i64>>> {
-    sqlx::query_scalar(
+    cut_off: bool,
+    secret: SecretChange,
+) -> sqlx::Result<Option<(Option<i64>, Option<String>)>> {
+    let fresh = (secret == SecretChange::New).then(|| crypto::random_token(32));
+    let at: Option<Option<i64>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET name = $2, redirect_uris = $3, scopes = $4, rate_limit_per_min = $5,
-                jwks_uri = $6, agencies = $7, merchant_id = $8,
-                suspended_at = GREATEST($9, suspended_at)
+                jwks_uri = $6, agencies = $7, merchant_id = $8, grant_types = $9,
+                secret_sha256 = CASE WHEN $11 THEN secret_sha256 ELSE $10 END,
+                suspended_at = CASE WHEN $12 THEN {CUT_OFF} ELSE suspended_at END
          WHERE id = $1 AND status <> 'deleted'
-         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
-    )
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint"
+    )))
     .bind(client_id)
     .bind(&new.name)
     .bind(&new.redirect_uris)
@@ -184,28 +194,41 @@ pub async fn update(
     .bind(&new.jwks_uri)
     .bind(&new.agencies)
     .bind(&new.merchant_id)
+    .bind(&new.grant_types)
+    .bind(
+        fresh
+            .as_ref()
+            .map(|s| crypto::sha256(s.as_bytes()).to_vec()),
+    )
+    .bind(secret == SecretChange::Keep)
     .bind(cut_off)
     .fetch_optional(conn)
-    .await
+    .await?;
+    Ok(at.map(|at| (at, fresh)))
+}
+
+/// What an update does to a client's secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretChange {
+    Keep,
+    /// It moves to `private_key_jwt`: a secret must not authenticate it any more.
+    Drop,
+    /// It leaves `private_key_jwt`: without a secret it could not authenticate at all.
+    New,
 }
 
 /// Gives a secret-holding client a new secret; the old one stops working at once, and so do the
-/// tokens it obtained up to `cut_off` (a rotation usually follows a leak). Returns the secret,
-/// shown this once, and the cut-off (unix milliseconds).
-pub async fn rotate_secret(
-    db: &PgPool,
-    client_id: &str,
-    cut_off: OffsetDateTime,
-) -> sqlx::Result<Option<(String, i64)>> {
+/// tokens it obtained until the cut-off (a rotation usually follows a leak). Returns the
+/// secret, shown this once, and the cut-off (unix milliseconds).
+pub async fn rotate_secret(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(String, i64)>> {
     let secret = crypto::random_token(32);
-    let at: Option<i64> = sqlx::query_scalar(
-        "UPDATE clients SET secret_sha256 = $2, suspended_at = GREATEST($3, suspended_at)
+    let at: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "UPDATE clients SET secret_sha256 = $2, suspended_at = {CUT_OFF}
          WHERE id = $1 AND status <> 'deleted' AND secret_sha256 IS NOT NULL
-         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
-    )
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint"
+    )))
     .bind(client_id)
     .bind(crypto::sha256(secret.as_bytes()).to_vec())
-    .bind(cut_off)
     .fetch_optional(db)
     .await?;
     Ok(at.map(|at| (secret, at)))
@@ -216,13 +239,12 @@ pub async fn rotate_secret(
 /// milliseconds) and the sessions ended.
 pub async fn delete(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(i64, Vec<uuid::Uuid>)>> {
     let mut tx = db.begin().await?;
-    let at: Option<i64> = sqlx::query_scalar(
+    let at: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET status = 'deleted', deleted_at = now(),
-                suspended_at = GREATEST(now() + interval '2 seconds', suspended_at),
-                secret_sha256 = NULL
+                suspended_at = {CUT_OFF}, secret_sha256 = NULL
          WHERE id = $1 AND status <> 'deleted'
-         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint",
-    )
+         RETURNING floor(extract(epoch FROM suspended_at) * 1000)::bigint"
+    )))
     .bind(client_id)
     .fetch_optional(&mut *tx)
     .await?;

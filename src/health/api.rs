@@ -1,5 +1,5 @@
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
@@ -12,7 +12,47 @@ use crate::startup::AppState;
 /// Each dependency gets this long to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub struct HealthApi;
+/// The health endpoints, with the readiness probe's single flight.
+#[derive(Default)]
+pub struct HealthApi {
+    probe: Probe,
+}
+
+/// One readiness check at a time: requests that arrive while a check runs share its answer, so
+/// a flood of `/readyz` costs PostgreSQL and Redis one round trip each at a time, whatever its
+/// rate. Each request still gets an answer no older than itself.
+#[derive(Default)]
+struct Probe {
+    last: tokio::sync::Mutex<Option<(Instant, Vec<&'static str>)>>,
+}
+
+impl Probe {
+    /// The dependencies that are down.
+    async fn down(&self, state: &AppState) -> Vec<&'static str> {
+        let arrived = Instant::now();
+        let mut last = self.last.lock().await;
+        if let Some((finished, down)) = last.as_ref()
+            && *finished >= arrived
+        {
+            return down.clone();
+        }
+        let (postgres, redis) = tokio::join!(
+            crate::db::ping(&state.db, CHECK_TIMEOUT),
+            state.redis.ping(CHECK_TIMEOUT)
+        );
+        let mut down = Vec::new();
+        if let Err(err) = &postgres {
+            tracing::warn!(error = format!("{err:#}"), "readiness: postgres down");
+            down.push("postgres");
+        }
+        if let Err(err) = &redis {
+            tracing::warn!(error = %err, "readiness: redis down");
+            down.push("redis");
+        }
+        *last = Some((Instant::now(), down.clone()));
+        down
+    }
+}
 
 /// The process is alive.
 #[derive(Object)]
@@ -75,21 +115,10 @@ impl HealthApi {
     ///
     /// 200 when PostgreSQL and Redis both answer within a second; otherwise 503 with a problem
     /// naming what is down. Also 503 while the server drains connections before stopping.
+    /// Concurrent probes share one check, and callers are rate limited per address.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ApiResult<Json<Readiness>> {
-        let (postgres, redis) = tokio::join!(
-            crate::db::ping(&state.db, CHECK_TIMEOUT),
-            state.redis.ping(CHECK_TIMEOUT)
-        );
-        let mut down = Vec::new();
-        if let Err(err) = &postgres {
-            tracing::warn!(error = format!("{err:#}"), "readiness: postgres down");
-            down.push("postgres");
-        }
-        if let Err(err) = &redis {
-            tracing::warn!(error = %err, "readiness: redis down");
-            down.push("redis");
-        }
+        let mut down = self.probe.down(&state).await;
         if !state.ready.load(Ordering::SeqCst) {
             down.push("shutting-down");
         }

@@ -55,6 +55,10 @@ problem_types! {
         title("Identity level 2 required", "Cần định danh mức 2"),
         detail("This needs identity level 2: sign in again with level 2.",
                "Chức năng này cần tài khoản định danh điện tử mức 2: vui lòng đăng nhập lại ở mức 2.");
+    STALE_AUTHENTICATION = "stale-authentication", 401,
+        title("Recent sign-in required", "Cần đăng nhập lại"),
+        detail("This needs a sign-in within the last {max_age} seconds: sign in again.",
+               "Chức năng này cần đăng nhập trong vòng {max_age} giây gần đây: vui lòng đăng nhập lại.");
     FORBIDDEN = "forbidden", 403,
         title("Forbidden", "Không có quyền"),
         detail("You are not allowed to do this.",

@@ -54,7 +54,7 @@ pub async fn finish(
 
     let Some(state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
         app.audit
-            .record(fail(&facts, None, "callback without state"))
+            .record_sampled(fail(&facts, None, "callback without state"))
             .await;
         return page("This sign-in link is incomplete. Start again from the app.");
     };
@@ -62,7 +62,7 @@ pub async fn finish(
         Ok(Some(pending)) => pending,
         Ok(None) => {
             app.audit
-                .record(fail(&facts, None, "unknown, expired or replayed state"))
+                .record_sampled(fail(&facts, None, "unknown, expired or replayed state"))
                 .await;
             return page("This sign-in has expired or was already used. Start again from the app.");
         }

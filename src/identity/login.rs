@@ -97,8 +97,37 @@ pub async fn store_code(redis: &Redis, code: &str, issued: &IssuedCode) -> redis
     put(redis, key(redis, "code", code), issued, CODE_TTL_SECS).await
 }
 
+/// How long a redeemed code is remembered, so that a replay can be told from a mistake and
+/// revoke what the first redemption issued (RFC 6749 §4.1.2).
+pub const SPENT_CODE_TTL_SECS: u64 = 600;
+
+/// Takes a code (single use) and, in the same step, remembers it as spent.
 pub async fn take_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<IssuedCode>> {
-    take(redis, key(redis, "code", code)).await
+    const TAKE: &str = r"
+        local v = redis.call('GETDEL', KEYS[1])
+        if v then redis.call('SET', KEYS[2], v, 'EX', ARGV[1]) end
+        return v";
+    let (live, spent) = (key(redis, "code", code), key(redis, "code_spent", code));
+    let raw: Option<Vec<u8>> = redis
+        .run(|mut conn| async move {
+            redis::Script::new(TAKE)
+                .key(live)
+                .key(spent)
+                .arg(SPENT_CODE_TTL_SECS)
+                .invoke_async(&mut conn)
+                .await
+        })
+        .await?;
+    Ok(raw.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// What a code that was already redeemed stood for (a replay), if it was redeemed lately.
+pub async fn spent_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<IssuedCode>> {
+    let spent = key(redis, "code_spent", code);
+    let raw: Option<Vec<u8>> = redis
+        .run(|mut conn| async move { conn.get(spent).await })
+        .await?;
+    Ok(raw.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
 /// The binding cookie for a sign-in: HttpOnly, only sent back to our callback, `Secure` when we

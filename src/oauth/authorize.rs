@@ -75,6 +75,18 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> Str
     }
 }
 
+/// Longest `state` or `nonce` we keep: both are stored with the pending sign-in (and the nonce
+/// goes into the ID token), so an anonymous caller must not make us store arbitrary amounts.
+pub const MAX_ECHO_LEN: usize = 512;
+/// Longest client id looked up.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+
+/// A `state` or `nonce` we accept: 1 to 512 characters of RFC 6749's VSCHAR (printable ASCII,
+/// %x20-7E).
+pub fn is_echo_value(value: &str) -> bool {
+    (1..=MAX_ECHO_LEN).contains(&value.len()) && value.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
 /// RFC 7636 §4.2: 43 to 128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~".
 pub fn is_pkce_value(value: &str) -> bool {
     (43..=128).contains(&value.len())
@@ -94,6 +106,9 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
     let Some(client_id) = req.client_id.as_deref().filter(|s| !s.is_empty()) else {
         return error_page("The request has no client_id.");
     };
+    if client_id.len() > MAX_CLIENT_ID_LEN {
+        return error_page("Unknown or suspended client_id.");
+    }
     let client = match clients::find(&app.db, client_id).await {
         Ok(Some(client)) if client.is_active() => client,
         Ok(_) => return error_page("Unknown or suspended client_id."),
@@ -112,11 +127,29 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
         return error_page("The redirect_uri is not registered for this client.");
     }
 
-    // 2. From here on, errors go back to the app.
-    let state = req.state.as_deref();
+    // 2. From here on, errors go back to the app; a state we would not keep is not echoed.
+    let state = req.state.as_deref().filter(|s| is_echo_value(s));
     let back = |error: &str, description: &str| Outcome::ToApp {
         location: error_redirect(redirect_uri, error, description, state, issuer),
     };
+    if req.state.as_deref().is_some_and(|s| !is_echo_value(s)) {
+        return back(
+            "invalid_request",
+            "state must be 1 to 512 printable ASCII characters",
+        );
+    }
+    if req.nonce.as_deref().is_some_and(|n| !is_echo_value(n)) {
+        return back(
+            "invalid_request",
+            "nonce must be 1 to 512 printable ASCII characters",
+        );
+    }
+    if !client.may_use_grant("authorization_code") {
+        return back(
+            "unauthorized_client",
+            "This client is not registered for the authorization_code grant",
+        );
+    }
     if req.response_type.as_deref() != Some("code") {
         return back(
             "unsupported_response_type",
@@ -254,6 +287,17 @@ mod tests {
             url,
             "vn.gov.app:/cb?x=1&error=access_denied&error_description=no&state=s+1&iss=https%3A%2F%2Fapi.example.vn"
         );
+    }
+
+    #[test]
+    fn state_and_nonce_are_bounded_printable_ascii() {
+        assert!(is_echo_value("af0ifjsldkj"));
+        assert!(is_echo_value("a b~"));
+        assert!(is_echo_value(&"s".repeat(512)));
+        assert!(!is_echo_value(&"s".repeat(513)));
+        assert!(!is_echo_value(""));
+        assert!(!is_echo_value("tr\u{1ea1}ng"));
+        assert!(!is_echo_value("a\nb"));
     }
 
     #[test]

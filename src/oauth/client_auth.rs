@@ -101,10 +101,27 @@ async fn verify(
             OAuthError::invalid_client("client_id is required"),
         ));
     };
+    // Nothing we issue is longer; an oversized value is not worth a lookup.
+    if client_id.len() > super::authorize::MAX_CLIENT_ID_LEN
+        || credentials.secret.as_deref().is_some_and(|s| s.len() > 512)
+        || credentials
+            .assertion
+            .as_deref()
+            .is_some_and(|a| a.len() > 8192)
+    {
+        return Err(Refusal::new(
+            401,
+            OAuthError::invalid_client("Client authentication failed"),
+        ));
+    }
     let client = match clients::find(&app.db, client_id).await {
         Ok(Some(client)) if client.is_active() => client,
         Ok(_) => {
-            failure(app, facts, client_id, "unknown or suspended client").await;
+            // Anyone can name a client that does not exist: sampled, not one entry each.
+            let event = Event::new("client_authentication", Outcome::Failure)
+                .reason("unknown or suspended client")
+                .facts(facts);
+            app.audit.record_sampled(event).await;
             return Err(Refusal::new(
                 401,
                 OAuthError::invalid_client("Client authentication failed"),
@@ -138,6 +155,20 @@ async fn verify(
         };
     }
     if client.kind == ClientKind::Confidential {
+        // A client registered for `private_key_jwt` proves a key, never a secret.
+        if client.jwks_uri.is_some() {
+            failure(
+                app,
+                facts,
+                client_id,
+                "secret presented by a private_key_jwt client",
+            )
+            .await;
+            return Err(Refusal::new(
+                401,
+                OAuthError::invalid_client("This client authenticates with private_key_jwt"),
+            ));
+        }
         let presented = credentials.secret.as_deref().unwrap_or("");
         // Hash first: comparing digests in constant time reveals nothing about the secret.
         let ok = client.secret_sha256.as_deref().is_some_and(|stored| {

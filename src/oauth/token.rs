@@ -97,6 +97,17 @@ pub async fn exchange(
         }
     };
     let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
+    if !client.may_use_grant(grant) {
+        failure(app, facts, &client.client_id, "grant type not registered").await;
+        return Err(Refusal::new(
+            400,
+            OAuthError::new(
+                "unauthorized_client",
+                format!("This client is not registered for the {grant} grant"),
+            ),
+        ));
+    }
+    wait_out_cut_off(&client).await;
     match grant {
         "authorization_code" => redeem_code(app, &client, &req, facts).await,
         "client_credentials" => client_credentials(app, &client, &req, facts).await,
@@ -123,13 +134,7 @@ async fn redeem_code(
     let issued = match login::take_code(&app.redis, code).await {
         Ok(Some(issued)) => issued,
         Ok(None) => {
-            failure(
-                app,
-                facts,
-                &client.client_id,
-                "unknown, expired or used code",
-            )
-            .await;
+            replayed_code(app, client, code, facts).await;
             return Err(invalid_grant(
                 "The authorization code is invalid, expired or already used",
             ));
@@ -193,7 +198,9 @@ async fn redeem_code(
     )
     .await
     .map_err(server_error)?;
-    let refresh_token = if issued.scope.split(' ').any(|s| s == "offline_access") {
+    let refresh_token = if issued.scope.split(' ').any(|s| s == "offline_access")
+        && client.may_use_grant("refresh_token")
+    {
         Some(
             sessions::issue_refresh_token(&mut tx, sid, None)
                 .await
@@ -240,6 +247,45 @@ async fn redeem_code(
     })
 }
 
+/// A code that is not live: unknown or expired, or spent. A spent code presented again means
+/// someone else may hold it: what its first redemption issued is revoked (RFC 6749 §4.1.2).
+async fn replayed_code(app: &AppState, client: &Client, code: &str, facts: &RequestFacts) {
+    let spent = match login::spent_code(&app.redis, code).await {
+        Ok(spent) => spent,
+        Err(err) => {
+            tracing::warn!(error = %err, "checking a code for replay");
+            None
+        }
+    };
+    let Some(spent) = spent.filter(|s| s.client_id == client.client_id) else {
+        sampled_failure(
+            app,
+            facts,
+            &client.client_id,
+            "unknown, expired or used code",
+        )
+        .await;
+        return;
+    };
+    let ended = match Uuid::parse_str(&spent.sid) {
+        Ok(sid) => super::revoke::end_session(app, sid, "authorization code replay")
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!(error = %err, "revoking after a code replay");
+                false
+            }),
+        Err(_) => false,
+    };
+    let event = Event::new("authorization_code_replay", Outcome::Failure)
+        .actor(spent.citizen_id.to_string())
+        .client(client.client_id.clone())
+        .target(spent.sid.clone())
+        .reason("a redeemed authorization code was presented again; its session revoked")
+        .details(serde_json::json!({ "session_ended": ended }))
+        .facts(facts);
+    app.audit.record(event).await;
+}
+
 async fn refresh(
     app: &AppState,
     client: &Client,
@@ -263,7 +309,7 @@ async fn refresh(
         // Roll back before auditing: the audit writer needs a connection of its own, and a
         // burst of bad tokens must not hold the pool while it waits.
         drop(tx);
-        failure(app, facts, &client.client_id, "unknown refresh token").await;
+        sampled_failure(app, facts, &client.client_id, "unknown refresh token").await;
         return Err(invalid_grant("The refresh token is invalid"));
     };
     // Scopes an operator has since taken from the app are not minted again.
@@ -288,6 +334,15 @@ async fn refresh(
     }
     if !session.is_live(now) {
         return Err(invalid_grant("The session has ended; sign in again"));
+    }
+    // A refresh token is offline access: once an operator takes `offline_access` from the
+    // app, its refresh tokens stop working (the session's access tokens live on until expiry).
+    if !session.scope.split(' ').any(|s| s == "offline_access") {
+        drop(tx);
+        failure(app, facts, &client.client_id, "offline_access withdrawn").await;
+        return Err(invalid_grant(
+            "The client is no longer allowed offline access (offline_access); sign in again",
+        ));
     }
     let context = locked.id.to_be_bytes();
 
@@ -341,6 +396,14 @@ async fn refresh(
             .map_err(server_error)?;
         let issued: Issued = serde_json::from_slice(&reply).map_err(server_error)?;
         tx.commit().await.map_err(server_error)?;
+        // A replay hands out a live token again: who, which session and from where is kept.
+        let event = Event::new("refresh_grace_replay", Outcome::Success)
+            .actor(session.citizen_id.to_string())
+            .client(client.client_id.clone())
+            .target(session.id.to_string())
+            .reason("predecessor refresh token replayed within the grace window")
+            .facts(facts);
+        app.audit.record(event).await;
         return Ok(issued);
     }
 
@@ -440,6 +503,21 @@ async fn client_credentials(
     })
 }
 
+/// A client whose registration just changed has a cut-off a moment ahead (see
+/// `clients::store`): tokens stamped before it are dead. Its new tokens wait until it has
+/// passed, so that a token obtained after the change is never caught by it.
+async fn wait_out_cut_off(client: &Client) {
+    let Some(cut_off) = client.cut_off_ms else {
+        return;
+    };
+    let now_ms = (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    // Bounded: a cut-off is never set further ahead than the margin.
+    let wait = (cut_off + 1 - now_ms).clamp(0, 5_000);
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
+}
+
 fn mint_access(app: &AppState, session: &Session) -> Result<(String, String), Refusal> {
     let now = OffsetDateTime::now_utc();
     let mut claims = app.tokens.access_claims(
@@ -485,4 +563,13 @@ async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: 
         .reason(reason)
         .facts(facts);
     app.audit.record(event).await;
+}
+
+/// A failure a public client (which proves nothing) can cause at will: sampled.
+async fn sampled_failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
+    let event = Event::new("token_request", Outcome::Failure)
+        .client(client_id)
+        .reason(reason)
+        .facts(facts);
+    app.audit.record_sampled(event).await;
 }

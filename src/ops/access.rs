@@ -3,7 +3,7 @@
 
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -46,6 +46,25 @@ impl Example for CitizenSession {
             level: 2,
             created_at: OffsetDateTime::UNIX_EPOCH,
             last_used_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+/// A page of a citizen's live sessions.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct CitizenSessionPage {
+    items: Vec<CitizenSession>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+impl Example for CitizenSessionPage {
+    fn example() -> Self {
+        CitizenSessionPage {
+            items: vec![CitizenSession::example()],
+            next_cursor: None,
         }
     }
 }
@@ -141,7 +160,7 @@ async fn roles_of(state: &AppState, subject: Uuid) -> ApiResult<Json<Roles>> {
 impl OpsAccessApi {
     /// A citizen's sessions
     ///
-    /// Live sessions, newest first (at most 100).
+    /// Live sessions, newest first, in keyset pages: pass `next_cursor` as `cursor`.
     #[oai(
         path = "/citizens/:sub/sessions",
         method = "get",
@@ -153,13 +172,23 @@ impl OpsAccessApi {
         auth: BearerAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<CitizenSession>>> {
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(
+            default = "super::guard::default_page",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+    ) -> ApiResult<Json<CitizenSessionPage>> {
         Operator::check(&state, &auth).await?;
-        let live = sessions::list_live(&state.db, sub.0)
+        let after = crate::sessions::api::parse_cursor(cursor.0.as_deref())?;
+        let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0)
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(
-            live.into_iter()
+        Ok(Json(CitizenSessionPage {
+            items: live
+                .into_iter()
                 .map(|s| CitizenSession {
                     id: s.id,
                     client_id: s.client_id,
@@ -170,7 +199,8 @@ impl OpsAccessApi {
                     last_used_at: s.last_used_at,
                 })
                 .collect(),
-        ))
+            next_cursor: next.map(|c| c.encode()),
+        }))
     }
 
     /// End one of a citizen's sessions
@@ -231,18 +261,16 @@ impl OpsAccessApi {
         sub: Path<Uuid>,
     ) -> ApiResult<Json<SessionsEnded>> {
         let operator = Operator::check(&state, &auth).await?;
-        let live = sessions::list_live(&state.db, sub.0)
+        // One statement ends them all, however many there are; then each is denied.
+        let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
+        let ended_ids = sessions::revoke_all_of_citizen(&mut conn, sub.0, "operator")
             .await
             .map_err(ApiError::internal)?;
-        let mut ended = 0;
-        for session in live {
-            if crate::oauth::revoke::end_session(&state, session.id, "operator")
-                .await
-                .map_err(ApiError::internal)?
-            {
-                ended += 1;
-            }
+        drop(conn);
+        for id in &ended_ids {
+            state.revocations.revoke_session(&id.to_string()).await;
         }
+        let ended = ended_ids.len() as u64;
         operator
             .audit(
                 &state,

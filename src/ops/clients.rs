@@ -6,9 +6,9 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use time::OffsetDateTime;
 
 use super::guard::{Operator, default_page};
+use crate::clients::store::SecretChange;
 use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::startup::AppState;
@@ -36,6 +36,11 @@ struct ClientView {
     /// The merchant a bound service provider acts for.
     #[oai(skip_serializing_if_is_none)]
     merchant_id: Option<String>,
+    /// Grants it may use (RFC 7591).
+    grant_types: Vec<String>,
+    /// How it authenticates (RFC 7591): `none` (apps), `client_secret_basic` (a secret, also
+    /// accepted as `client_secret_post`) or `private_key_jwt` (with `jwks_uri`).
+    token_endpoint_auth_method: String,
     /// `active` or `suspended`.
     status: String,
 }
@@ -52,6 +57,8 @@ impl Example for ClientView {
             jwks_uri: None,
             agencies: vec!["000.00.12.H12".into()],
             merchant_id: None,
+            grant_types: vec!["client_credentials".into()],
+            token_endpoint_auth_method: "client_secret_basic".into(),
             status: "active".into(),
         }
     }
@@ -60,6 +67,7 @@ impl Example for ClientView {
 impl From<Client> for ClientView {
     fn from(c: Client) -> Self {
         ClientView {
+            token_endpoint_auth_method: c.token_endpoint_auth_method().into(),
             client_id: c.client_id,
             name: c.name,
             kind: c.kind.as_str().into(),
@@ -69,6 +77,7 @@ impl From<Client> for ClientView {
             jwks_uri: c.jwks_uri,
             agencies: c.agencies,
             merchant_id: c.merchant_id,
+            grant_types: c.grant_types,
             status: c.status,
         }
     }
@@ -93,6 +102,10 @@ struct ClientCreate {
     #[oai(default)]
     agencies: Vec<String>,
     merchant_id: Option<String>,
+    /// Default: `authorization_code` and `refresh_token` for public clients,
+    /// `client_credentials` for confidential ones.
+    #[oai(default)]
+    grant_types: Vec<String>,
 }
 
 impl Example for ClientCreate {
@@ -106,6 +119,7 @@ impl Example for ClientCreate {
             jwks_uri: None,
             agencies: vec!["000.00.12.H12".into()],
             merchant_id: None,
+            grant_types: vec![],
         }
     }
 }
@@ -121,6 +135,7 @@ struct ClientUpdate {
     jwks_uri: MaybeUndefined<String>,
     agencies: Option<Vec<String>>,
     merchant_id: MaybeUndefined<String>,
+    grant_types: Option<Vec<String>>,
 }
 
 impl Example for ClientUpdate {
@@ -133,6 +148,7 @@ impl Example for ClientUpdate {
             jwks_uri: MaybeUndefined::Undefined,
             agencies: None,
             merchant_id: MaybeUndefined::Undefined,
+            grant_types: None,
         }
     }
 }
@@ -168,6 +184,16 @@ enum Created {
 }
 
 #[derive(ApiResponse)]
+enum Updated {
+    /// Updated; `client_secret` only when clearing `jwks_uri` gave the client a new secret.
+    #[oai(status = 200)]
+    Ok(
+        Json<ClientWithSecret>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
 enum SecretRotated {
     /// The new secret; the old one and the tokens it obtained no longer work.
     #[oai(status = 200)]
@@ -190,12 +216,20 @@ fn invalid(err: InvalidClient) -> ApiError {
     let pointer = match &err {
         InvalidClient::Name => "/name",
         InvalidClient::RedirectUri(..) | InvalidClient::NoRedirectUri => "/redirect_uris",
+        InvalidClient::TooMany("agencies", _) => "/agencies",
+        InvalidClient::TooMany("scopes", _) => "/scopes",
+        InvalidClient::TooMany("grant types", _) => "/grant_types",
+        InvalidClient::TooMany(..) => "/redirect_uris",
         InvalidClient::Scope(_) => "/scopes",
         InvalidClient::RateLimit => "/rate_limit_per_min",
         InvalidClient::JwksUri | InvalidClient::JwksUriOnPublic => "/jwks_uri",
         InvalidClient::Binding(_) | InvalidClient::TwoBindings | InvalidClient::BindingOnPublic => {
             "/agencies"
         }
+        InvalidClient::GrantType(_)
+        | InvalidClient::ClientCredentialsOnPublic
+        | InvalidClient::CodeWithoutRedirect
+        | InvalidClient::RefreshWithoutCode => "/grant_types",
     };
     ApiError::new(&catalogue::VALIDATION_FAILED).field(pointer, err.to_string())
 }
@@ -260,6 +294,7 @@ impl OpsClientsApi {
             jwks_uri: body.jwks_uri,
             agencies: body.agencies,
             merchant_id: body.merchant_id,
+            grant_types: body.grant_types,
         }
         .validate()
         .map_err(invalid)?;
@@ -299,10 +334,12 @@ impl OpsClientsApi {
 
     /// Update a client
     ///
-    /// Changes name, redirect URIs, scopes, rate limit, `jwks_uri` or bindings. When scopes,
-    /// bindings or `jwks_uri` change, tokens issued before stop working on every replica within
-    /// a second, so the change applies at once; the client gets new tokens as usual. Refresh
-    /// tokens never mint scopes the app no longer has.
+    /// Changes name, redirect URIs, scopes, grant types, rate limit, `jwks_uri` or bindings.
+    /// When scopes, grant types, bindings or `jwks_uri` change, tokens issued before stop
+    /// working on every replica within a second, so the change applies at once; the client
+    /// gets new tokens as usual. Refresh tokens never mint scopes the app no longer has. Setting
+    /// a `jwks_uri` moves the client to `private_key_jwt` and its secret stops working; clearing
+    /// it gives the client a new secret, returned this once.
     #[oai(
         path = "/clients/:id",
         method = "patch",
@@ -316,7 +353,7 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
         body: Json<ClientUpdate>,
-    ) -> ApiResult<Json<ClientView>> {
+    ) -> ApiResult<Updated> {
         let operator = Operator::check(&state, &auth).await?;
         let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
         let client = store::find_for_update(&mut tx, &id.0)
@@ -337,6 +374,9 @@ impl OpsClientsApi {
         if let Some(agencies) = body.agencies {
             new.agencies = agencies;
         }
+        if let Some(grants) = body.grant_types {
+            new.grant_types = grants;
+        }
         apply(&mut new.rate_limit_per_min, body.rate_limit_per_min);
         apply(&mut new.jwks_uri, body.jwks_uri);
         apply(&mut new.merchant_id, body.merchant_id);
@@ -344,12 +384,16 @@ impl OpsClientsApi {
         // What tokens carry or were obtained with changed: the old ones go. A new name, redirect
         // URI or rate limit leaves them be.
         let narrowed = client.scopes != new.scopes
+            || client.grant_types != new.grant_types
             || client.agencies != new.agencies
             || client.merchant_id != new.merchant_id
             || client.jwks_uri != new.jwks_uri;
-        // The app's clock, not the database's: the client's next token is stamped by it.
-        let cut_off = narrowed.then(OffsetDateTime::now_utc);
-        let at = store::update(&mut tx, &id.0, &new, cut_off)
+        let secret = match (client.kind, &client.jwks_uri, &new.jwks_uri) {
+            (ClientKind::Confidential, None, Some(_)) => SecretChange::Drop,
+            (ClientKind::Confidential, Some(_), None) => SecretChange::New,
+            _ => SecretChange::Keep,
+        };
+        let (at, client_secret) = store::update(&mut tx, &id.0, &new, narrowed, secret)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
@@ -365,13 +409,25 @@ impl OpsClientsApi {
                 id.0.clone(),
                 serde_json::json!({
                     "scopes": new.scopes,
+                    "grant_types": new.grant_types,
                     "rate_limit_per_min": new.rate_limit_per_min,
                     "agencies": new.agencies,
                     "merchant_id": new.merchant_id,
+                    "secret": match secret {
+                        SecretChange::Keep => "kept",
+                        SecretChange::Drop => "removed",
+                        SecretChange::New => "issued",
+                    },
                 }),
             )
             .await;
-        Ok(Json(find(&state, &id.0).await?.into()))
+        Ok(Updated::Ok(
+            Json(ClientWithSecret {
+                client: find(&state, &id.0).await?.into(),
+                client_secret,
+            }),
+            "no-store".into(),
+        ))
     }
 
     /// Delete a client
@@ -500,7 +556,7 @@ impl OpsClientsApi {
     ) -> ApiResult<SecretRotated> {
         let operator = Operator::check(&state, &auth).await?;
         let client = find(&state, &id.0).await?;
-        let (secret, cut_off) = store::rotate_secret(&state.db, &id.0, OffsetDateTime::now_utc())
+        let (secret, cut_off) = store::rotate_secret(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| {

@@ -10,7 +10,7 @@ use crate::startup::AppState;
 use crate::tokens::BearerAuth;
 
 /// An operator, checked: signed in through a client granted `ops`, holding the role, at
-/// identity level 2.
+/// identity level 2, recently (`MOTCUA_OPS_MAX_AGE_SECS`).
 #[derive(Debug, Clone, Copy)]
 pub struct Operator(pub Uuid);
 
@@ -32,6 +32,11 @@ impl Operator {
             return Err(forbidden());
         }
         auth.require_level2()?;
+        // A console session refreshed for weeks must not keep operator powers.
+        auth.require_recent(
+            state.config.ops_max_age,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )?;
         Ok(Operator(citizen))
     }
 

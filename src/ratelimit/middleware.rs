@@ -1,5 +1,6 @@
-//! Where limits apply: every request but the probes, by the caller its bearer token names, else
-//! by client IP. The OAuth endpoints that authenticate clients decide after authentication
+//! Where limits apply: every request but the liveness probe, by the caller its bearer token
+//! names, else by client IP (readiness and metrics too: each costs dependency round trips or
+//! rendering, and a probe or scraper stays far below any address's budget). The OAuth endpoints that authenticate clients decide after authentication
 //! (a claimed client id alone would let anyone spend a client's budget), through the slot.
 
 use std::sync::{Arc, Mutex};
@@ -12,8 +13,8 @@ use crate::audit::RequestFacts;
 use crate::http::ClientIp;
 use crate::tokens::{Revocations, Tokens};
 
-/// Paths probes and scrapers call: never limited.
-const EXEMPT: &[&str] = &["/healthz", "/readyz", "/metrics"];
+/// The liveness probe touches nothing: never limited.
+const EXEMPT: &[&str] = &["/healthz"];
 
 /// Endpoints that authenticate the client themselves and then call the limiter.
 const DECIDED_BY_HANDLER: &[&str] = &["/v1/auth/token", "/v1/auth/introspect", "/v1/auth/revoke"];

@@ -218,8 +218,6 @@ struct Inner {
     /// The fallback's buckets: theoretical arrival times, in microseconds since `epoch`.
     local: moka::sync::Cache<String, Arc<Mutex<u64>>>,
     epoch: Instant,
-    /// Buckets whose refusal was audited in the last minute: the log samples, it does not flood.
-    audited: moka::sync::Cache<String, ()>,
     last_fallback_warning_ms: AtomicU64,
 }
 
@@ -252,10 +250,6 @@ impl RateLimiter {
                     .time_to_idle(Duration::from_secs(120))
                     .build(),
                 epoch: Instant::now(),
-                audited: moka::sync::Cache::builder()
-                    .max_capacity(100_000)
-                    .time_to_live(Duration::from_secs(60))
-                    .build(),
                 last_fallback_warning_ms: AtomicU64::new(0),
             }),
         }
@@ -269,7 +263,13 @@ impl RateLimiter {
         let decision = self.evaluate(&bucket, quota, true).await;
         if !decision.allowed {
             metrics::counter!("motcua_rate_limited_total").increment(1);
-            if self.first_refusal_this_minute(&bucket).await {
+            // Sampled: one entry per caller per minute across replicas.
+            if self
+                .inner
+                .audit
+                .first_this_minute(&format!("rl|{bucket}"))
+                .await
+            {
                 let mut event = Event::new("rate_limited", Outcome::Failure)
                     .details(serde_json::json!({ "limit_per_min": quota.per_min }))
                     .facts(facts);
@@ -291,31 +291,6 @@ impl RateLimiter {
     pub async fn peek(&self, caller: &Caller) -> Decision {
         let quota = self.quota(caller).await;
         self.evaluate(&caller.bucket(), quota, false).await
-    }
-
-    /// Samples the audit: one entry per caller per minute across replicas (per replica while
-    /// Redis is away).
-    async fn first_refusal_this_minute(&self, bucket: &str) -> bool {
-        if self.inner.audited.get(bucket).is_some() {
-            return false;
-        }
-        self.inner.audited.insert(bucket.to_string(), ());
-        let key = self.inner.redis.key(&["rl-audited", bucket]);
-        let first: Result<Option<String>, _> = self
-            .inner
-            .redis
-            .run(|mut conn| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(60)
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await;
-        first.map_or(true, |reply| reply.is_some())
     }
 
     async fn quota(&self, caller: &Caller) -> Quota {

@@ -1,6 +1,6 @@
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -51,6 +51,41 @@ impl Example for SessionView {
     }
 }
 
+/// A page of the citizen's devices.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct SessionPage {
+    items: Vec<SessionView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
+    next_cursor: Option<String>,
+}
+
+impl Example for SessionPage {
+    fn example() -> Self {
+        SessionPage {
+            items: vec![SessionView::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+fn default_page() -> i64 {
+    50
+}
+
+/// The `cursor` query parameter of a page of sessions.
+pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<Option<store::SessionCursor>> {
+    cursor
+        .map(|c| {
+            store::SessionCursor::decode(c).ok_or_else(|| {
+                ApiError::new(&catalogue::INVALID_REQUEST)
+                    .field("/cursor", "not a cursor this endpoint returned")
+            })
+        })
+        .transpose()
+}
+
 #[derive(ApiResponse)]
 enum Ended {
     /// The session is over; its tokens stop working on every replica within a second.
@@ -58,10 +93,11 @@ enum Ended {
     NoContent,
 }
 
-/// The citizen's account pages (devices) are for apps granted `profile`: a third-party app
-/// must not see or end the citizen's other sessions.
+/// The citizen's account pages (devices) are for the province's own app, granted the
+/// first-party scope `account` (never a default): a third-party app must not see or end the
+/// citizen's other sessions.
 fn account_holder(auth: &BearerAuth) -> Result<(Uuid, Uuid), ApiError> {
-    if !auth.0.has_scope("profile") {
+    if !auth.0.has_scope("account") {
         return Err(ApiError::new(&catalogue::FORBIDDEN));
     }
     citizen_of(auth)
@@ -116,7 +152,8 @@ impl SessionsApi {
 
     /// The citizen's signed-in devices
     ///
-    /// Live sessions, newest first, with the one making the request marked `current`.
+    /// Live sessions, newest first, with the one making the request marked `current`. Needs
+    /// the scope `account`. Keyset pages: pass `next_cursor` as `cursor`.
     #[oai(
         path = "/v1/me/sessions",
         method = "get",
@@ -126,13 +163,22 @@ impl SessionsApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> ApiResult<Json<Vec<SessionView>>> {
+        /// The previous page's `next_cursor`.
+        cursor: Query<Option<String>>,
+        /// Page size, 1 to 200.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "200"))
+        )]
+        limit: Query<i64>,
+    ) -> ApiResult<Json<SessionPage>> {
         let (citizen, sid) = account_holder(&auth)?;
-        let sessions = store::list_live(&state.db, citizen)
+        let after = parse_cursor(cursor.0.as_deref())?;
+        let (sessions, next) = store::list_live(&state.db, citizen, after, limit.0)
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(
-            sessions
+        Ok(Json(SessionPage {
+            items: sessions
                 .into_iter()
                 .map(|s| SessionView {
                     current: s.id == sid,
@@ -145,7 +191,8 @@ impl SessionsApi {
                     last_used_at: s.last_used_at,
                 })
                 .collect(),
-        ))
+            next_cursor: next.map(|c| c.encode()),
+        }))
     }
 
     /// Sign a device out

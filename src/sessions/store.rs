@@ -165,8 +165,16 @@ pub async fn mark_rotated(
         .bind(id)
         .bind(reply_enc)
         .bind(reply_until)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    // The predecessor's grace ends now that its successor is spent: drop its kept reply.
+    sqlx::query(
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
+         WHERE id = (SELECT parent_id FROM refresh_tokens WHERE id = $1) AND reply_enc IS NOT NULL",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -210,19 +218,109 @@ pub async fn find(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<Session>
     row.as_ref().map(session_from).transpose()
 }
 
-/// A citizen's live sessions, newest first.
-pub async fn list_live(db: &PgPool, citizen_id: Uuid) -> sqlx::Result<Vec<Session>> {
+/// Where a page of a citizen's sessions starts: after the session created at `created_at`
+/// with id `id` (newest first, the id breaking ties).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub created_at: OffsetDateTime,
+    pub id: Uuid,
+}
+
+impl SessionCursor {
+    /// An opaque token for clients: `<unix nanoseconds>.<id>`, base64url.
+    pub fn encode(&self) -> String {
+        let raw = format!("{}.{}", self.created_at.unix_timestamp_nanos(), self.id);
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
+    }
+
+    pub fn decode(token: &str) -> Option<Self> {
+        if token.len() > 100 {
+            return None;
+        }
+        let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (nanos, id) = raw.split_once('.')?;
+        Some(SessionCursor {
+            created_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// A page of a citizen's live sessions, newest first, and where the next page starts.
+pub async fn list_live(
+    db: &PgPool,
+    citizen_id: Uuid,
+    after: Option<SessionCursor>,
+    limit: i64,
+) -> sqlx::Result<(Vec<Session>, Option<SessionCursor>)> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id
          WHERE s.citizen_id = $1 AND s.revoked_at IS NULL
            AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
-         ORDER BY s.created_at DESC
-         LIMIT 100"
+           AND ($2::timestamptz IS NULL OR (s.created_at, s.id) < ($2, $3))
+         ORDER BY s.created_at DESC, s.id DESC
+         LIMIT $4"
     )))
     .bind(citizen_id)
+    .bind(after.map(|c| c.created_at))
+    .bind(after.map(|c| c.id))
+    .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    rows.iter().map(session_from).collect()
+    let mut sessions = rows
+        .iter()
+        .map(session_from)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let next = if sessions.len() as i64 > limit {
+        sessions.truncate(limit as usize);
+        sessions.last().map(|s| SessionCursor {
+            created_at: s.created_at,
+            id: s.id,
+        })
+    } else {
+        None
+    };
+    Ok((sessions, next))
+}
+
+/// Revokes every session of a citizen in one statement (and drops their kept replies);
+/// returns the ids of the sessions that were still open, for the deny-list.
+pub async fn revoke_all_of_citizen(
+    conn: &mut PgConnection,
+    citizen_id: Uuid,
+    reason: &str,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ended: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+         WHERE citizen_id = $1 AND revoked_at IS NULL
+         RETURNING id",
+    )
+    .bind(citizen_id)
+    .bind(reason)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
+         WHERE session_id = ANY($1) AND reply_enc IS NOT NULL",
+    )
+    .bind(&ended)
+    .execute(conn)
+    .await?;
+    Ok(ended)
+}
+
+/// Drops the encrypted replies kept for refresh grace windows that have closed: a copy of a
+/// live token must not outlive the window it exists for. Returns how many were dropped.
+pub async fn drop_expired_replies(db: &PgPool) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
+         WHERE reply_until < now() AND reply_enc IS NOT NULL",
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn is_revoked(db: &PgPool, session_id: Uuid) -> sqlx::Result<bool> {

@@ -56,4 +56,21 @@ impl BearerAuth {
             ),
         ))
     }
+
+    /// RFC 9470 `max_age`: the citizen must have signed in at the provider within `max_age`,
+    /// else the step-up challenge names the age wanted.
+    pub fn require_recent(&self, max_age: std::time::Duration, now: i64) -> Result<(), ApiError> {
+        let max = max_age.as_secs() as i64;
+        if self.0.auth_time.is_some_and(|at| now - at <= max) {
+            return Ok(());
+        }
+        let challenge = format!(
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"A more recent sign-in is required\", max_age={max}"
+        );
+        let mut err = ApiError::new(&catalogue::STALE_AUTHENTICATION).arg("max_age", max);
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            err = err.header(http::header::WWW_AUTHENTICATE, value);
+        }
+        Err(err)
+    }
 }

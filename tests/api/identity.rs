@@ -431,7 +431,7 @@ async fn discovery_documents_name_every_endpoint_and_capability() {
 }
 
 #[tokio::test]
-async fn the_profile_and_the_devices_need_the_profile_scope() {
+async fn without_profile_neither_the_profile_nor_the_devices_are_shown() {
     let app = TestApp::spawn().await;
     let client_id = app.public_client(APP_REDIRECT).await;
     let mut request = Request::new(&client_id);

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod eid_faults;
 mod fake_provider;
+mod hardening;
 mod health;
 mod helpers;
 mod identity;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::helpers::{Options, TestApp, eventually};
 use crate::signin::{APP_REDIRECT, Request, Tokens, sign_in};
 
-async fn signed_in(app: &TestApp) -> (String, Tokens) {
+pub async fn signed_in(app: &TestApp) -> (String, Tokens) {
     let client_id = app.public_client(APP_REDIRECT).await;
     let tokens = sign_in(app, &Request::new(&client_id), "citizen-l2").await;
     assert!(
@@ -19,7 +19,22 @@ async fn signed_in(app: &TestApp) -> (String, Tokens) {
     (client_id, tokens)
 }
 
-async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
+/// The province's own app: the only kind granted `account` (the device list).
+pub async fn province_app(app: &TestApp) -> String {
+    app.client_with(motcua::clients::NewClient {
+        name: "Province app".into(),
+        kind: motcua::clients::ClientKind::Public,
+        redirect_uris: vec![APP_REDIRECT.into()],
+        scopes: ["openid", "profile", "offline_access", "account"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await
+    .0
+}
+
+pub async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
     app.client
         .post(app.url("/v1/auth/token"))
         .form(&[
@@ -32,13 +47,13 @@ async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest
         .unwrap()
 }
 
-async fn refreshed(app: &TestApp, client_id: &str, refresh_token: &str) -> Tokens {
+pub async fn refreshed(app: &TestApp, client_id: &str, refresh_token: &str) -> Tokens {
     let response = refresh(app, client_id, refresh_token).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
 
-async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
+pub async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
     app.client
         .get(app.url("/v1/me"))
         .bearer_auth(access_token)
@@ -271,12 +286,17 @@ async fn logout_ends_the_current_session() {
 #[tokio::test]
 async fn a_citizen_lists_their_devices_and_signs_one_out() {
     let app = TestApp::spawn().await;
-    let client_id = app.public_client(APP_REDIRECT).await;
-    let phone = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
-    let tablet = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
-    let stranger = sign_in(&app, &Request::new(&client_id), "merchant").await;
+    let client_id = province_app(&app).await;
+    let request = || {
+        let mut request = Request::new(&client_id);
+        request.scope = Some("openid profile offline_access account".into());
+        request
+    };
+    let phone = sign_in(&app, &request(), "citizen-l2").await;
+    let tablet = sign_in(&app, &request(), "citizen-l2").await;
+    let stranger = sign_in(&app, &request(), "merchant").await;
 
-    let sessions: Vec<Value> = app
+    let page: Value = app
         .client
         .get(app.url("/v1/me/sessions"))
         .bearer_auth(&phone.access_token)
@@ -286,6 +306,8 @@ async fn a_citizen_lists_their_devices_and_signs_one_out() {
         .json()
         .await
         .unwrap();
+    let sessions = page["items"].as_array().unwrap();
+    assert!(page.get("next_cursor").is_none(), "{page}");
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
     let tablet_sid = crate::signin::jwt_parts(&tablet.access_token).1["sid"]
