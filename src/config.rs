@@ -93,6 +93,9 @@ pub struct Config {
     pub audit_checkpoint_interval: Duration,
     /// The operator API wants a sign-in at most this old (RFC 9470 `max_age`).
     pub ops_max_age: Duration,
+    /// How often every replica asks PostgreSQL for revocations its Redis subscription may have
+    /// missed: the bound on how late a revocation reaches it when Redis fails.
+    pub revocation_poll: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +144,7 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_RATE_LIMIT_CLIENT_PER_MIN",
     "MOTCUA_AUDIT_CHECKPOINT_SECS",
     "MOTCUA_OPS_MAX_AGE_SECS",
+    "MOTCUA_REVOCATION_POLL_MS",
 ];
 
 impl Config {
@@ -308,6 +312,21 @@ impl Config {
                 get("MOTCUA_OPS_MAX_AGE_SECS"),
                 8 * 3600,
             )?),
+            revocation_poll: {
+                let ms = parse_positive(
+                    "MOTCUA_REVOCATION_POLL_MS",
+                    get("MOTCUA_REVOCATION_POLL_MS"),
+                    1000,
+                )?;
+                // The README promises every replica refuses a revoked token within 5 s.
+                if !(100..=4000).contains(&ms) {
+                    return Err(invalid(
+                        "MOTCUA_REVOCATION_POLL_MS",
+                        "must be between 100 and 4000",
+                    ));
+                }
+                Duration::from_millis(ms)
+            },
         })
     }
 
@@ -481,6 +500,7 @@ mod tests {
         assert!(c.master_key_is_dev);
         assert!(!c.redis_cluster);
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.revocation_poll, Duration::from_secs(1));
     }
 
     #[test]
@@ -495,6 +515,7 @@ mod tests {
             ("MOTCUA_REDIS_CLUSTER", "maybe"),
             ("MOTCUA_EID_SCOPES", "profile"),
             ("MOTCUA_MAX_BODY_BYTES", "-1"),
+            ("MOTCUA_REVOCATION_POLL_MS", "10000"),
         ] {
             let err = config(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave `{err}`");

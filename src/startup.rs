@@ -148,9 +148,16 @@ impl Application {
             .await
             .context("loading signing keys")?;
         keyring.spawn_reloader();
-        let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl);
+        let revocations = Revocations::new(
+            redis.clone(),
+            db.clone(),
+            config.access_token_ttl,
+            config.revocation_poll,
+            config.request_timeout,
+        );
         revocations.spawn_subscriber();
         crate::sessions::spawn_reply_sweeper(db.clone(), config.refresh_grace);
+        revocations.spawn_poller();
         let tokens = Tokens::new(keyring, config.issuer(), config.access_token_ttl);
         crate::audit::chain::spawn_checkpointer(
             db.clone(),

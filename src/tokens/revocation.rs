@@ -4,6 +4,12 @@
 //! into an in-process set that is reloaded whenever the subscription (re)connects. While the
 //! subscription is down, each check asks Redis instead, then PostgreSQL; if neither answers the
 //! token is refused (fail safe).
+//!
+//! Redis may fail at the moment a revocation is written, after PostgreSQL committed it, and a
+//! subscription may look alive while delivering nothing. So every replica also asks PostgreSQL,
+//! every `MOTCUA_REVOCATION_POLL_MS`, for the revocations recorded since it last looked, whatever
+//! the state of its subscription; and the subscription must answer a PING every second or it is
+//! torn down, which sends checks back to Redis and PostgreSQL until a new one is up.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +17,24 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, RedisError};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::AccessClaims;
 use crate::redis::Redis;
+
+/// How often the subscription connection must prove it still carries messages...
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// ...by answering within this long; otherwise it is replaced.
+const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(2);
+/// Connecting and subscribing get as long, so a dead server cannot wedge the subscriber.
+const SUBSCRIBE_DEADLINE: Duration = Duration::from_secs(2);
+/// A poll of PostgreSQL that takes longer is abandoned and retried at the next tick.
+const POLL_DEADLINE: Duration = Duration::from_secs(5);
+/// How far back each poll reaches beyond the longest transaction: `revoked_at` is the writing
+/// transaction's start, and transactions commit out of order.
+const POLL_OVERLAP_MARGIN: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Revocations {
@@ -33,10 +51,23 @@ struct Inner {
     live: AtomicBool,
     /// How long a revoked session must stay denied: the longest access-token life plus leeway.
     session_ttl: Duration,
+    /// How often PostgreSQL is asked for revocations the subscription may have missed.
+    poll_every: Duration,
+    /// How far each poll looks back past the previous one: a revocation's timestamp may precede
+    /// its commit by as long as a transaction lives (a request's timeout).
+    poll_overlap: Duration,
 }
 
 impl Revocations {
-    pub fn new(redis: Redis, db: PgPool, access_ttl: Duration) -> Self {
+    /// `longest_transaction` bounds how long a transaction that revokes something can run (the
+    /// request timeout: a request's transaction never commits after it).
+    pub fn new(
+        redis: Redis,
+        db: PgPool,
+        access_ttl: Duration,
+        poll_every: Duration,
+        longest_transaction: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 redis,
@@ -45,6 +76,8 @@ impl Revocations {
                 suspended: RwLock::default(),
                 live: AtomicBool::new(false),
                 session_ttl: access_ttl + Duration::from_secs(super::jwt::LEEWAY_SECS + 30),
+                poll_every,
+                poll_overlap: longest_transaction + POLL_OVERLAP_MARGIN,
             }),
         }
     }
@@ -126,7 +159,7 @@ impl Revocations {
             })
             .await;
         if let Err(err) = result {
-            // PostgreSQL holds the revocation; replicas fall back to it while Redis is away.
+            // PostgreSQL holds the revocation: every replica's next poll picks it up.
             tracing::error!(error = %err, "publishing a revocation failed");
         }
     }
@@ -233,77 +266,171 @@ impl Revocations {
         });
     }
 
+    /// Asks PostgreSQL for new revocations every `poll_every` for the life of the process, so
+    /// that one whose Redis fan-out failed still reaches this replica, live subscription or not.
+    pub fn spawn_poller(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.inner.poll_every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // The database's clock at the last successful poll; `None` loads everything in force.
+            let mut since = None;
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                let polled =
+                    tokio::time::timeout(POLL_DEADLINE, this.load_from_database(since)).await;
+                match polled {
+                    Ok(Ok(now)) => {
+                        since = Some(now);
+                        if failing {
+                            tracing::info!("polling revocations from PostgreSQL works again");
+                        }
+                        failing = false;
+                    }
+                    Ok(Err(err)) => {
+                        if !failing {
+                            tracing::warn!(error = %err, "polling revocations from PostgreSQL failed");
+                        }
+                        failing = true;
+                    }
+                    Err(_) => {
+                        if !failing {
+                            tracing::warn!("polling revocations from PostgreSQL timed out");
+                        }
+                        failing = true;
+                    }
+                }
+            }
+        });
+    }
+
     async fn subscribe_once(&self) -> redis::RedisResult<()> {
         let client = self.inner.redis.client().clone();
-        let mut pubsub = tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub())
-            .await
-            .map_err(|_| {
-                redis::RedisError::from((redis::ErrorKind::Io, "pubsub connect timed out"))
-            })??;
-        pubsub.subscribe(self.channel()).await?;
+        let pubsub = within(
+            SUBSCRIBE_DEADLINE,
+            "pubsub connect",
+            client.get_async_pubsub(),
+        )
+        .await?;
+        let (mut sink, mut stream) = pubsub.split();
+        within(
+            SUBSCRIBE_DEADLINE,
+            "subscribe",
+            sink.subscribe(self.channel()),
+        )
+        .await?;
         // Subscribed first, then reloaded: nothing published in between is missed.
         self.reload().await?;
         // PostgreSQL has every revocation, including any whose Redis write failed.
-        if let Err(err) = self.reload_from_database().await {
+        if let Err(err) = self.load_from_database(None).await {
             tracing::warn!(error = %err, "reloading revocations from PostgreSQL failed");
-            return Err(redis::RedisError::from((
+            return Err(RedisError::from((
                 redis::ErrorKind::Io,
                 "revocations incomplete",
             )));
         }
         self.inner.live.store(true, Ordering::SeqCst);
         tracing::info!("revocation subscription up");
-        let mut messages = pubsub.on_message();
-        while let Some(message) = messages.next().await {
-            let Ok(payload) = message.get_payload::<String>() else {
-                continue;
-            };
-            if let Some((entry, value)) = payload.split_once('|')
-                && let Ok(value) = value.parse::<i64>()
-            {
-                match entry.strip_prefix("client:") {
-                    Some(client_id) => self.remember_suspension(client_id, value),
-                    None => self.remember(entry, value),
+        // A half-open connection, or one that stopped delivering, looks alive forever: its
+        // answer to a PING travels the same way as the messages, so a missing one ends it.
+        let heartbeat = async {
+            let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(err) =
+                    within(HEARTBEAT_DEADLINE, "heartbeat", sink.ping::<redis::Value>()).await
+                {
+                    tracing::warn!(error = %err, "revocation subscription missed its heartbeat");
+                    return err;
+                }
+            }
+        };
+        let messages = async {
+            while let Some(message) = stream.next().await {
+                let Ok(payload) = message.get_payload::<String>() else {
+                    continue;
+                };
+                if let Some((entry, value)) = payload.split_once('|')
+                    && let Ok(value) = value.parse::<i64>()
+                {
+                    match entry.strip_prefix("client:") {
+                        Some(client_id) => self.remember_suspension(client_id, value),
+                        None => self.remember(entry, value),
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            err = heartbeat => Err(err),
+            () = messages => Ok(()),
+        }
+    }
+
+    /// Loads revocations from PostgreSQL: with `since` (the database's clock at the previous
+    /// load), those recorded after it, reaching back `poll_overlap` for transactions that
+    /// committed late; without, every one still in force. Returns the database's clock.
+    async fn load_from_database(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> sqlx::Result<OffsetDateTime> {
+        let window = self.inner.session_ttl.as_secs() as i64;
+        let leeway = super::jwt::LEEWAY_SECS as i64;
+        // One round trip. Every branch is an index range scan (see the revocation_events
+        // migration) bounded by the window: cheap enough to run every second on every replica.
+        let rows: Vec<(String, String, i64)> = match since {
+            Some(since) => {
+                sqlx::query_as(
+                    "SELECT 'sid', id::text, extract(epoch FROM revoked_at)::bigint + $2
+                     FROM sessions
+                     WHERE revoked_at > GREATEST($1, now() - make_interval(secs => $2))
+                     UNION ALL
+                     SELECT 'jti', jti, extract(epoch FROM expires_at)::bigint + $3
+                     FROM revoked_access_tokens
+                     WHERE revoked_at > GREATEST($1, now() - make_interval(secs => $2))
+                     UNION ALL
+                     SELECT 'client', id, floor(extract(epoch FROM suspended_at) * 1000)::bigint
+                     FROM clients WHERE suspended_at > now() - make_interval(secs => $2)
+                     UNION ALL
+                     SELECT 'now', '', floor(extract(epoch FROM now()) * 1000)::bigint",
+                )
+                .bind(since - self.inner.poll_overlap)
+                .bind(window)
+                .bind(leeway)
+                .fetch_all(&self.inner.db)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT 'sid', id::text, extract(epoch FROM revoked_at)::bigint + $1
+                     FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)
+                     UNION ALL
+                     SELECT 'jti', jti, extract(epoch FROM expires_at)::bigint + $2
+                     FROM revoked_access_tokens WHERE expires_at > now() - make_interval(secs => $2)
+                     UNION ALL
+                     SELECT 'client', id, floor(extract(epoch FROM suspended_at) * 1000)::bigint
+                     FROM clients WHERE suspended_at > now() - make_interval(secs => $1)
+                     UNION ALL
+                     SELECT 'now', '', floor(extract(epoch FROM now()) * 1000)::bigint",
+                )
+                .bind(window)
+                .bind(leeway)
+                .fetch_all(&self.inner.db)
+                .await?
+            }
+        };
+        let mut now = None;
+        for (kind, id, value) in rows {
+            match kind.as_str() {
+                "sid" | "jti" => self.remember(&format!("{kind}:{id}"), value),
+                "client" => self.remember_suspension(&id, value),
+                _ => {
+                    now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000)
+                        .ok()
                 }
             }
         }
-        Ok(())
-    }
-
-    /// Loads revocations still in force from PostgreSQL.
-    async fn reload_from_database(&self) -> sqlx::Result<()> {
-        let window = self.inner.session_ttl.as_secs() as i64;
-        let sessions: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
-            "SELECT id, extract(epoch FROM revoked_at)::bigint + $1 FROM sessions
-             WHERE revoked_at > now() - make_interval(secs => $1)",
-        )
-        .bind(window)
-        .fetch_all(&self.inner.db)
-        .await?;
-        for (sid, until) in sessions {
-            self.remember(&format!("sid:{sid}"), until);
-        }
-        let tokens: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT jti, extract(epoch FROM expires_at)::bigint + $1 FROM revoked_access_tokens
-             WHERE expires_at > now() - make_interval(secs => $1)",
-        )
-        .bind(super::jwt::LEEWAY_SECS as i64)
-        .fetch_all(&self.inner.db)
-        .await?;
-        for (jti, until) in tokens {
-            self.remember(&format!("jti:{jti}"), until);
-        }
-        let clients: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, floor(extract(epoch FROM suspended_at) * 1000)::bigint FROM clients
-             WHERE suspended_at > now() - make_interval(secs => $1)",
-        )
-        .bind(window)
-        .fetch_all(&self.inner.db)
-        .await?;
-        for (client_id, at) in clients {
-            self.remember_suspension(&client_id, at);
-        }
-        Ok(())
+        now.ok_or(sqlx::Error::RowNotFound)
     }
 
     /// Loads the whole deny-list from Redis.
@@ -341,6 +468,17 @@ impl Revocations {
             cursor = next;
         }
     }
+}
+
+/// Fails with a timeout error unless `op` completes within `deadline`.
+async fn within<T>(
+    deadline: Duration,
+    what: &'static str,
+    op: impl Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(deadline, op)
+        .await
+        .map_err(|_| RedisError::from((redis::ErrorKind::Io, "timed out", what.to_string())))?
 }
 
 /// When a token was issued, in milliseconds: from its `jti` (a UUIDv7, stamped when it was

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::Connection;
 use std::time::Duration;
 
 use motcua::config::Config;
 use motcua::startup::Application;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -280,10 +281,12 @@ pub fn closed_port() -> u16 {
 }
 
 /// A TCP proxy that can be paused: while paused it cuts every open connection and closes new
-/// ones at once, as a crashed or partitioned server would look to the client.
+/// ones at once, as a crashed or partitioned server would look to the client. It can also stall
+/// Redis subscriptions: see [`stall_subscriptions`](Self::stall_subscriptions).
 pub struct TcpProxy {
     pub addr: SocketAddr,
     paused: watch::Sender<bool>,
+    stalled: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -292,7 +295,9 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
         let addr = listener.local_addr().expect("proxy addr");
         let (paused, _) = watch::channel(false);
+        let (stalled, _) = watch::channel(false);
         let paused_tx = paused.clone();
+        let stalled_tx = stalled.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -303,18 +308,33 @@ impl TcpProxy {
                     let _ = inbound.shutdown().await;
                     continue;
                 }
+                let stalled_rx = stalled_tx.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(target).await else {
                         return;
                     };
+                    let subscriber = AtomicBool::new(false);
+                    let (from_client, to_client) = inbound.split();
+                    let (from_server, to_server) = outbound.split();
+                    let both_ways = async {
+                        tokio::join!(
+                            pump(from_client, to_server, stalled_rx.clone(), &subscriber),
+                            pump(from_server, to_client, stalled_rx.clone(), &subscriber),
+                        )
+                    };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = both_ways => {}
                         _ = paused_rx.wait_for(|p| *p) => {}
                     }
                 });
             }
         });
-        TcpProxy { addr, paused, task }
+        TcpProxy {
+            addr,
+            paused,
+            stalled,
+            task,
+        }
     }
 
     pub fn pause(&self) {
@@ -324,6 +344,49 @@ impl TcpProxy {
     pub fn resume(&self) {
         self.paused.send_replace(false);
     }
+
+    /// Freezes every connection that has sent `SUBSCRIBE`, now or later: it stays open but
+    /// nothing crosses it either way, as a half-open connection or a wedged middlebox looks to a
+    /// subscriber. Other connections (plain commands) keep working.
+    pub fn stall_subscriptions(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Lets bytes cross stalled connections again.
+    pub fn unstall(&self) {
+        self.stalled.send_replace(false);
+    }
+}
+
+/// Copies one direction of a proxied connection, holding bytes back while it is a stalled
+/// subscription.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut stalled: watch::Receiver<bool>,
+    subscriber: &AtomicBool,
+) {
+    let flowing = |stalled: &bool| !*stalled || !subscriber.load(Ordering::SeqCst);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(flowing).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if buf[..n].windows(9).any(|w| w == b"SUBSCRIBE") {
+            subscriber.store(true, Ordering::SeqCst);
+        }
+        if stalled.wait_for(flowing).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Drop for TcpProxy {

@@ -13,6 +13,7 @@ mod keys;
 mod openapi;
 mod ops;
 mod problems;
+mod propagation;
 mod providers;
 mod ratelimit;
 mod sessions;

@@ -1,0 +1,163 @@
+//! Revocation reaches every replica even when Redis fails: when the fan-out cannot be written
+//! at all, and when a replica's subscription silently stops delivering.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Options, TcpProxy, TestApp, eventually, redis_addr};
+use crate::keys::operator_token;
+use crate::signin::{APP_REDIRECT, Request, Tokens, sign_in};
+
+/// The README's bound is 5 s; the deadline leaves room for a loaded test machine, and the time
+/// it actually took is printed.
+const DEADLINE: Duration = Duration::from_secs(8);
+
+/// A replica whose Redis goes through `proxy`, beside `of`.
+async fn replica_through(of: &TestApp, proxy: &TcpProxy, env: &[(&'static str, &str)]) -> TestApp {
+    let mut options = Options {
+        redis_url: Some(format!("redis://{}", proxy.addr)),
+        ..of.replica_options()
+    };
+    options
+        .env
+        .extend(env.iter().map(|(key, value)| (*key, value.to_string())));
+    TestApp::spawn_with(options).await
+}
+
+async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
+    app.client
+        .get(app.url("/v1/me"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn logout(app: &TestApp, tokens: &Tokens) {
+    let response = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+async fn live(app: &TestApp, want: bool) -> bool {
+    eventually(DEADLINE, || async {
+        app.state.revocations.is_live() == want
+    })
+    .await
+}
+
+/// Waits until `app` refuses `access_token`; panics naming `what` after the deadline.
+async fn refused_within_bound(app: &TestApp, access_token: &str, what: &str) {
+    let since = Instant::now();
+    let refused = eventually(DEADLINE, || async {
+        me_status(app, access_token).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert!(
+        refused,
+        "the other replica still accepted the token {DEADLINE:?} after {what}"
+    );
+    eprintln!("{what}: refused elsewhere after {:?}", since.elapsed());
+}
+
+#[tokio::test]
+async fn revocations_written_while_redis_is_down_reach_the_other_replicas() {
+    let b = TestApp::spawn().await;
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let a = replica_through(&b, &proxy, &[]).await;
+    // Signing in goes through the public URL, which is B's.
+    let client_id = b.public_client(APP_REDIRECT).await;
+    let revoked = sign_in(&b, &Request::new(&client_id), "citizen-l2").await;
+    let logged_out = sign_in(&b, &Request::new(&client_id), "citizen-l2").await;
+    assert!(live(&b, true).await);
+    assert_eq!(me_status(&b, &revoked.access_token).await, StatusCode::OK);
+    assert_eq!(
+        me_status(&b, &logged_out.access_token).await,
+        StatusCode::OK
+    );
+
+    // A loses Redis just before it revokes: PostgreSQL commits, the fan-out fails.
+    proxy.pause();
+    let response = a
+        .client
+        .post(a.url("/v1/auth/revoke"))
+        .form(&[
+            ("token", revoked.access_token.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    refused_within_bound(&b, &revoked.access_token, "an RFC 7009 revocation").await;
+
+    logout(&a, &logged_out).await;
+    refused_within_bound(&b, &logged_out.access_token, "a logout").await;
+    // B's subscription never went down: the poll of PostgreSQL did it.
+    assert!(b.state.revocations.is_live());
+}
+
+#[tokio::test]
+async fn a_client_suspended_while_redis_is_down_is_cut_off_on_the_other_replicas() {
+    let b = TestApp::spawn().await;
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let a = replica_through(&b, &proxy, &[]).await;
+    // Signing in goes through the public URL, which is B's.
+    let operator = operator_token(&b).await;
+    let app_id = b.public_client(APP_REDIRECT).await;
+    let citizen = sign_in(&b, &Request::new(&app_id), "citizen-l2").await;
+    assert!(live(&b, true).await);
+    assert_eq!(me_status(&b, &citizen.access_token).await, StatusCode::OK);
+
+    proxy.pause();
+    let response = a
+        .client
+        .post(a.url(&format!("/v1/ops/clients/{app_id}/suspend")))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    refused_within_bound(&b, &citizen.access_token, "a client suspension").await;
+}
+
+#[tokio::test]
+async fn a_subscription_that_stops_delivering_is_noticed_and_replaced() {
+    let a = TestApp::spawn().await;
+    let proxy = TcpProxy::start(redis_addr()).await;
+    // A slow poll, so that the last revocation below can only arrive in time over pub/sub.
+    let b = replica_through(&a, &proxy, &[("MOTCUA_REVOCATION_POLL_MS", "4000")]).await;
+    let client_id = a.public_client(APP_REDIRECT).await;
+    let first = sign_in(&a, &Request::new(&client_id), "citizen-l2").await;
+    let second = sign_in(&a, &Request::new(&client_id), "citizen-l2").await;
+    assert!(live(&b, true).await);
+    assert_eq!(me_status(&b, &first.access_token).await, StatusCode::OK);
+    assert_eq!(me_status(&b, &second.access_token).await, StatusCode::OK);
+
+    // B's subscription still looks open but delivers nothing; its commands still reach Redis.
+    proxy.stall_subscriptions();
+    logout(&a, &first).await;
+    refused_within_bound(&b, &first.access_token, "a logout during the stall").await;
+    assert!(
+        live(&b, false).await,
+        "the stalled subscription was never noticed"
+    );
+
+    proxy.unstall();
+    assert!(live(&b, true).await, "the subscription was never rebuilt");
+    logout(&a, &second).await;
+    assert!(
+        eventually(Duration::from_secs(1), || async {
+            me_status(&b, &second.access_token).await == StatusCode::UNAUTHORIZED
+        })
+        .await,
+        "the rebuilt subscription did not deliver a revocation within 1 s"
+    );
+}
