@@ -319,17 +319,24 @@ impl Config {
         if local {
             return Ok(());
         }
-        let why = format!("must be set for MOTCUA_PUBLIC_URL={}", self.public_url);
+        let only_local = format!(
+            "is public, so it serves only plain http on a loopback address, not MOTCUA_PUBLIC_URL={}",
+            self.public_url
+        );
         if self.master_key_is_dev || self.master_key.expose() == &DEV_MASTER_KEY {
             return Err(invalid(
                 "MOTCUA_MASTER_KEY",
-                format!("{why}: the development key is public (use 32 random bytes, base64)"),
+                format!(
+                    "unset or the development key, which {only_local}; set 32 random bytes, base64"
+                ),
             ));
         }
         if self.eid_client_secret.expose() == DEV_EID_CLIENT_SECRET {
             return Err(invalid(
                 "MOTCUA_EID_CLIENT_SECRET",
-                format!("{why}: the eID simulator's secret is public"),
+                format!(
+                    "unset or the eID simulator's secret, which {only_local}; set the secret of our registration at the provider"
+                ),
             ));
         }
         Ok(())
