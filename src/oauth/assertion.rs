@@ -24,7 +24,7 @@ const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 /// provider gets one request from us, not one per assertion.
 const JWKS_FAILURE_TTL: Duration = Duration::from_secs(10);
 /// A JWK set is a few keys; anything much larger is not one.
-pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Asymmetric only: a client's JWKS cannot turn into an HMAC secret.
 const ALLOWED: [Algorithm; 6] = [
     Algorithm::ES256,
