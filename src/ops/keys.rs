@@ -149,7 +149,7 @@ impl OpsKeysApi {
         body: Json<Retirement>,
     ) -> ApiResult<Json<SigningKey>> {
         let operator = Operator::check(&state, &auth).await?;
-        let key = keys::retire(
+        let retired = keys::retire(
             &state.db,
             &kid.0,
             state.config.access_token_ttl,
@@ -175,10 +175,10 @@ impl OpsKeysApi {
                 &state,
                 req,
                 "signing_key_retired",
-                key.kid.clone(),
-                serde_json::json!({ "withdraw": body.0.withdraw }),
+                retired.key.kid.clone(),
+                serde_json::json!({ "withdraw": body.0.withdraw, "restored": retired.restored }),
             )
             .await;
-        Ok(Json(key.into()))
+        Ok(Json(retired.key.into()))
     }
 }

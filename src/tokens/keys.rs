@@ -516,6 +516,13 @@ fn tokens_outlive(token_lifetime: Duration) -> time::Duration {
     time::Duration::seconds(token_lifetime.as_secs() as i64 + super::jwt::LEEWAY_SECS as i64 + 60)
 }
 
+/// What a retirement did.
+pub struct Retired {
+    pub key: KeyInfo,
+    /// Keys that got their schedule back because the pending key replacing them was retired.
+    pub restored: Vec<String>,
+}
+
 /// Stops a key signing now. It stays published until its tokens have expired, unless
 /// `withdraw` (a compromised key): then it leaves the JWKS at once and every token it signed
 /// stops verifying as replicas reload. A pending key's predecessors get their schedule back.
@@ -525,7 +532,7 @@ pub async fn retire(
     kid: &str,
     token_lifetime: Duration,
     withdraw: bool,
-) -> Result<KeyInfo, RetireError> {
+) -> Result<Retired, RetireError> {
     let mut tx = db.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(FIRST_KEY_LOCK)
@@ -580,11 +587,19 @@ pub async fn retire(
         .await?;
     }
     tx.commit().await?;
-    list(db)
+    let key = list(db)
         .await?
         .into_iter()
         .find(|k| k.kid == kid)
-        .ok_or_else(|| RetireError::Unknown(kid.to_string()))
+        .ok_or_else(|| RetireError::Unknown(kid.to_string()))?;
+    Ok(Retired {
+        key,
+        restored: changes
+            .into_iter()
+            .map(|change| change.kid)
+            .filter(|restored| restored != kid)
+            .collect(),
+    })
 }
 
 #[cfg(test)]

@@ -494,6 +494,17 @@ async fn retiring_the_pending_key_keeps_a_signer(withdraw: bool) {
         .unwrap();
     assert_eq!(old["status"], "active", "{keys}");
     assert!(old.get("retired_at").is_none(), "{keys}");
+    // The audit log says which key got its schedule back.
+    let restored = || async {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT details->'restored' FROM audit_log WHERE action = 'signing_key_retired'",
+        )
+        .fetch_optional(&app.state.db)
+        .await
+        .unwrap()
+            == Some(serde_json::json!([old_kid]))
+    };
+    assert!(eventually(Duration::from_secs(5), restored).await);
 }
 
 #[tokio::test]
