@@ -198,7 +198,7 @@ impl Config {
             None => None,
         };
 
-        Ok(Self {
+        let config = Self {
             database_url: Secret::new(database_url.to_string()),
             redis_url: Secret::new(redis_url.to_string()),
             redis_cluster: parse_bool("MOTCUA_REDIS_CLUSTER", get("MOTCUA_REDIS_CLUSTER"))?,
@@ -327,7 +327,46 @@ impl Config {
                 }
                 Duration::from_millis(ms)
             },
-        })
+        };
+        config.refuse_development_secrets()?;
+        Ok(config)
+    }
+
+    /// The development master key and the simulator's eID secret are public: anyone could
+    /// decrypt our signing keys or sign in as us. They are tolerated only for a local
+    /// deployment, plain http on a loopback address.
+    fn refuse_development_secrets(&self) -> Result<(), ConfigError> {
+        let local = self.public_url.scheme() == "http"
+            && match self.public_url.host() {
+                Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+        if local {
+            return Ok(());
+        }
+        let only_local = format!(
+            "is public, so it serves only plain http on a loopback address, not MOTCUA_PUBLIC_URL={}",
+            self.public_url
+        );
+        if self.master_key_is_dev || self.master_key.expose() == &DEV_MASTER_KEY {
+            return Err(invalid(
+                "MOTCUA_MASTER_KEY",
+                format!(
+                    "unset or the development key, which {only_local}; set 32 random bytes, base64"
+                ),
+            ));
+        }
+        if self.eid_client_secret.expose() == DEV_EID_CLIENT_SECRET {
+            return Err(invalid(
+                "MOTCUA_EID_CLIENT_SECRET",
+                format!(
+                    "unset or the eID simulator's secret, which {only_local}; set the secret of our registration at the provider"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Our issuer identifier: the public URL without a trailing slash.
@@ -535,6 +574,49 @@ mod tests {
         assert!(c.is_trusted_proxy("10.1.2.3".parse().unwrap()));
         assert!(c.is_trusted_proxy("192.168.1.5".parse().unwrap()));
         assert!(!c.is_trusted_proxy("192.168.1.6".parse().unwrap()));
+    }
+
+    #[test]
+    fn development_secrets_are_refused_unless_served_on_loopback_http() {
+        let key = STANDARD.encode([7u8; 32]);
+        let dev_key = STANDARD.encode(DEV_MASTER_KEY);
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+            "http://127.0.0.2/gw",
+        ] {
+            let c = config(&[("MOTCUA_PUBLIC_URL", url)]).unwrap();
+            assert!(c.master_key_is_dev, "{url}");
+        }
+        for url in [
+            "https://motcua.camau.gov.vn",
+            "https://127.0.0.1:8443",
+            "http://10.0.0.5:8080",
+            "http://motcua.internal",
+        ] {
+            for master in [None, Some(dev_key.as_str())] {
+                let mut pairs = vec![
+                    ("MOTCUA_PUBLIC_URL", url),
+                    ("MOTCUA_EID_CLIENT_SECRET", "registered-secret"),
+                ];
+                pairs.extend(master.map(|m| ("MOTCUA_MASTER_KEY", m)));
+                let err = config(&pairs).unwrap_err().to_string();
+                assert!(err.starts_with("MOTCUA_MASTER_KEY"), "{url}: {err}");
+            }
+            let err = config(&[("MOTCUA_PUBLIC_URL", url), ("MOTCUA_MASTER_KEY", &key)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("MOTCUA_EID_CLIENT_SECRET"), "{url}: {err}");
+            assert!(!err.contains(DEV_EID_CLIENT_SECRET), "{err}");
+            let c = config(&[
+                ("MOTCUA_PUBLIC_URL", url),
+                ("MOTCUA_MASTER_KEY", &key),
+                ("MOTCUA_EID_CLIENT_SECRET", "registered-secret"),
+            ])
+            .unwrap();
+            assert!(!c.master_key_is_dev);
+        }
     }
 
     #[test]

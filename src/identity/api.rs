@@ -103,11 +103,10 @@ impl IdentityApi {
         };
         let cookie_name = login::binding_cookie_name(query.state.as_deref().unwrap_or(""));
         let cookie = login::cookie_value(req.header(http::header::COOKIE), &cookie_name);
-        let secure = state.config.public_url.scheme() == "https";
         match callback::finish(&state, query, cookie, RequestFacts::of(req)).await {
             callback::Outcome::ToApp { location } => CallbackResponse::Redirect(
                 location,
-                login::binding_cookie(&cookie_name, "", secure, 0),
+                login::binding_cookie(&cookie_name, "", &state.config.public_url, 0),
                 "no-store".into(),
             ),
             callback::Outcome::ErrorPage {

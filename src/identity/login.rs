@@ -132,11 +132,18 @@ pub async fn spent_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<
 
 /// The binding cookie for a sign-in: HttpOnly, only sent back to our callback, `Secure` when we
 /// are served over https. SameSite=Lax still lets the provider's top-level redirect carry it.
-pub fn binding_cookie(name: &str, value: &str, secure: bool, max_age: u64) -> String {
+/// The path is the callback's as the browser sees it, under the public URL's path when a proxy
+/// serves us below one; otherwise the browser would never send the cookie back.
+pub fn binding_cookie(name: &str, value: &str, public_url: &url::Url, max_age: u64) -> String {
     format!(
-        "{name}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        "{name}={value}; Path={}{}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        public_url.path().trim_end_matches('/'),
         crate::oauth::metadata::EID_CALLBACK_PATH,
-        if secure { "; Secure" } else { "" }
+        if public_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        }
     )
 }
 

@@ -20,6 +20,11 @@ const MAX_LIFETIME_SECS: i64 = 300;
 const JWKS_TTL: Duration = Duration::from_secs(300);
 /// An unknown `kid` refetches a client's JWKS at most this often.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+/// After a failed fetch, the client's JWKS is not asked for again for this long: a failing
+/// provider gets one request from us, not one per assertion.
+const JWKS_FAILURE_TTL: Duration = Duration::from_secs(10);
+/// A JWK set is a few keys; anything much larger is not one.
+const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Asymmetric only: a client's JWKS cannot turn into an HMAC secret.
 const ALLOWED: [Algorithm; 6] = [
     Algorithm::ES256,
@@ -30,11 +35,17 @@ const ALLOWED: [Algorithm; 6] = [
     Algorithm::EdDSA,
 ];
 
+/// Client id and `jwks_uri`: the client is read from the database for every assertion, so when
+/// an operator changes its `jwks_uri` every replica misses the old keys at once.
+type SetKey = (String, String);
+
 /// Clients' public keys, fetched from their `jwks_uri` and cached.
 #[derive(Clone)]
 pub struct ClientKeys {
     http: reqwest::Client,
-    cache: moka::sync::Cache<String, (Instant, Arc<JwkSet>)>,
+    /// When each set was fetched, and the set.
+    sets: moka::future::Cache<SetKey, (Instant, Arc<JwkSet>)>,
+    failures: moka::sync::Cache<SetKey, Failure>,
 }
 
 impl ClientKeys {
@@ -45,15 +56,71 @@ impl ClientKeys {
                 .connect_timeout(Duration::from_secs(3))
                 .timeout(Duration::from_secs(5))
                 .build()?,
-            cache: moka::sync::Cache::builder()
+            sets: moka::future::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(JWKS_TTL)
+                .build(),
+            failures: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(JWKS_FAILURE_TTL)
                 .build(),
         })
     }
 
-    async fn fetch(&self, client: &Client, uri: &str) -> Result<Arc<JwkSet>, Failure> {
-        let response = self
+    /// The cached set, or one fetch shared by every request that waits for it.
+    async fn get(&self, key: &SetKey) -> Result<(Instant, Arc<JwkSet>), Failure> {
+        if let Some(hit) = self.sets.get(key).await {
+            return Ok(hit);
+        }
+        if let Some(failure) = self.failures.get(key) {
+            return Err(failure);
+        }
+        self.sets
+            .try_get_with_by_ref(key, async {
+                self.fetch(key)
+                    .await
+                    .map(|set| (Instant::now(), Arc::new(set)))
+            })
+            .await
+            .map_err(|failure| *failure)
+    }
+
+    /// A fresh set when the one `seen` is old enough to look again; a failure leaves the cached
+    /// set in place, so a provider's hiccup does not lock out keys we already know.
+    async fn refetch(&self, key: &SetKey, seen: Instant) -> Result<Option<Arc<JwkSet>>, Failure> {
+        if seen.elapsed() < JWKS_REFETCH_INTERVAL {
+            return Ok(None);
+        }
+        // Concurrent refetches run one after another; the later ones find the fresh set.
+        let result = self
+            .sets
+            .entry_by_ref(key)
+            .and_try_compute_with(|entry| async move {
+                if let Some(entry) = entry
+                    && entry.value().0.elapsed() < JWKS_REFETCH_INTERVAL
+                {
+                    return Ok(moka::ops::compute::Op::Nop);
+                }
+                if let Some(failure) = self.failures.get(key) {
+                    return Err(failure);
+                }
+                let set = self.fetch(key).await?;
+                Ok(moka::ops::compute::Op::Put((Instant::now(), Arc::new(set))))
+            })
+            .await?;
+        Ok(result.into_entry().map(|entry| entry.into_value().1))
+    }
+
+    async fn fetch(&self, key: &SetKey) -> Result<JwkSet, Failure> {
+        let result = self.download(&key.1).await;
+        if let Err(failure) = result {
+            self.failures.insert(key.clone(), failure);
+        }
+        result
+    }
+
+    async fn download(&self, uri: &str) -> Result<JwkSet, Failure> {
+        let mut response = self
             .http
             .get(uri)
             .send()
@@ -62,14 +129,27 @@ impl ClientKeys {
         if !response.status().is_success() {
             return Err(Failure::Unavailable("client jwks_uri answered an error"));
         }
-        let set: JwkSet = response
-            .json()
+        let too_large = Failure::Refused("client jwks_uri serves more than 64 KB");
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_JWKS_BYTES as u64)
+        {
+            return Err(too_large);
+        }
+        // Read as it arrives and stop at the cap: the length header may be absent or lie.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|_| Failure::Refused("client jwks_uri is not a JWK set"))?;
-        let set = Arc::new(set);
-        self.cache
-            .insert(client.client_id.clone(), (Instant::now(), set.clone()));
-        Ok(set)
+            .map_err(|_| Failure::Unavailable("client jwks_uri unreachable"))?
+        {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|_| Failure::Refused("client jwks_uri is not a JWK set"))
     }
 }
 
@@ -81,11 +161,13 @@ pub enum Failure {
     Unavailable(&'static str),
 }
 
-/// What is read from an assertion; `iss`, `sub` and `aud` are checked by the validation.
+/// What is read from an assertion; `iss` and `sub` are checked by the validation, and `aud`
+/// by it too, except its form.
 #[derive(Deserialize)]
 struct AssertionClaims {
     exp: i64,
     jti: Option<String>,
+    aud: serde_json::Value,
 }
 
 /// Verifies a client assertion for `client`: signature by a key from its JWKS, `iss` = `sub` =
@@ -100,22 +182,16 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
         return Err(Failure::Refused("assertion algorithm not allowed"));
     }
     let keys = &app.client_keys;
-    let cached = keys.cache.get(&client.client_id);
-    let set = match &cached {
-        Some((_, set)) => set.clone(),
-        None => keys.fetch(client, uri).await?,
-    };
+    let set_key = (client.client_id.clone(), uri.to_string());
+    let (fetched_at, set) = keys.get(&set_key).await?;
     let key = match find_key(&set, header.kid.as_deref()) {
         Some(key) => key,
-        None => match cached {
-            // The client may have rotated its keys: look again, but not on every request.
-            Some((at, _)) if at.elapsed() >= JWKS_REFETCH_INTERVAL => {
-                let fresh = keys.fetch(client, uri).await?;
-                find_key(&fresh, header.kid.as_deref())
-                    .ok_or(Failure::Refused("assertion signed by an unknown key"))?
-            }
-            _ => return Err(Failure::Refused("assertion signed by an unknown key")),
-        },
+        // The client may have rotated its keys: look again, but not on every request.
+        None => keys
+            .refetch(&set_key, fetched_at)
+            .await?
+            .and_then(|fresh| find_key(&fresh, header.kid.as_deref()))
+            .ok_or(Failure::Refused("assertion signed by an unknown key"))?,
     };
 
     let mut validation = Validation::new(header.alg);
@@ -138,6 +214,13 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
             _ => Failure::Refused("assertion invalid"),
         })?
         .claims;
+    // RFC 7523bis: the issuer identifier as a string, never an array that contains it (an
+    // assertion made for several audiences could be replayed at each).
+    if claims.aud.as_str() != Some(app.config.issuer()) {
+        return Err(Failure::Refused(
+            "assertion audience is not our issuer alone",
+        ));
+    }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     if claims.exp - now > MAX_LIFETIME_SECS {
         return Err(Failure::Refused("assertion lives too long"));

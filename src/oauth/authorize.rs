@@ -264,7 +264,7 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
         cookie: login::binding_cookie(
             &login::binding_cookie_name(&our_state),
             &binding,
-            app.config.public_url.scheme() == "https",
+            &app.config.public_url,
             login::PENDING_TTL_SECS,
         ),
     }

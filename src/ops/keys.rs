@@ -131,7 +131,9 @@ impl OpsKeysApi {
     /// Retire a signing key
     ///
     /// The key stops signing now; with `withdraw` it also leaves the JWKS at once (a compromised
-    /// key). Refused with 409 while no other key signs: rotate first.
+    /// key). A pending key that is retired gives the keys it was to replace their schedule back.
+    /// Refused with 409 when some moment from now on would be left without a signing key:
+    /// rotate first.
     #[oai(
         path = "/keys/:kid/retire",
         method = "post",
@@ -147,7 +149,7 @@ impl OpsKeysApi {
         body: Json<Retirement>,
     ) -> ApiResult<Json<SigningKey>> {
         let operator = Operator::check(&state, &auth).await?;
-        let key = keys::retire(
+        let retired = keys::retire(
             &state.db,
             &kid.0,
             state.config.access_token_ttl,
@@ -156,8 +158,8 @@ impl OpsKeysApi {
         .await
         .map_err(|err| match err {
             RetireError::Unknown(_) => ApiError::new(&catalogue::NOT_FOUND),
-            RetireError::LastSigner => {
-                ApiError::new(&catalogue::CONFLICT).arg("reason", RetireError::LastSigner)
+            err @ RetireError::LastSigner(_) => {
+                ApiError::new(&catalogue::CONFLICT).arg("reason", err)
             }
             RetireError::Other(err) => ApiError::internal(err),
         })?;
@@ -173,10 +175,10 @@ impl OpsKeysApi {
                 &state,
                 req,
                 "signing_key_retired",
-                key.kid.clone(),
-                serde_json::json!({ "withdraw": body.0.withdraw }),
+                retired.key.kid.clone(),
+                serde_json::json!({ "withdraw": body.0.withdraw, "restored": retired.restored }),
             )
             .await;
-        Ok(Json(key.into()))
+        Ok(Json(retired.key.into()))
     }
 }

@@ -193,6 +193,64 @@ async fn an_invalid_setting_stops_start_up_naming_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("MOTCUA_LISTEN"));
 }
 
+/// Runs `motcua serve` with `env` on a free port; a server that starts anyway is stopped
+/// after a while and counts as a success.
+fn serve_with(app: &TestApp, env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_motcua"))
+        .arg("serve")
+        .env_remove("MOTCUA_MASTER_KEY")
+        .env_remove("MOTCUA_EID_CLIENT_SECRET")
+        .env_remove("MOTCUA_CONFIG")
+        .env(
+            "MOTCUA_LISTEN",
+            format!("127.0.0.1:{}", crate::helpers::closed_port()),
+        )
+        .env(
+            "DATABASE_URL",
+            format!("{}/{}", postgres_server_url(), app.db_name),
+        )
+        .env("REDIS_URL", redis_url())
+        .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn serve_refuses_development_secrets_behind_a_public_url() {
+    let app = TestApp::spawn().await;
+    let master = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let out = serve_with(
+        &app,
+        &[
+            ("MOTCUA_PUBLIC_URL", "https://motcua.camau.gov.vn"),
+            ("MOTCUA_EID_CLIENT_SECRET", "the-registered-secret"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MOTCUA_MASTER_KEY"), "{stderr}");
+
+    let out = serve_with(
+        &app,
+        &[
+            ("MOTCUA_PUBLIC_URL", "http://10.20.0.7:8080"),
+            ("MOTCUA_MASTER_KEY", &master),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("MOTCUA_EID_CLIENT_SECRET"), "{stderr}");
+}
+
 #[test]
 fn openapi_prints_the_committed_document() {
     let out = Command::new(env!("CARGO_BIN_EXE_motcua"))

@@ -448,3 +448,48 @@ async fn without_profile_neither_the_profile_nor_the_devices_are_shown() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_binding_cookie_follows_a_path_prefix_in_the_public_url() {
+    use reqwest::cookie::CookieStore;
+    // Served below /gw by a reverse proxy that strips the prefix.
+    let public_url = format!("http://127.0.0.1:{}/gw", closed_port());
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_PUBLIC_URL", public_url.clone())],
+        ..Options::default()
+    })
+    .await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser
+        .get(Request::new(&client_id).authorize_url(&app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        set_cookie.contains("; Path=/gw/v1/auth/eid/callback;"),
+        "{set_cookie}"
+    );
+    // The provider returns the browser to our callback under the prefix, and the browser sends
+    // the cookie there.
+    let callback = query_of(&signin::location(&response))["redirect_uri"].clone();
+    assert_eq!(callback, format!("{public_url}/v1/auth/eid/callback"));
+    let sent = jar.cookies(&reqwest::Url::parse(&callback).unwrap());
+    assert!(
+        sent.is_some_and(|c| c
+            .to_str()
+            .unwrap()
+            .starts_with(motcua::identity::login::BINDING_COOKIE_PREFIX)),
+        "no binding cookie for {callback}"
+    );
+}

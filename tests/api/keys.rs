@@ -410,3 +410,109 @@ async fn operators_list_and_show_clients_with_keyset_pages() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// Rotates through the operator API, then retires (or withdraws) the new key while it is still
+/// pending: once its start has passed, something must still sign tokens, ID tokens and audit
+/// checkpoints.
+async fn retiring_the_pending_key_keeps_a_signer(withdraw: bool) {
+    let app = TestApp::spawn_with(Options {
+        env: vec![
+            ("MOTCUA_JWKS_MAX_AGE_SECS", "1".into()),
+            ("MOTCUA_KEY_ROTATION_DELAY_SECS", "2".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let operator = operator_token(&app).await;
+    let old_kid = jwt_parts(&operator).0["kid"].as_str().unwrap().to_string();
+    let post = |path: String, body: Option<Value>| {
+        let mut request = app.client.post(app.url(&path)).bearer_auth(&operator);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let rotated = post("/v1/ops/keys/rotate".into(), None).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    let new_key: Value = rotated.json().await.unwrap();
+    assert_eq!(new_key["status"], "pending");
+    let new_kid = new_key["kid"].as_str().unwrap();
+    let retired = post(
+        format!("/v1/ops/keys/{new_kid}/retire"),
+        Some(serde_json::json!({ "withdraw": withdraw })),
+    )
+    .await;
+    assert_eq!(retired.status(), StatusCode::OK);
+    let retired: Value = retired.json().await.unwrap();
+    assert_eq!(
+        retired["status"],
+        if withdraw { "withdrawn" } else { "retired" }
+    );
+
+    let signing_from = time::OffsetDateTime::parse(
+        new_key["signing_from"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let wait = signing_from - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(500);
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+
+    // The old key signs on: a sign-in (access and ID token) works, and its token verifies.
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let mut request = Request::new(&client_id);
+    request.scope = Some("openid profile".into());
+    let tokens = sign_in(&app, &request, "citizen-l2").await;
+    assert_eq!(jwt_parts(&tokens.access_token).0["kid"], old_kid.as_str());
+    assert!(tokens.id_token.is_some());
+    let me = app
+        .client
+        .get(app.url("/v1/me"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    motcua::audit::chain::checkpoint(&app.state.db, &app.state.tokens)
+        .await
+        .expect("the audit chain's head can still be signed");
+
+    let keys: Value = app
+        .client
+        .get(app.url("/v1/ops/keys"))
+        .bearer_auth(&operator)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == old_kid.as_str())
+        .unwrap();
+    assert_eq!(old["status"], "active", "{keys}");
+    assert!(old.get("retired_at").is_none(), "{keys}");
+    // The audit log says which key got its schedule back.
+    let restored = || async {
+        sqlx::query_scalar::<_, Value>(
+            "SELECT details->'restored' FROM audit_log WHERE action = 'signing_key_retired'",
+        )
+        .fetch_optional(&app.state.db)
+        .await
+        .unwrap()
+            == Some(serde_json::json!([old_kid]))
+    };
+    assert!(eventually(Duration::from_secs(5), restored).await);
+}
+
+#[tokio::test]
+async fn withdrawing_a_pending_key_leaves_the_key_it_was_replacing_signing() {
+    retiring_the_pending_key_keeps_a_signer(true).await;
+}
+
+#[tokio::test]
+async fn retiring_a_pending_key_leaves_the_key_it_was_replacing_signing() {
+    retiring_the_pending_key_keeps_a_signer(false).await;
+}

@@ -244,31 +244,35 @@ fn p256() -> jsonwebtoken::EncodingKey {
     jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
 }
 
-async fn host_keys() -> KeyHost {
-    let key = p256();
-    let kid = crate::helpers::unique("k");
+fn public_jwk(key: &jsonwebtoken::EncodingKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
     let mut jwk =
-        jsonwebtoken::jwk::Jwk::from_encoding_key(&key, jsonwebtoken::Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some(kid.clone());
-    let body = serde_json::json!({ "keys": [jwk] }).to_string();
-    let route = poem::Route::new().at(
-        "/jwks.json",
-        poem::endpoint::make_sync(move |_| {
-            poem::Response::builder()
-                .content_type("application/json")
-                .body(body.clone())
-        }),
-    );
+        jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    jwk
+}
+
+/// Serves `endpoint` at /jwks.json on a free port; returns its URI.
+async fn serve_jwks(endpoint: impl poem::Endpoint + 'static) -> String {
+    let route = poem::Route::new().at("/jwks.json", endpoint);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = poem::listener::TcpAcceptor::from_std(listener).unwrap();
     tokio::spawn(async move { poem::Server::new_with_acceptor(acceptor).run(route).await });
-    KeyHost {
-        jwks_uri: format!("http://127.0.0.1:{port}/jwks.json"),
-        kid,
-        key,
-    }
+    format!("http://127.0.0.1:{port}/jwks.json")
+}
+
+async fn host_keys() -> KeyHost {
+    let key = p256();
+    let kid = crate::helpers::unique("k");
+    let body = serde_json::json!({ "keys": [public_jwk(&key, &kid)] }).to_string();
+    let jwks_uri = serve_jwks(poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(body.clone())
+    }))
+    .await;
+    KeyHost { jwks_uri, kid, key }
 }
 
 async fn key_client(app: &TestApp, host: &KeyHost) -> String {
@@ -288,6 +292,16 @@ async fn key_client(app: &TestApp, host: &KeyHost) -> String {
 fn assertion(
     client_id: &str,
     aud: &str,
+    exp_in: i64,
+    kid: &str,
+    key: &jsonwebtoken::EncodingKey,
+) -> String {
+    assertion_for(client_id, serde_json::json!(aud), exp_in, kid, key)
+}
+
+fn assertion_for(
+    client_id: &str,
+    aud: Value,
     exp_in: i64,
     kid: &str,
     key: &jsonwebtoken::EncodingKey,
@@ -401,4 +415,162 @@ async fn expired_long_lived_misaddressed_or_foreign_assertions_are_refused() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_assertion_audience_is_our_issuer_as_a_string_not_an_array_holding_it() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    for aud in [
+        serde_json::json!([app.address]),
+        serde_json::json!([app.address, "https://other.example.vn"]),
+    ] {
+        let response = with_assertion(
+            &app,
+            &assertion_for(&id, aud.clone(), 60, &host.kid, &host.key),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "aud {aud}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client"
+        );
+    }
+    let response = with_assertion(
+        &app,
+        &assertion(&id, &app.address, 60, &host.kid, &host.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_changed_jwks_uri_stops_the_old_keys_at_once_on_every_replica() {
+    let first = TestApp::spawn().await;
+    let second = first.replica().await;
+    let old = host_keys().await;
+    let new = host_keys().await;
+    let id = key_client(&first, &old).await;
+    for app in [&first, &second] {
+        let response =
+            with_assertion(app, &assertion(&id, &first.address, 60, &old.kid, &old.key)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "both replicas cached the old keys"
+        );
+    }
+    sqlx::query("UPDATE clients SET jwks_uri = $2 WHERE id = $1")
+        .bind(&id)
+        .bind(&new.jwks_uri)
+        .execute(&first.state.db)
+        .await
+        .unwrap();
+    for app in [&first, &second] {
+        let stale =
+            with_assertion(app, &assertion(&id, &first.address, 60, &old.kid, &old.key)).await;
+        assert_eq!(stale.status(), StatusCode::UNAUTHORIZED, "{}", app.address);
+        let fresh =
+            with_assertion(app, &assertion(&id, &first.address, 60, &new.kid, &new.key)).await;
+        assert_eq!(fresh.status(), StatusCode::OK, "{}", app.address);
+    }
+}
+
+#[tokio::test]
+async fn a_client_jwks_larger_than_64_kb_is_refused_with_or_without_a_length() {
+    let app = TestApp::spawn().await;
+    let key = p256();
+    let kid = crate::helpers::unique("k");
+    // A real key set, padded past the cap with a member readers ignore.
+    let body = serde_json::json!({
+        "keys": [public_jwk(&key, &kid)],
+        "padding": "x".repeat(70 * 1024),
+    })
+    .to_string();
+    let sized = body.clone();
+    let with_length = serve_jwks(poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(sized.clone())
+    }))
+    .await;
+    let streamed = serve_jwks(poem::endpoint::make_sync(move |_| {
+        let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = body
+            .as_bytes()
+            .chunks(4096)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(poem::Body::from_bytes_stream(futures::stream::iter(chunks)))
+    }))
+    .await;
+    for jwks_uri in [with_length, streamed] {
+        let id = key_client(
+            &app,
+            &KeyHost {
+                jwks_uri: jwks_uri.clone(),
+                kid: kid.clone(),
+                key: key.clone(),
+            },
+        )
+        .await;
+        let response = with_assertion(&app, &assertion(&id, &app.address, 60, &kid, &key)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{jwks_uri}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_client_jwks_is_fetched_once_for_many_assertions_and_not_again_for_a_while() {
+    let app = TestApp::spawn().await;
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = fetches.clone();
+    let jwks_uri = serve_jwks(poem::endpoint::make(move |_| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Slow, so that every assertion below arrives while the fetch is under way.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            poem::Response::builder()
+                .status(poem::http::StatusCode::INTERNAL_SERVER_ERROR)
+                .finish()
+        }
+    }))
+    .await;
+    let host = KeyHost {
+        jwks_uri,
+        kid: "k".into(),
+        key: p256(),
+    };
+    let id = key_client(&app, &host).await;
+    let attempts = (0..8).map(|_| {
+        let assertion = assertion(&id, &app.address, 60, &host.kid, &host.key);
+        let app = &app;
+        async move { with_assertion(app, &assertion).await.status() }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let again = with_assertion(
+        &app,
+        &assertion(&id, &app.address, 60, &host.kid, &host.key),
+    )
+    .await;
+    assert_eq!(again.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        fetches.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a second attempt right after the failure asked the provider again"
+    );
 }
