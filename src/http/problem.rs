@@ -196,22 +196,24 @@ impl poem::error::ResponseError for ApiError {
         ApiError::status(self)
     }
 
-    /// Only reached when no request middleware ran (it renders with the request's context).
+    /// Only reached when no request middleware ran (it renders with the request's context); the
+    /// body still has every member the document requires.
     fn as_response(&self) -> Response {
-        let body = serde_json::json!({
-            "type": format!("/problems/{}", self.kind.slug),
-            "title": self.kind.title.en,
-            "status": self.kind.status,
+        let problem = self.to_problem(&ProblemContext {
+            base_url: "",
+            request_id: "",
+            path: "",
+            lang: Lang::En,
         });
         Response::builder()
             .status(self.status())
             .content_type(PROBLEM_JSON)
-            .body(body.to_string())
+            .body(serde_json::to_vec(&problem).unwrap_or_default())
     }
 }
 
-/// The problem responses an operation can produce, for the OpenAPI document.
-fn problem_response(status: u16, description: &'static str) -> MetaResponse {
+/// A problem response an operation can produce, for the OpenAPI document.
+pub fn problem_response(status: u16, description: &'static str) -> MetaResponse {
     MetaResponse {
         description,
         status: Some(status),

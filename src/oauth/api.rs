@@ -9,7 +9,7 @@ use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Html, Json};
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::registry::{MetaResponses, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{
     Example, ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
 };
@@ -23,11 +23,44 @@ use super::metadata::{self, ServerMetadata};
 use super::token::Refusal;
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
+use crate::http::problem::problem_response;
 use crate::http::{ApiTag, sign_in_error_page};
 use crate::ratelimit::TooManyRequests;
 use crate::startup::AppState;
 
 pub struct OAuthApi;
+
+/// What is answered in front of, or instead of, an OAuth handler as problem details rather than
+/// RFC 6749 errors: the rate limit (429), and the request pipeline's body limit (413) and time
+/// limit (504), which apply to every operation.
+pub struct Refused(TooManyRequests);
+
+impl From<TooManyRequests> for Refused {
+    fn from(refused: TooManyRequests) -> Self {
+        Self(refused)
+    }
+}
+
+impl From<Refused> for poem::Error {
+    fn from(refused: Refused) -> Self {
+        refused.0.into()
+    }
+}
+
+impl ApiResponse for Refused {
+    fn meta() -> MetaResponses {
+        let mut meta = TooManyRequests::meta();
+        meta.responses.extend([
+            problem_response(413, "The request body is too large."),
+            problem_response(504, "The request took too long."),
+        ]);
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        TooManyRequests::register(registry);
+    }
+}
 
 /// Declares a string parameter whose document states the values (or shape) clients must send,
 /// while parsing takes any string: the handlers then answer a value outside that set with the
@@ -486,12 +519,9 @@ impl OAuthApi {
         method = "get",
         operation_id = "oauthMetadata"
     )]
-    // Handlers without a limit of their own still return `TooManyRequests`: the rate-limit
-    // middleware answers 429 in front of them, and the document must say so.
-    async fn oauth_metadata(
-        &self,
-        state: Data<&AppState>,
-    ) -> Result<MetadataResponse, TooManyRequests> {
+    // Handlers that never refuse anything themselves still return `Refused`: the middleware
+    // answers in front of them, and the document must say so.
+    async fn oauth_metadata(&self, state: Data<&AppState>) -> Result<MetadataResponse, Refused> {
         Ok(MetadataResponse::Ok(
             Json(metadata::document(state.config.issuer(), false)),
             "public, max-age=3600".into(),
@@ -509,7 +539,7 @@ impl OAuthApi {
     async fn openid_configuration(
         &self,
         state: Data<&AppState>,
-    ) -> Result<MetadataResponse, TooManyRequests> {
+    ) -> Result<MetadataResponse, Refused> {
         Ok(MetadataResponse::Ok(
             Json(metadata::document(state.config.issuer(), true)),
             "public, max-age=3600".into(),
@@ -520,7 +550,7 @@ impl OAuthApi {
     ///
     /// Verify our access and ID tokens offline with these keys: ES256, selected by `kid`.
     #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
-    async fn jwks(&self, state: Data<&AppState>) -> Result<JwksResponse, TooManyRequests> {
+    async fn jwks(&self, state: Data<&AppState>) -> Result<JwksResponse, Refused> {
         let set = state.tokens.keyring().jwks();
         Ok(JwksResponse::Ok(
             Json(serde_json::to_value(&set).unwrap_or_else(|_| serde_json::json!({"keys": []}))),
@@ -563,7 +593,7 @@ impl OAuthApi {
         acr_values: Query<Option<String>>,
         /// `none` is answered with `login_required`: signing in needs the citizen.
         prompt: Query<Option<String>>,
-    ) -> Result<AuthorizeResponse, TooManyRequests> {
+    ) -> Result<AuthorizeResponse, Refused> {
         let request = AuthorizeRequest {
             response_type: response_type.0.map(ResponseType::into_inner),
             client_id: client_id.0,
@@ -622,7 +652,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<TokenForm>,
-    ) -> Result<TokenResponse, TooManyRequests> {
+    ) -> Result<TokenResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
@@ -651,7 +681,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(issued) => TokenResponse::Ok(
                     Json(TokenBody {
                         access_token: issued.access_token,
@@ -689,7 +719,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<RevokeForm>,
-    ) -> Result<RevokeResponse, TooManyRequests> {
+    ) -> Result<RevokeResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
@@ -711,7 +741,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(()) => RevokeResponse::Ok(no_store()),
                 Err(refusal) => match refusal.status {
                     401 => RevokeResponse::Unauthorized(
@@ -741,7 +771,7 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<IntrospectForm>,
-    ) -> Result<IntrospectResponse, TooManyRequests> {
+    ) -> Result<IntrospectResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
@@ -766,7 +796,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
                 Err(refusal) => match refusal.status {
                     401 => IntrospectResponse::Unauthorized(
