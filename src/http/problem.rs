@@ -37,10 +37,10 @@ pub struct Problem {
     pub instance: String,
     /// Id of the request (also in the `X-Request-Id` header); quote it when reporting a problem.
     pub request_id: String,
-    /// Field-level problems of a rejected input, when there are any.
-    #[oai(skip_serializing_if_is_empty)]
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
+    /// Field-level problems of a rejected input; present only when there are any.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
 }
 
 impl Example for Problem {
@@ -52,10 +52,10 @@ impl Example for Problem {
             detail: "Some fields are invalid; see `errors`.".into(),
             instance: "/v1/dossiers".into(),
             request_id: "0193a5c4-7c1e-7d3a-9f55-3f1b2b7d9e10".into(),
-            errors: vec![FieldError {
+            errors: Some(vec![FieldError {
                 pointer: "/procedure_code".into(),
                 detail: "must not be empty".into(),
-            }],
+            }]),
         }
     }
 }
@@ -140,7 +140,8 @@ impl ApiError {
             detail: self.kind.detail.render(ctx.lang, &args),
             instance: ctx.path.to_string(),
             request_id: ctx.request_id.to_string(),
-            errors: self.errors.clone(),
+            // Absent rather than empty, so the field's presence alone means "see the fields".
+            errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
         }
     }
 
@@ -195,22 +196,24 @@ impl poem::error::ResponseError for ApiError {
         ApiError::status(self)
     }
 
-    /// Only reached when no request middleware ran (it renders with the request's context).
+    /// Only reached when no request middleware ran (it renders with the request's context); the
+    /// body still has every member the document requires.
     fn as_response(&self) -> Response {
-        let body = serde_json::json!({
-            "type": format!("/problems/{}", self.kind.slug),
-            "title": self.kind.title.en,
-            "status": self.kind.status,
+        let problem = self.to_problem(&ProblemContext {
+            base_url: "",
+            request_id: "",
+            path: "",
+            lang: Lang::En,
         });
         Response::builder()
             .status(self.status())
             .content_type(PROBLEM_JSON)
-            .body(body.to_string())
+            .body(serde_json::to_vec(&problem).unwrap_or_default())
     }
 }
 
-/// The problem responses an operation can produce, for the OpenAPI document.
-fn problem_response(status: u16, description: &'static str) -> MetaResponse {
+/// A problem response an operation can produce, for the OpenAPI document.
+pub fn problem_response(status: u16, description: &'static str) -> MetaResponse {
     MetaResponse {
         description,
         status: Some(status),
@@ -234,7 +237,21 @@ impl ApiResponse for ApiError {
                 ),
                 problem_response(403, "The token does not allow this."),
                 problem_response(404, "Not found."),
+                problem_response(
+                    409,
+                    "The request conflicts with the current state (operations that change state).",
+                ),
                 problem_response(413, "The request body is too large."),
+                problem_response(
+                    415,
+                    "The request body is missing its `Content-Type` or has another one than the \
+                     operation's (operations with a request body).",
+                ),
+                problem_response(
+                    422,
+                    "Some fields are invalid; `errors` points at each (operations with a request \
+                     body).",
+                ),
                 problem_response(429, "Too many requests; retry after `Retry-After` seconds."),
                 problem_response(500, "Unexpected failure; quote the request id."),
                 problem_response(503, "A dependency is unavailable; retry later."),
@@ -281,6 +298,13 @@ mod tests {
     }
 
     #[test]
+    fn a_problem_without_field_errors_has_no_errors_member() {
+        let problem = ApiError::new(&catalogue::NOT_FOUND).to_problem(&ctx(Lang::En));
+        let shown = serde_json::to_value(&problem).unwrap();
+        assert!(shown.get("errors").is_none(), "{shown}");
+    }
+
+    #[test]
     fn field_errors_and_arguments_are_rendered_in_the_callers_language() {
         let err = ApiError::new(&catalogue::PAYLOAD_TOO_LARGE).arg("limit", 10);
         assert_eq!(
@@ -289,7 +313,8 @@ mod tests {
         );
         let err = ApiError::new(&catalogue::VALIDATION_FAILED).field("/price", "must be positive");
         let problem = err.to_problem(&ctx(Lang::En));
-        assert_eq!(problem.errors.len(), 1);
-        assert_eq!(problem.errors[0].pointer, "/price");
+        let errors = problem.errors.unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].pointer, "/price");
     }
 }

@@ -1,13 +1,18 @@
 // Operations take one argument per OAuth parameter, as the OpenAPI document lists them.
 #![allow(clippy::too_many_arguments)]
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Html, Json};
-use poem_openapi::types::Example;
+use poem_openapi::registry::{MetaResponses, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{
+    Example, ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type,
+};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::authorize::{self, AuthorizeRequest};
@@ -18,11 +23,171 @@ use super::metadata::{self, ServerMetadata};
 use super::token::Refusal;
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
+use crate::http::problem::problem_response;
 use crate::http::{ApiTag, sign_in_error_page};
 use crate::ratelimit::TooManyRequests;
 use crate::startup::AppState;
 
 pub struct OAuthApi;
+
+/// What is answered in front of, or instead of, an OAuth handler as problem details rather than
+/// RFC 6749 errors: the rate limit (429), and the request pipeline's body limit (413) and time
+/// limit (504), which apply to every operation.
+pub struct Refused(TooManyRequests);
+
+impl From<TooManyRequests> for Refused {
+    fn from(refused: TooManyRequests) -> Self {
+        Self(refused)
+    }
+}
+
+impl From<Refused> for poem::Error {
+    fn from(refused: Refused) -> Self {
+        refused.0.into()
+    }
+}
+
+impl ApiResponse for Refused {
+    fn meta() -> MetaResponses {
+        let mut meta = TooManyRequests::meta();
+        meta.responses.extend([
+            problem_response(413, "The request body is too large."),
+            problem_response(504, "The request took too long."),
+        ]);
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        TooManyRequests::register(registry);
+    }
+}
+
+/// Declares a string parameter whose document states the values (or shape) clients must send,
+/// while parsing takes any string: the handlers then answer a value outside that set with the
+/// RFC 6749 error the endpoint owes (`unsupported_grant_type`, a redirect with
+/// `unsupported_response_type`, ...), not with the generic 400 a strict parser would raise.
+macro_rules! documented_string {
+    ($(#[$doc:meta])* $name:ident, |$schema:ident| $shape:block) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = String;
+            type RawElementValueType = String;
+
+            fn name() -> Cow<'static, str> {
+                "string".into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                let mut $schema = MetaSchema::new("string");
+                $shape
+                MetaSchemaRef::Inline(Box::new($schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&String> {
+                Some(&self.0)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+
+        impl ParseFromJSON for $name {
+            fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+                String::parse_from_json(value)
+                    .map(Self)
+                    .map_err(ParseError::propagate)
+            }
+        }
+
+        impl ParseFromParameter for $name {
+            fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+                Ok(Self(value.to_string()))
+            }
+        }
+
+        impl ToJSON for $name {
+            fn to_json(&self) -> Option<serde_json::Value> {
+                Some(serde_json::Value::String(self.0.clone()))
+            }
+        }
+    };
+}
+
+fn one_of(schema: &mut MetaSchema, values: &[&str]) {
+    schema.enum_items = values.iter().map(|v| serde_json::json!(v)).collect();
+    schema.example = values.first().map(|v| serde_json::json!(v));
+}
+
+documented_string!(
+    /// `grant_type` of a token request: the grants we issue tokens for.
+    GrantType,
+    |schema| {
+        one_of(
+            &mut schema,
+            &["authorization_code", "refresh_token", "client_credentials"],
+        );
+    }
+);
+
+documented_string!(
+    /// `response_type` of an authorization request: only the code flow.
+    ResponseType,
+    |schema| {
+        one_of(&mut schema, &["code"]);
+    }
+);
+
+documented_string!(
+    /// `code_challenge_method`: only S256; `plain` is refused.
+    CodeChallengeMethod,
+    |schema| {
+        one_of(&mut schema, &["S256"]);
+    }
+);
+
+documented_string!(
+    /// `token_type_hint` of RFC 7009 and RFC 7662.
+    TokenTypeHint,
+    |schema| {
+        one_of(&mut schema, &["access_token", "refresh_token"]);
+    }
+);
+
+documented_string!(
+    /// `client_assertion_type` of RFC 7523 client authentication.
+    ClientAssertionType,
+    |schema| {
+        one_of(
+            &mut schema,
+            &[super::assertion::ASSERTION_TYPE],
+        );
+    }
+);
+
+documented_string!(
+    /// A PKCE code verifier or challenge (RFC 7636 §4.1, §4.2).
+    PkceValue,
+    |schema| {
+        schema.min_length = Some(43);
+        schema.max_length = Some(128);
+        schema.pattern = Some("^[A-Za-z0-9._~-]{43,128}$".into());
+        schema.example = Some(serde_json::json!(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGlSstw-cM"
+        ));
+    }
+);
 
 #[derive(ApiResponse)]
 enum MetadataResponse {
@@ -101,30 +266,63 @@ impl Example for TokenBody {
     }
 }
 
-/// A token request (RFC 6749 §4.1.3), form-encoded.
+/// A token request (RFC 6749 §3.2), form-encoded. Which fields a request needs depends on its
+/// grant and on how the client authenticates.
 #[derive(Debug, Object, serde::Deserialize)]
+#[oai(example)]
 pub struct TokenForm {
-    /// `authorization_code`.
-    pub grant_type: Option<String>,
-    /// The one-time code from the authorization response.
+    /// The grant: `authorization_code` (redeem the one-time code, with `code`, `redirect_uri`
+    /// and `code_verifier`), `refresh_token` (with `refresh_token`; the refresh token rotates) or
+    /// `client_credentials` (a confidential client acting as itself, with optional `scope`).
+    #[serde(default)]
+    pub grant_type: GrantType,
+    /// For `authorization_code`: the one-time code from the authorization response.
+    #[oai(skip_serializing_if_is_none)]
     pub code: Option<String>,
-    /// The redirect URI used in the authorization request.
+    /// For `authorization_code`: the redirect URI used in the authorization request.
+    #[oai(skip_serializing_if_is_none)]
     pub redirect_uri: Option<String>,
-    /// The client; public clients (`none` authentication) must send it.
+    /// The client; public clients (`none` authentication) and `client_secret_post` send it.
+    #[oai(skip_serializing_if_is_none)]
     pub client_id: Option<String>,
     /// For `client_secret_post`.
+    #[oai(skip_serializing_if_is_none)]
     pub client_secret: Option<String>,
-    /// For `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
-    pub client_assertion_type: Option<String>,
-    /// For `private_key_jwt`: a JWT signed with a key from the client's `jwks_uri`, `aud` = our
-    /// issuer (RFC 7523).
+    /// For `private_key_jwt`.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_assertion_type: Option<ClientAssertionType>,
+    /// For `private_key_jwt`: a JWT signed with a key from the client's `jwks_uri`, `iss` = `sub`
+    /// = the client id, `aud` = our issuer (RFC 7523).
+    #[oai(skip_serializing_if_is_none)]
     pub client_assertion: Option<String>,
-    /// The PKCE verifier (RFC 7636).
-    pub code_verifier: Option<String>,
-    /// For `grant_type=refresh_token`.
+    /// For `authorization_code`: the PKCE verifier (RFC 7636).
+    #[oai(skip_serializing_if_is_none)]
+    pub code_verifier: Option<PkceValue>,
+    /// For `refresh_token`: the refresh token to exchange.
+    #[oai(skip_serializing_if_is_none)]
     pub refresh_token: Option<String>,
-    /// For `grant_type=client_credentials`: space-separated scopes (default: all the client's).
+    /// For `client_credentials`: space-separated scopes (default: all the client's).
+    #[oai(skip_serializing_if_is_none)]
     pub scope: Option<String>,
+}
+
+impl Example for TokenForm {
+    fn example() -> Self {
+        TokenForm {
+            grant_type: GrantType("authorization_code".into()),
+            code: Some("SplxlOBeZQQYbYS6WxSbIA".into()),
+            redirect_uri: Some("vn.gov.camau.app:/oauth2redirect".into()),
+            client_id: Some("mc_3k9x2m4q8w7e5r1t6y0u2i4o".into()),
+            client_secret: None,
+            client_assertion_type: None,
+            client_assertion: None,
+            code_verifier: Some(PkceValue(
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into(),
+            )),
+            refresh_token: None,
+            scope: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -169,14 +367,14 @@ fn token_bad_request(err: poem::Error) -> TokenResponse {
 pub struct RevokeForm {
     /// The access or refresh token to revoke.
     pub token: Option<String>,
-    /// `access_token` or `refresh_token` (optional; the token's form tells them apart).
-    pub token_type_hint: Option<String>,
+    /// Optional; the token's form tells access and refresh tokens apart.
+    pub token_type_hint: Option<TokenTypeHint>,
     /// Public clients identify with their `client_id`.
     pub client_id: Option<String>,
     /// For `client_secret_post`.
     pub client_secret: Option<String>,
     /// For `private_key_jwt`.
-    pub client_assertion_type: Option<String>,
+    pub client_assertion_type: Option<ClientAssertionType>,
     /// For `private_key_jwt`.
     pub client_assertion: Option<String>,
 }
@@ -217,13 +415,13 @@ pub struct IntrospectForm {
     /// The token to look at.
     pub token: Option<String>,
     /// Optional; the token's form tells access and refresh tokens apart.
-    pub token_type_hint: Option<String>,
+    pub token_type_hint: Option<TokenTypeHint>,
     /// For `client_secret_post`.
     pub client_id: Option<String>,
     /// For `client_secret_post`.
     pub client_secret: Option<String>,
     /// For `private_key_jwt`.
-    pub client_assertion_type: Option<String>,
+    pub client_assertion_type: Option<ClientAssertionType>,
     /// For `private_key_jwt`.
     pub client_assertion: Option<String>,
 }
@@ -321,11 +519,13 @@ impl OAuthApi {
         method = "get",
         operation_id = "oauthMetadata"
     )]
-    async fn oauth_metadata(&self, state: Data<&AppState>) -> MetadataResponse {
-        MetadataResponse::Ok(
+    // Handlers that never refuse anything themselves still return `Refused`: the middleware
+    // answers in front of them, and the document must say so.
+    async fn oauth_metadata(&self, state: Data<&AppState>) -> Result<MetadataResponse, Refused> {
+        Ok(MetadataResponse::Ok(
             Json(metadata::document(state.config.issuer(), false)),
             "public, max-age=3600".into(),
-        )
+        ))
     }
 
     /// OpenID Provider configuration
@@ -336,23 +536,26 @@ impl OAuthApi {
         method = "get",
         operation_id = "openidConfiguration"
     )]
-    async fn openid_configuration(&self, state: Data<&AppState>) -> MetadataResponse {
-        MetadataResponse::Ok(
+    async fn openid_configuration(
+        &self,
+        state: Data<&AppState>,
+    ) -> Result<MetadataResponse, Refused> {
+        Ok(MetadataResponse::Ok(
             Json(metadata::document(state.config.issuer(), true)),
             "public, max-age=3600".into(),
-        )
+        ))
     }
 
     /// Our public signing keys (JWKS)
     ///
     /// Verify our access and ID tokens offline with these keys: ES256, selected by `kid`.
     #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
-    async fn jwks(&self, state: Data<&AppState>) -> JwksResponse {
+    async fn jwks(&self, state: Data<&AppState>) -> Result<JwksResponse, Refused> {
         let set = state.tokens.keyring().jwks();
-        JwksResponse::Ok(
+        Ok(JwksResponse::Ok(
             Json(serde_json::to_value(&set).unwrap_or_else(|_| serde_json::json!({"keys": []}))),
             format!("public, max-age={}", state.config.jwks_max_age.as_secs()),
-        )
+        ))
     }
 
     /// Authorization endpoint: sign in with the national eID
@@ -370,7 +573,7 @@ impl OAuthApi {
         &self,
         state: Data<&AppState>,
         /// Must be `code`.
-        response_type: Query<Option<String>>,
+        response_type: Query<Option<ResponseType>>,
         /// The app's client id.
         client_id: Query<Option<String>>,
         /// One of the app's registered redirect URIs (loopback IP URIs match on any port).
@@ -381,29 +584,29 @@ impl OAuthApi {
         #[oai(name = "state")]
         app_state: Query<Option<String>>,
         /// PKCE challenge: base64url(SHA-256(code_verifier)).
-        code_challenge: Query<Option<String>>,
+        code_challenge: Query<Option<PkceValue>>,
         /// Must be `S256`.
-        code_challenge_method: Query<Option<String>>,
+        code_challenge_method: Query<Option<CodeChallengeMethod>>,
         /// Echoed in the ID token.
         nonce: Query<Option<String>>,
         /// `2` to require identity level 2.
         acr_values: Query<Option<String>>,
         /// `none` is answered with `login_required`: signing in needs the citizen.
         prompt: Query<Option<String>>,
-    ) -> AuthorizeResponse {
+    ) -> Result<AuthorizeResponse, Refused> {
         let request = AuthorizeRequest {
-            response_type: response_type.0,
+            response_type: response_type.0.map(ResponseType::into_inner),
             client_id: client_id.0,
             redirect_uri: redirect_uri.0,
             scope: scope.0,
             state: app_state.0,
-            code_challenge: code_challenge.0,
-            code_challenge_method: code_challenge_method.0,
+            code_challenge: code_challenge.0.map(PkceValue::into_inner),
+            code_challenge_method: code_challenge_method.0.map(CodeChallengeMethod::into_inner),
             nonce: nonce.0,
             acr_values: acr_values.0,
             prompt: prompt.0,
         };
-        match authorize::start(&state, request).await {
+        Ok(match authorize::start(&state, request).await {
             authorize::Outcome::ToProvider { location, cookie } => {
                 AuthorizeResponse::Redirect(location, Some(cookie), no_store())
             }
@@ -417,37 +620,57 @@ impl OAuthApi {
             authorize::Outcome::ErrorPage { message, .. } => {
                 AuthorizeResponse::BadRequest(sign_in_error_page(&message), no_store())
             }
-        }
+        })
     }
 
     /// Token endpoint
     ///
-    /// Exchanges the one-time code for our tokens (`authorization_code` with the PKCE
-    /// verifier; public clients authenticate with `none`, confidential ones with
-    /// `client_secret_basic` or `client_secret_post`). Errors follow RFC 6749 §5.2.
+    /// Issues our tokens for three grants:
+    ///
+    /// - `authorization_code`: redeems the one-time code of the authorization endpoint with its
+    ///   PKCE `code_verifier` and `redirect_uri`; with `offline_access` a refresh token comes too.
+    /// - `refresh_token`: exchanges a refresh token for new tokens of the same session; the
+    ///   refresh token rotates, and presenting a rotated one ends the session.
+    /// - `client_credentials`: a confidential client acting as itself (no citizen), for the
+    ///   `scope` it asks within its registered scopes (default: all of them).
+    ///
+    /// Clients authenticate with one method: public clients send only `client_id` (`none`);
+    /// confidential ones use `client_secret_basic` (HTTP Basic), `client_secret_post`
+    /// (`client_id` and `client_secret` in the form) or `private_key_jwt` (`client_assertion_type`
+    /// and a `client_assertion` JWT signed with a key of the client's `jwks_uri`, RFC 7523).
+    ///
+    /// Example (`client_credentials` with `client_secret_basic`):
+    /// `Authorization: Basic base64(client_id:client_secret)` and the body
+    /// `grant_type=client_credentials&scope=introspect`.
+    ///
+    /// Errors follow RFC 6749 §5.2 (`invalid_request`, `invalid_client`, `invalid_grant`,
+    /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`), including for values
+    /// outside the documented ones.
     #[oai(path = "/v1/auth/token", method = "post", operation_id = "token")]
     async fn token(
         &self,
         state: Data<&AppState>,
         req: &Request,
         form: Form<TokenForm>,
-    ) -> Result<TokenResponse, TooManyRequests> {
+    ) -> Result<TokenResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
             form.client_id,
             form.client_secret,
-            form.client_assertion_type,
+            form.client_assertion_type
+                .map(ClientAssertionType::into_inner),
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
             Err(error) => return Ok(TokenResponse::BadRequest(Json(error), no_store())),
         };
         let request = TokenRequest {
-            grant_type: form.grant_type,
+            // An empty `grant_type` is as good as none: both are `invalid_request`.
+            grant_type: Some(form.grant_type.into_inner()).filter(|g| !g.is_empty()),
             code: form.code,
             redirect_uri: form.redirect_uri,
-            code_verifier: form.code_verifier,
+            code_verifier: form.code_verifier.map(PkceValue::into_inner),
             refresh_token: form.refresh_token,
             scope: form.scope,
             credentials,
@@ -458,7 +681,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(issued) => TokenResponse::Ok(
                     Json(TokenBody {
                         access_token: issued.access_token,
@@ -496,13 +719,14 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<RevokeForm>,
-    ) -> Result<RevokeResponse, TooManyRequests> {
+    ) -> Result<RevokeResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
             form.client_id,
             form.client_secret,
-            form.client_assertion_type,
+            form.client_assertion_type
+                .map(ClientAssertionType::into_inner),
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
@@ -517,7 +741,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(()) => RevokeResponse::Ok(no_store()),
                 Err(refusal) => match refusal.status {
                     401 => RevokeResponse::Unauthorized(
@@ -547,13 +771,14 @@ impl OAuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<IntrospectForm>,
-    ) -> Result<IntrospectResponse, TooManyRequests> {
+    ) -> Result<IntrospectResponse, Refused> {
         let form = form.0;
         let credentials = match client_credentials(
             req,
             form.client_id,
             form.client_secret,
-            form.client_assertion_type,
+            form.client_assertion_type
+                .map(ClientAssertionType::into_inner),
             form.client_assertion,
         ) {
             Ok(credentials) => credentials,
@@ -571,7 +796,7 @@ impl OAuthApi {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
-                }) => return Err(TooManyRequests(decision)),
+                }) => return Err(TooManyRequests(decision).into()),
                 Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
                 Err(refusal) => match refusal.status {
                     401 => IntrospectResponse::Unauthorized(

@@ -56,3 +56,145 @@ fn every_operation_has_a_summary_an_id_and_documented_responses() {
         }
     }
 }
+
+fn enum_of(schema: &serde_json::Value) -> Vec<&str> {
+    schema["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no enum in {schema}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_served_document_describes_the_errors_and_oauth_values_the_server_answers_with() {
+    let app = TestApp::spawn().await;
+    let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let schemas = &spec["components"]["schemas"];
+
+    // Problems without field errors leave `errors` out, so it cannot be required.
+    let required: Vec<&str> = schemas["Problem"]["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(!required.contains(&"errors"), "{required:?}");
+    let not_found = app.get("/v1/nothing-here").await;
+    assert_eq!(not_found.status(), 404);
+    let body: serde_json::Value = not_found.json().await.unwrap();
+    for field in &required {
+        assert!(body.get(*field).is_some(), "{field} missing from {body}");
+    }
+
+    // A request body without `Content-Type` is answered with 415, so it is documented.
+    let create = &spec["paths"]["/v1/ops/clients"]["post"]["responses"];
+    assert!(create.get("415").is_some(), "{create}");
+    let (id, secret) = app
+        .client_with(motcua::clients::NewClient {
+            name: "Service".into(),
+            kind: motcua::clients::ClientKind::Confidential,
+            scopes: vec!["introspect".into()],
+            ..Default::default()
+        })
+        .await;
+    let issued: serde_json::Value = app
+        .client_credentials(&id, &secret.unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let unsupported = app
+        .client
+        .post(app.url("/v1/ops/clients"))
+        .bearer_auth(issued["access_token"].as_str().unwrap())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsupported.status(), 415);
+
+    let token = &schemas["TokenForm"]["properties"];
+    assert_eq!(
+        enum_of(&token["grant_type"]),
+        ["authorization_code", "refresh_token", "client_credentials"]
+    );
+    assert_eq!(
+        enum_of(&token["client_assertion_type"]),
+        ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    );
+    assert_eq!(token["code_verifier"]["minLength"], 43);
+    assert_eq!(token["code_verifier"]["maxLength"], 128);
+    for form in ["RevokeForm", "IntrospectForm"] {
+        assert_eq!(
+            enum_of(&schemas[form]["properties"]["token_type_hint"]),
+            ["access_token", "refresh_token"],
+            "{form}"
+        );
+    }
+    let authorize = spec["paths"]["/v1/auth/authorize"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let param = |name: &str| {
+        &authorize
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))["schema"]
+    };
+    assert_eq!(enum_of(param("response_type")), ["code"]);
+    assert_eq!(enum_of(param("code_challenge_method")), ["S256"]);
+    assert_eq!(param("code_challenge")["maxLength"], 128);
+
+    let token_doc = spec["paths"]["/v1/auth/token"]["post"]["description"]
+        .as_str()
+        .unwrap();
+    for named in [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ] {
+        assert!(
+            token_doc.contains(named),
+            "the token endpoint's description names {named}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn values_outside_the_documented_ones_still_get_rfc_6749_errors() {
+    let app = TestApp::spawn().await;
+    let token = |form: &'static [(&'static str, &'static str)]| {
+        app.client.post(app.url("/v1/auth/token")).form(form).send()
+    };
+    for (form, error) in [
+        (&[("grant_type", "password")][..], "unsupported_grant_type"),
+        (&[("client_id", "mc_x")][..], "invalid_request"),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "saml"),
+                ("client_assertion", "x"),
+            ][..],
+            "invalid_request",
+        ),
+    ] {
+        let response = token(form).await.unwrap();
+        assert_eq!(response.status(), 400, "{form:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], error, "{form:?}: {body}");
+    }
+
+    let client_id = app.public_client(crate::signin::APP_REDIRECT).await;
+    let request = crate::signin::Request::new(&client_id);
+    let url = request
+        .authorize_url(&app)
+        .replace("response_type=code", "response_type=token");
+    let response = app.client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let params = crate::signin::query_of(&crate::signin::location(&response));
+    assert_eq!(params["error"], "unsupported_response_type");
+    assert_eq!(params["state"], request.state);
+}
