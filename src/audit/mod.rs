@@ -1,7 +1,6 @@
 //! The audit log: every security event, append-only in PostgreSQL, without personal data,
 //! hash-chained and checkpointed so tampering shows (see [`chain`]).
 
-pub mod api;
 pub mod chain;
 pub mod search;
 
@@ -123,7 +122,7 @@ pub struct RequestFacts {
     pub request_id: Option<String>,
     pub client_ip: Option<IpAddr>,
     /// Where a handler that applies the rate limit itself leaves its decision.
-    pub rate_slot: Option<crate::ratelimit::RateSlot>,
+    pub rate_slot: Option<crate::http::RateSlot>,
 }
 
 impl RequestFacts {
@@ -131,10 +130,7 @@ impl RequestFacts {
         Self {
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
             client_ip: req.extensions().get::<ClientIp>().and_then(|c| c.0),
-            rate_slot: req
-                .extensions()
-                .get::<crate::ratelimit::RateSlot>()
-                .cloned(),
+            rate_slot: req.extensions().get::<crate::http::RateSlot>().cloned(),
         }
     }
 }

@@ -7,7 +7,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Each dependency gets this long to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);

@@ -3,12 +3,12 @@
 use time::OffsetDateTime;
 
 use super::citizens::{self, SignIn};
-use super::eid::EidError;
+use super::eid::{Eid, EidError};
 use super::login::{self, IssuedCode};
 use crate::audit::{Event, Outcome as AuditOutcome, RequestFacts};
+use crate::clients::redirect::{error_redirect, redirect_with};
 use crate::crypto;
-use crate::oauth::authorize::{error_redirect, redirect_with};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The whole exchange with the provider (token, JWKS refetch, userinfo) must fit in this.
 const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
@@ -42,6 +42,7 @@ fn fail(facts: &RequestFacts, client_id: Option<&str>, reason: &str) -> Event {
 
 pub async fn finish(
     app: &AppState,
+    eid: &Eid,
     query: CallbackQuery,
     cookie: Option<String>,
     facts: RequestFacts,
@@ -105,7 +106,7 @@ pub async fn finish(
     };
     // RFC 9207: the response must come from the provider we sent the citizen to.
     if let Some(iss) = query.iss.as_deref()
-        && iss.trim_end_matches('/') != app.eid.issuer()
+        && iss.trim_end_matches('/') != eid.issuer()
     {
         app.audit
             .record(fail(&facts, Some(client_id), "callback iss mismatch"))
@@ -153,7 +154,7 @@ pub async fn finish(
     // Each provider request has its own timeout; this bounds them together.
     let finished = tokio::time::timeout(
         FINISH_DEADLINE,
-        app.eid.finish(code, &pending.pkce_verifier, &pending.nonce),
+        eid.finish(code, &pending.pkce_verifier, &pending.nonce),
     )
     .await
     .unwrap_or_else(|_| Err(EidError::Unavailable("sign-in deadline passed".into())));
@@ -194,7 +195,7 @@ pub async fn finish(
     }
     let level: i16 = if level2 { 2 } else { 1 };
     let sign_in = SignIn {
-        provider: app.eid.issuer().to_string(),
+        provider: eid.issuer().to_string(),
         provider_subject: identity.subject.clone(),
         name: identity.name.clone(),
         id_number: identity.id_number.clone(),

@@ -148,11 +148,7 @@ impl Eid {
             client_secret: config.eid_client_secret.expose().clone(),
             scopes: config.eid_scopes.clone(),
             id_number_claim: config.eid_id_number_claim.clone(),
-            redirect_uri: format!(
-                "{}{}",
-                config.issuer(),
-                crate::oauth::metadata::EID_CALLBACK_PATH
-            ),
+            redirect_uri: format!("{}{}", config.issuer(), crate::http::paths::EID_CALLBACK),
             http,
             discovered: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),

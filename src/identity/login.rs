@@ -138,7 +138,7 @@ pub fn binding_cookie(name: &str, value: &str, public_url: &url::Url, max_age: u
     format!(
         "{name}={value}; Path={}{}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         public_url.path().trim_end_matches('/'),
-        crate::oauth::metadata::EID_CALLBACK_PATH,
+        crate::http::paths::EID_CALLBACK,
         if public_url.scheme() == "https" {
             "; Secure"
         } else {

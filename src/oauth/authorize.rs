@@ -2,13 +2,12 @@
 //! the app's request, then sends the citizen to the national eID with our own state, nonce and
 //! PKCE, remembering the app's request in Redis.
 
-use url::Url;
-
+use crate::clients::redirect::error_redirect;
 use crate::clients::store as clients;
 use crate::crypto;
-use crate::identity::eid::EidError;
+use crate::identity::eid::{Eid, EidError};
 use crate::identity::login::{self, PendingLogin};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The query of an authorization request; everything optional so we can answer each defect.
 #[derive(Debug, Default, Clone)]
@@ -36,45 +35,6 @@ pub enum Outcome {
     ErrorPage { status: u16, message: String },
 }
 
-/// Builds the app's redirect with an RFC 6749 §4.1.2.1 error, its `state` and our `iss`
-/// (RFC 9207).
-pub fn error_redirect(
-    redirect_uri: &str,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-    issuer: &str,
-) -> String {
-    redirect_with(
-        redirect_uri,
-        &[
-            ("error", Some(error)),
-            ("error_description", Some(description)),
-            ("state", state),
-            ("iss", Some(issuer)),
-        ],
-    )
-}
-
-/// Appends parameters to a redirect URI, keeping its own query.
-pub fn redirect_with(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut query = url.query_pairs_mut();
-                for (name, value) in params {
-                    if let Some(value) = value {
-                        query.append_pair(name, value);
-                    }
-                }
-            }
-            url.to_string()
-        }
-        // Registered URIs are validated, so this is unreachable in practice.
-        Err(_) => redirect_uri.to_string(),
-    }
-}
-
 /// Longest `state` or `nonce` we keep: both are stored with the pending sign-in (and the nonce
 /// goes into the ID token), so an anonymous caller must not make us store arbitrary amounts.
 pub const MAX_ECHO_LEN: usize = 512;
@@ -95,7 +55,7 @@ pub fn is_pkce_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
+pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome {
     let issuer = app.config.issuer();
     let error_page = |message: &str| Outcome::ErrorPage {
         status: 400,
@@ -233,8 +193,7 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
         binding_sha256: crypto::sha256_b64(binding.as_bytes()),
     };
     let level2_values = require_level2.then_some(app.config.eid_acr_level2.as_slice());
-    let location = match app
-        .eid
+    let location = match eid
         .authorization_url(
             &our_state,
             &nonce,
@@ -273,21 +232,6 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_redirects_keep_the_apps_query_and_carry_state_and_iss() {
-        let url = error_redirect(
-            "vn.gov.app:/cb?x=1",
-            "access_denied",
-            "no",
-            Some("s 1"),
-            "https://api.example.vn",
-        );
-        assert_eq!(
-            url,
-            "vn.gov.app:/cb?x=1&error=access_denied&error_description=no&state=s+1&iss=https%3A%2F%2Fapi.example.vn"
-        );
-    }
 
     #[test]
     fn state_and_nonce_are_bounded_printable_ascii() {

@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::assertion::ClientKeys;
 use super::error::OAuthError;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::Client;
 use crate::crypto::{self, Purpose};
 use crate::identity::login;
 use crate::sessions::store::{self as sessions, NewSession, Session};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::IdClaims;
 
 /// The form of a token request; every field optional so each defect gets its RFC 6749 error.
@@ -75,6 +76,7 @@ fn server_error(err: impl std::fmt::Display) -> Refusal {
 
 pub async fn exchange(
     app: &AppState,
+    keys: &ClientKeys,
     req: TokenRequest,
     facts: &RequestFacts,
 ) -> Result<Issued, Refusal> {
@@ -96,7 +98,7 @@ pub async fn exchange(
             ));
         }
     };
-    let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
+    let client = super::client_auth::authenticate(app, keys, &req.credentials, facts).await?;
     if !client.may_use_grant(grant) {
         failure(app, facts, &client.client_id, "grant type not registered").await;
         return Err(Refusal::new(
@@ -268,7 +270,7 @@ async fn replayed_code(app: &AppState, client: &Client, code: &str, facts: &Requ
         return;
     };
     let ended = match Uuid::parse_str(&spent.sid) {
-        Ok(sid) => super::revoke::end_session(app, sid, "authorization code replay")
+        Ok(sid) => crate::sessions::end_session(app, sid, "authorization code replay")
             .await
             .unwrap_or_else(|err| {
                 tracing::error!(error = %err, "revoking after a code replay");

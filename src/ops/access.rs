@@ -10,13 +10,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::guard::Operator;
+use super::guard::OperatorAuth;
 use super::roles::{self, GrantError};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::oauth::introspect::Introspection;
 use crate::sessions::store as sessions;
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsAccessApi;
 
@@ -169,7 +168,7 @@ impl OpsAccessApi {
     async fn list_sessions(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// The previous page's `next_cursor`.
@@ -181,7 +180,6 @@ impl OpsAccessApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<CitizenSessionPage>> {
-        Operator::check(&state, &auth).await?;
         let after = crate::sessions::api::parse_cursor(cursor.0.as_deref())?;
         let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0)
             .await
@@ -215,13 +213,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// The session id.
         sid: Path<Uuid>,
     ) -> ApiResult<Done> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         match sessions::find(&state.db, sid.0)
             .await
             .map_err(ApiError::internal)?
@@ -229,7 +227,7 @@ impl OpsAccessApi {
             Some(session) if session.citizen_id == sub.0 => {}
             _ => return Err(ApiError::new(&catalogue::NOT_FOUND)),
         }
-        crate::oauth::revoke::end_session(&state, sid.0, "operator")
+        crate::sessions::end_session(&state, sid.0, "operator")
             .await
             .map_err(ApiError::internal)?;
         operator
@@ -256,11 +254,11 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<SessionsEnded>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         // One statement ends them all, however many there are; then each is denied.
         let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
         let ended_ids = sessions::revoke_all_of_citizen(&mut conn, sub.0, "operator")
@@ -294,10 +292,9 @@ impl OpsAccessApi {
     async fn introspect(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         body: Json<TokenQuery>,
     ) -> ApiResult<Json<Introspection>> {
-        Operator::check(&state, &auth).await?;
         let seen = crate::oauth::introspect::describe(&state, &body.0.token, None)
             .await
             .map_err(ApiError::internal)?;
@@ -317,10 +314,10 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         body: Json<JtiRevocation>,
     ) -> ApiResult<Done> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         // Without the token its expiry is unknown: deny for the longest lifetime a token has.
         let until = OffsetDateTime::now_utc()
             + time::Duration::seconds(state.config.access_token_ttl.as_secs() as i64);
@@ -350,11 +347,10 @@ impl OpsAccessApi {
     async fn list_roles(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<Roles>> {
-        Operator::check(&state, &auth).await?;
         roles_of(&state, sub.0).await
     }
 
@@ -370,13 +366,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// `operator`, `agency` or `merchant`.
         role: Path<String>,
     ) -> ApiResult<Json<Roles>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         roles::grant(
             &state.db,
             sub.0,
@@ -410,13 +406,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// `operator`, `agency` or `merchant`.
         role: Path<String>,
     ) -> ApiResult<Json<Roles>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         if sub.0 == operator.0 && role.0 == "operator" {
             return Err(ApiError::new(&catalogue::CONFLICT)
                 .arg("reason", "operators cannot revoke their own operator role"));

@@ -7,11 +7,10 @@ use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
 use time::OffsetDateTime;
 
-use super::guard::{Operator, default_page};
+use super::guard::{OperatorAuth, default_page};
 use crate::audit::search::{self, Filter};
 use crate::http::{ApiError, ApiResult, ApiTag};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsAuditApi;
 
@@ -92,7 +91,7 @@ impl OpsAuditApi {
     async fn audit_log(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         /// Exact actor, e.g. `operator:<sub>` or a client id.
         actor: Query<Option<String>>,
         /// Exact action, e.g. `client_suspended`, `sign_in`, `rate_limited`.
@@ -114,7 +113,6 @@ impl OpsAuditApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<AuditPage>> {
-        Operator::check(&state, &auth).await?;
         let filter = Filter {
             actor: actor.0,
             action: action.0,

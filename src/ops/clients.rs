@@ -7,12 +7,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::guard::{Operator, default_page};
+use super::guard::{OperatorAuth, default_page};
 use crate::clients::store::SecretChange;
 use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsClientsApi;
 
@@ -250,7 +249,7 @@ impl OpsClientsApi {
     async fn list_clients(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         /// The last client id of the previous page.
         after: Query<Option<String>>,
         /// Page size, 1 to 200.
@@ -260,7 +259,6 @@ impl OpsClientsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ClientView>>> {
-        Operator::check(&state, &auth).await?;
         let clients = store::list(&state.db, after.0.as_deref(), limit.0)
             .await
             .map_err(ApiError::internal)?;
@@ -276,10 +274,10 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         body: Json<ClientCreate>,
     ) -> ApiResult<Created> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let body = body.0;
         let kind = ClientKind::parse(&body.kind).ok_or_else(|| {
             ApiError::new(&catalogue::VALIDATION_FAILED)
@@ -324,11 +322,10 @@ impl OpsClientsApi {
     async fn show_client(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        Operator::check(&state, &auth).await?;
         Ok(Json(find(&state, &id.0).await?.into()))
     }
 
@@ -349,12 +346,12 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
         body: Json<ClientUpdate>,
     ) -> ApiResult<Updated> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
         let client = store::find_for_update(&mut tx, &id.0)
             .await
@@ -443,11 +440,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Deleted> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let (cut_off, sessions) = store::delete(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -481,11 +478,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let at = store::suspend(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -513,11 +510,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         if !store::resume(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -550,11 +547,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<SecretRotated> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let client = find(&state, &id.0).await?;
         let (secret, cut_off) = store::rotate_secret(&state.db, &id.0)
             .await

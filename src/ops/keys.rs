@@ -8,10 +8,9 @@ use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
 use time::OffsetDateTime;
 
-use super::guard::Operator;
+use super::guard::OperatorAuth;
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 use crate::tokens::keys::{self, KeyInfo, RetireError};
 
 pub struct OpsKeysApi;
@@ -88,9 +87,8 @@ impl OpsKeysApi {
     async fn list_keys(
         &self,
         state: Data<&AppState>,
-        auth: BearerAuth,
+        _operator: OperatorAuth,
     ) -> ApiResult<Json<Vec<SigningKey>>> {
-        Operator::check(&state, &auth).await?;
         let keys = keys::list(&state.db).await.map_err(ApiError::internal)?;
         Ok(Json(keys.into_iter().map(SigningKey::from).collect()))
     }
@@ -105,9 +103,9 @@ impl OpsKeysApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
     ) -> ApiResult<Json<SigningKey>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let key = keys::rotate(
             &state.db,
             &state.master_key(),
@@ -143,12 +141,12 @@ impl OpsKeysApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The key id.
         kid: Path<String>,
         body: Json<Retirement>,
     ) -> ApiResult<Json<SigningKey>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let retired = keys::retire(
             &state.db,
             &kid.0,

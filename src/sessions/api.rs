@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::store;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 pub struct SessionsApi;
@@ -122,7 +122,7 @@ async fn end(
     session: Uuid,
     action: &'static str,
 ) -> ApiResult<()> {
-    crate::oauth::revoke::end_session(state, session, action)
+    crate::sessions::end_session(state, session, action)
         .await
         .map_err(ApiError::internal)?;
     let event = Event::new(action, Outcome::Success)

@@ -323,33 +323,38 @@ pub async fn drop_expired_replies(db: &PgPool) -> sqlx::Result<u64> {
     Ok(done.rows_affected())
 }
 
-pub async fn is_revoked(db: &PgPool, session_id: Uuid) -> sqlx::Result<bool> {
-    let revoked: Option<bool> =
-        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(revoked.unwrap_or(false))
-}
-
-pub async fn revoke_access_token(
-    db: &PgPool,
-    jti: &str,
-    expires_at: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+/// The session a refresh token belongs to and that session's client, whatever their state.
+pub async fn refresh_token_owner(db: &PgPool, token: &str) -> sqlx::Result<Option<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT s.id, s.client_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_sha256 = $1",
     )
-    .bind(jti)
-    .bind(expires_at)
-    .execute(db)
-    .await?;
-    Ok(())
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(db)
+    .await
 }
 
-pub async fn is_access_token_revoked(db: &PgPool, jti: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1)")
-        .bind(jti)
-        .fetch_one(db)
-        .await
+/// A refresh token of a session not revoked, with what introspection tells of it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefreshState {
+    pub sid: Uuid,
+    pub client_id: String,
+    pub citizen_id: Uuid,
+    pub scope: String,
+    pub level: i16,
+    pub idle_expires_at: OffsetDateTime,
+    pub absolute_expires_at: OffsetDateTime,
+    pub rotated_at: Option<OffsetDateTime>,
+}
+
+pub async fn refresh_token_state(db: &PgPool, token: &str) -> sqlx::Result<Option<RefreshState>> {
+    sqlx::query_as(
+        "SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at,
+                s.absolute_expires_at, rt.rotated_at
+         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+    )
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(db)
+    .await
 }

@@ -368,7 +368,7 @@ async fn expired_access_token_signed_with_our_key_is_refused() {
     let two_hours_ago = now - time::Duration::hours(2);
     let expired = at(two_hours_ago);
     let exp = jwt_parts(&expired).1["exp"].as_i64().unwrap();
-    assert!(exp < now.unix_timestamp() - motcua::tokens::jwt::LEEWAY_SECS as i64);
+    assert!(exp < now.unix_timestamp() - motcua::tokens::LEEWAY_SECS as i64);
     assert!(invalid_because(
         &app,
         &expired,
