@@ -372,10 +372,13 @@ mod tests {
 /// them to whatever response goes out, errors included. Handlers that authenticate a client
 /// before charging it fill it themselves.
 #[derive(Debug, Clone, Default)]
-pub struct RateSlot(std::sync::Arc<std::sync::Mutex<Option<Vec<(HeaderName, HeaderValue)>>>>);
+pub struct RateSlot(std::sync::Arc<std::sync::Mutex<Option<Headers>>>);
+
+/// Headers to add to a response.
+pub type Headers = Vec<(HeaderName, HeaderValue)>;
 
 impl RateSlot {
-    pub fn put(&self, headers: Vec<(HeaderName, HeaderValue)>) {
+    pub fn put(&self, headers: Headers) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(headers);
         }
@@ -386,7 +389,7 @@ impl RateSlot {
     }
 
     /// The headers, for the response.
-    pub fn take(&self) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    pub fn take(&self) -> Option<Headers> {
         self.0.lock().ok().and_then(|mut slot| slot.take())
     }
 }
