@@ -218,12 +218,14 @@ impl AuditLog {
     }
 
     /// Appends a failure that anyone can cause without credentials (an unknown client, state or
-    /// code): at most one entry per action, reason and address a minute, marked `sampled`.
+    /// code, a wrong secret): at most one entry per action, reason, client and address a
+    /// minute, marked `sampled`.
     pub async fn record_sampled(&self, event: Event) {
         let key = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}",
             event.action,
             event.reason.as_deref().unwrap_or(""),
+            event.client_id.as_deref().unwrap_or(""),
             event.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
         );
         let key = crate::crypto::sha256_b64(key.as_bytes());

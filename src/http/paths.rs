@@ -10,6 +10,7 @@ pub const JWKS: &str = "/.well-known/jwks.json";
 /// Our callback at the eID provider: `{MOTCUA_PUBLIC_URL}/v1/auth/eid/callback`.
 pub const EID_CALLBACK: &str = "/v1/auth/eid/callback";
 pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
 
 /// Every path above, for the test against the OpenAPI document.
 pub const ALL: &[&str] = &[
@@ -20,4 +21,5 @@ pub const ALL: &[&str] = &[
     JWKS,
     EID_CALLBACK,
     HEALTHZ,
+    READYZ,
 ];

@@ -86,7 +86,7 @@ pub async fn finish(
     if !binding_ok {
         // Not the browser that started this sign-in: possibly login CSRF. Tell no app anything.
         app.audit
-            .record(fail(
+            .record_sampled(fail(
                 &facts,
                 Some(client_id),
                 "browser binding cookie mismatch",
@@ -109,7 +109,7 @@ pub async fn finish(
         && iss.trim_end_matches('/') != eid.issuer()
     {
         app.audit
-            .record(fail(&facts, Some(client_id), "callback iss mismatch"))
+            .record_sampled(fail(&facts, Some(client_id), "callback iss mismatch"))
             .await;
         return back(
             "access_denied",
@@ -117,12 +117,26 @@ pub async fn finish(
         );
     }
     if let Some(error) = query.error.as_deref() {
-        let reason = format!(
-            "provider error: {}",
-            error.chars().take(64).collect::<String>()
-        );
+        // Anyone holding a state can send any `error`: the reason is fixed (so sampling holds),
+        // and only a known code is kept.
+        let code = match error {
+            "access_denied"
+            | "login_required"
+            | "consent_required"
+            | "interaction_required"
+            | "temporarily_unavailable"
+            | "server_error"
+            | "invalid_request"
+            | "invalid_scope"
+            | "unauthorized_client"
+            | "unsupported_response_type" => error,
+            _ => "other",
+        };
         app.audit
-            .record(fail(&facts, Some(client_id), &reason))
+            .record_sampled(
+                fail(&facts, Some(client_id), "provider error")
+                    .details(serde_json::json!({ "error": code })),
+            )
             .await;
         return match error {
             "access_denied" | "login_required" | "consent_required" | "interaction_required" => {
@@ -191,6 +205,24 @@ pub async fn finish(
         return back(
             "access_denied",
             "This app requires identity level 2 (acr_values=2)",
+        );
+    }
+    // The app asked for a recent sign-in (an operator console, RFC 9470): the provider must
+    // say when the citizen authenticated, and it must be recent enough.
+    if !pending.fresh_enough(
+        identity.auth_time,
+        OffsetDateTime::now_utc().unix_timestamp(),
+    ) {
+        app.audit
+            .record(fail(
+                &facts,
+                Some(client_id),
+                "authentication not recent enough",
+            ))
+            .await;
+        return back(
+            "access_denied",
+            "The identity provider did not confirm a recent enough sign-in (max_age)",
         );
     }
     let level: i16 = if level2 { 2 } else { 1 };

@@ -221,6 +221,8 @@ impl Eid {
         nonce: &str,
         code_challenge: &str,
         want_level2: Option<&[String]>,
+        max_age: Option<u64>,
+        force_login: bool,
     ) -> Result<Url, EidError> {
         let d = self.discovered().await?;
         let mut url = d.authorization_endpoint.clone();
@@ -237,6 +239,12 @@ impl Eid {
                 .append_pair("code_challenge_method", "S256");
             if let Some(values) = want_level2 {
                 query.append_pair("acr_values", &values.join(" "));
+            }
+            if let Some(max_age) = max_age {
+                query.append_pair("max_age", &max_age.to_string());
+            }
+            if force_login {
+                query.append_pair("prompt", "login");
             }
         }
         Ok(url)

@@ -596,8 +596,13 @@ impl OAuthApi {
         nonce: Query<Option<String>>,
         /// `2` to require identity level 2.
         acr_values: Query<Option<String>>,
-        /// `none` is answered with `login_required`: signing in needs the citizen.
+        /// `none` is answered with `login_required`: signing in needs the citizen; `login` makes
+        /// the citizen authenticate at the national eID again.
         prompt: Query<Option<String>>,
+        /// Seconds since the citizen last authenticated at the national eID beyond which they
+        /// must sign in again (OIDC Core); the ID token and access token then carry a recent
+        /// `auth_time`. The operators' console answers a `max_age` challenge with it.
+        max_age: Query<Option<String>>,
     ) -> Result<AuthorizeResponse, Refused> {
         let request = AuthorizeRequest {
             response_type: response_type.0.map(ResponseType::into_inner),
@@ -610,6 +615,7 @@ impl OAuthApi {
             nonce: nonce.0,
             acr_values: acr_values.0,
             prompt: prompt.0,
+            max_age: max_age.0,
         };
         Ok(match authorize::start(&state, &eid, request).await {
             authorize::Outcome::ToProvider { location, cookie } => {

@@ -35,9 +35,11 @@ const ALLOWED: [Algorithm; 6] = [
     Algorithm::EdDSA,
 ];
 
-/// Client id and `jwks_uri`: the client is read from the database for every assertion, so when
-/// an operator changes its `jwks_uri` every replica misses the old keys at once.
-type SetKey = (String, String);
+/// Client id, `jwks_uri` and the client's cut-off: the client is read from the database for
+/// every assertion, so when an operator changes its `jwks_uri`, or cuts its tokens off
+/// (suspension, a narrowed registration: the way to drop a leaked key that the client replaced
+/// at the same URI), every replica misses the old keys at once.
+type SetKey = (String, String, Option<i64>);
 
 /// Clients' public keys, fetched from their `jwks_uri` and cached.
 #[derive(Clone)]
@@ -186,7 +188,7 @@ pub async fn verify(
     if !ALLOWED.contains(&header.alg) {
         return Err(Failure::Refused("assertion algorithm not allowed"));
     }
-    let set_key = (client.client_id.clone(), uri.to_string());
+    let set_key = (client.client_id.clone(), uri.to_string(), client.cut_off_ms);
     let (fetched_at, set) = keys.get(&set_key).await?;
     let key = match find_key(&set, header.kid.as_deref()) {
         Some(key) => key,

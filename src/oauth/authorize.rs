@@ -22,6 +22,7 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub acr_values: Option<String>,
     pub prompt: Option<String>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug)]
@@ -151,16 +152,28 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
             granted.join(" ")
         }
     };
-    if req
+    let prompts: Vec<&str> = req
         .prompt
         .as_deref()
-        .is_some_and(|p| p.split(' ').any(|p| p == "none"))
-    {
+        .map(|p| p.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if prompts.contains(&"none") {
         return back(
             "login_required",
             "Signing in needs the citizen at the identity provider",
         );
     }
+    let force_login = prompts.contains(&"login");
+    // OIDC Core §3.1.2.1: seconds since the citizen last authenticated at the provider.
+    let max_age = match req.max_age.as_deref() {
+        None => None,
+        Some(value) => match value.parse::<u64>() {
+            Ok(seconds) if seconds <= 10 * 365 * 24 * 3600 => Some(seconds),
+            _ => {
+                return back("invalid_request", "max_age must be a number of seconds");
+            }
+        },
+    };
     let acr_values: Vec<&str> = req
         .acr_values
         .as_deref()
@@ -191,6 +204,9 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
         nonce: nonce.clone(),
         pkce_verifier: pkce_verifier.clone(),
         binding_sha256: crypto::sha256_b64(binding.as_bytes()),
+        max_age,
+        force_login,
+        started_at: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
     let level2_values = require_level2.then_some(app.config.eid_acr_level2.as_slice());
     let location = match eid
@@ -199,6 +215,8 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
             &nonce,
             &crypto::sha256_b64(pkce_verifier.as_bytes()),
             level2_values,
+            max_age,
+            force_login,
         )
         .await
     {

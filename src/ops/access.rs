@@ -54,8 +54,7 @@ impl Example for CitizenSession {
 #[oai(example)]
 struct CitizenSessionPage {
     items: Vec<CitizenSession>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -203,7 +202,7 @@ impl OpsAccessApi {
 
     /// End one of a citizen's sessions
     ///
-    /// Its refresh and access tokens stop working on every replica within a second.
+    /// Its refresh and access tokens stop working on every replica within a second (within 5 s if Redis fails).
     #[oai(
         path = "/citizens/:sub/sessions/:sid",
         method = "delete",
@@ -260,11 +259,11 @@ impl OpsAccessApi {
     ) -> ApiResult<Json<SessionsEnded>> {
         let operator = operator.0;
         // One statement ends them all, however many there are; then each is denied.
-        let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
-        let ended_ids = sessions::revoke_all_of_citizen(&mut conn, sub.0, "operator")
+        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+        let ended_ids = sessions::revoke_all_of_citizen(&mut tx, sub.0, "operator")
             .await
             .map_err(ApiError::internal)?;
-        drop(conn);
+        tx.commit().await.map_err(ApiError::internal)?;
         for id in &ended_ids {
             state.revocations.revoke_session(&id.to_string()).await;
         }
@@ -303,7 +302,7 @@ impl OpsAccessApi {
 
     /// Revoke an access token by `jti`
     ///
-    /// Denied on every replica within a second, until it would have expired. For a token seen
+    /// Denied on every replica within a second (5 s if Redis fails), until it would have expired. For a token seen
     /// in a log or an incident report, without the token itself.
     #[oai(
         path = "/tokens/revoke",

@@ -205,7 +205,7 @@ enum SecretRotated {
 #[derive(ApiResponse)]
 enum Deleted {
     /// Deleted: it authenticates no more, and its tokens and sessions end on every replica
-    /// within a second.
+    /// within a second (within 5 s if Redis fails).
     #[oai(status = 204)]
     NoContent,
 }
@@ -333,7 +333,7 @@ impl OpsClientsApi {
     ///
     /// Changes name, redirect URIs, scopes, grant types, rate limit, `jwks_uri` or bindings.
     /// When scopes, grant types, bindings or `jwks_uri` change, tokens issued before stop
-    /// working on every replica within a second, so the change applies at once; the client
+    /// working on every replica within a second (5 s if Redis fails), so the change applies at once; the client
     /// gets new tokens as usual. Refresh tokens never mint scopes the app no longer has. Setting
     /// a `jwks_uri` moves the client to `private_key_jwt` and its secret stops working; clearing
     /// it gives the client a new secret, returned this once.

@@ -1,7 +1,7 @@
-//! Where limits apply: every request but the liveness probe, by the caller its bearer token
-//! names, else by client IP (readiness and metrics too: each costs dependency round trips or
-//! rendering, and a probe or scraper stays far below any address's budget). The OAuth endpoints that authenticate clients decide after authentication
-//! (a claimed client id alone would let anyone spend a client's budget), through the slot.
+//! Where limits apply: every request but the probes, by the caller its bearer token names, else
+//! by client IP (metrics too: rendering them costs, and a scraper stays far below any address's
+//! budget). The OAuth endpoints that authenticate clients decide after authentication (a
+//! claimed client id alone would let anyone spend a client's budget), through the slot.
 
 use http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
@@ -11,8 +11,10 @@ use crate::audit::RequestFacts;
 use crate::http::{ClientIp, paths};
 use crate::tokens::{Revocations, Tokens};
 
-/// The liveness probe touches nothing: never limited.
-const EXEMPT: &[&str] = &[paths::HEALTHZ];
+/// Probes are never limited: a refused probe would take a busy replica out of service (a
+/// probe may share its address with real traffic behind a NAT). Liveness touches nothing, and
+/// concurrent readiness probes share one dependency check.
+const EXEMPT: &[&str] = &[paths::HEALTHZ, paths::READYZ];
 
 /// Endpoints that authenticate the client themselves and then call the limiter.
 const DECIDED_BY_HANDLER: &[&str] = &[paths::TOKEN, paths::INTROSPECT, paths::REVOKE];

@@ -56,8 +56,7 @@ impl Example for SessionView {
 #[oai(example)]
 struct SessionPage {
     items: Vec<SessionView>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -88,7 +87,7 @@ pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<Option<store::SessionCurs
 
 #[derive(ApiResponse)]
 enum Ended {
-    /// The session is over; its tokens stop working on every replica within a second.
+    /// The session is over; its tokens stop working on every replica within a second (within 5 s if Redis fails).
     #[oai(status = 204)]
     NoContent,
 }
