@@ -457,15 +457,13 @@ impl Dossier {
     }
 
     /// Working days left until the revised date if the agency apologised, else the promise;
-    /// negative once late; `None` before receipt and once settled.
+    /// negative once late; `None` before receipt and once settled. While the dossier waits for
+    /// a supplement the count stands still.
     pub fn working_days_left(&self, now: OffsetDateTime, holidays: &Holidays) -> Option<f64> {
         if self.is_settled() {
             return None;
         }
-        let target = match self.revised_due_at {
-            Some(revised) => revised,
-            None => self.effective_due_at(now, holidays)?,
-        };
+        let target = self.revised_due_at.or(self.due_at)?;
         let clock = self.paused_since.map_or(now, |since| since.min(now));
         Some(calendar::working_days_left(clock, target, holidays))
     }
@@ -558,16 +556,16 @@ async fn lock_visible(conn: &mut PgConnection, code: &str, by: &Caller) -> Resul
         .ok_or(StoreError::NotFound)
 }
 
-async fn append_event(
-    conn: &mut PgConnection,
-    code: &str,
-    kind: &str,
+struct NewEvent<'a> {
+    kind: &'a str,
     status: Status,
     at: OffsetDateTime,
-    note: Option<&str>,
-    actor: &str,
-    details: &Value,
-) -> Result<()> {
+    note: Option<&'a str>,
+    actor: &'a str,
+    details: &'a Value,
+}
+
+async fn append_event(conn: &mut PgConnection, code: &str, event: NewEvent<'_>) -> Result<()> {
     // The dossier row is locked by the caller, so max + 1 cannot race.
     sqlx::query(
         "INSERT INTO dossier_events (dossier_code, seq, kind, status, at, note, actor, details)
@@ -575,12 +573,12 @@ async fn append_event(
            FROM dossier_events WHERE dossier_code = $1",
     )
     .bind(code)
-    .bind(kind)
-    .bind(status.as_str())
-    .bind(at)
-    .bind(note)
-    .bind(actor)
-    .bind(details)
+    .bind(event.kind)
+    .bind(event.status.as_str())
+    .bind(event.at)
+    .bind(event.note)
+    .bind(event.actor)
+    .bind(event.details)
     .execute(conn)
     .await?;
     Ok(())
@@ -760,12 +758,14 @@ pub async fn register_counter(
     append_event(
         conn,
         &code,
-        "status",
-        Status::Received,
-        now,
-        note,
-        &by.label(),
-        &serde_json::json!({ "due_at": due.unix_timestamp() }),
+        NewEvent {
+            kind: "status",
+            status: Status::Received,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &serde_json::json!({ "due_at": due.unix_timestamp() }),
+        },
     )
     .await?;
     let (title, body) = status_notification(&code, Status::Received, None, Some(due));
@@ -844,12 +844,14 @@ pub async fn submit_online(
     append_event(
         conn,
         &code,
-        "status",
-        Status::Submitted,
-        now,
-        None,
-        &by.label(),
-        &Value::Object(Default::default()),
+        NewEvent {
+            kind: "status",
+            status: Status::Submitted,
+            at: now,
+            note: None,
+            actor: &by.label(),
+            details: &Value::Object(Default::default()),
+        },
     )
     .await?;
     let (title, body) = status_notification(&code, Status::Submitted, None, None);
@@ -955,7 +957,19 @@ pub async fn apply_transition(
         details["due_at"] = serde_json::json!(due.unix_timestamp());
     }
     let note = request.note.as_deref();
-    append_event(conn, code, "status", to, now, note, &by.label(), &details).await?;
+    append_event(
+        conn,
+        code,
+        NewEvent {
+            kind: "status",
+            status: to,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &details,
+        },
+    )
+    .await?;
     let (title, body) = status_notification(code, to, note, dossier.due_at);
     notify(conn, code, dossier.citizen_id, "status", &title, &body, now).await?;
     Ok(dossier)
@@ -1002,12 +1016,14 @@ pub async fn apologise(
     append_event(
         conn,
         code,
-        "apology",
-        dossier.status,
-        now,
-        Some(reason),
-        &by.label(),
-        &serde_json::json!({ "revised_due_at": revised_due_at.unix_timestamp() }),
+        NewEvent {
+            kind: "apology",
+            status: dossier.status,
+            at: now,
+            note: Some(reason),
+            actor: &by.label(),
+            details: &serde_json::json!({ "revised_due_at": revised_due_at.unix_timestamp() }),
+        },
     )
     .await?;
     let title = format!("Hồ sơ {code}: thư xin lỗi và hẹn lại ngày trả kết quả");
@@ -1052,12 +1068,14 @@ pub async fn record_transfer(
     append_event(
         conn,
         code,
-        "transfer",
-        dossier.status,
-        now,
-        note,
-        &by.label(),
-        &serde_json::json!({ "from": from_unit.trim(), "to": to_unit.trim() }),
+        NewEvent {
+            kind: "transfer",
+            status: dossier.status,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &serde_json::json!({ "from": from_unit.trim(), "to": to_unit.trim() }),
+        },
     )
     .await?;
     Ok(dossier)
@@ -1087,12 +1105,14 @@ pub async fn attach_result(
     append_event(
         conn,
         code,
-        "result",
-        dossier.status,
-        now,
-        None,
-        &by.label(),
-        result,
+        NewEvent {
+            kind: "result",
+            status: dossier.status,
+            at: now,
+            note: None,
+            actor: &by.label(),
+            details: result,
+        },
     )
     .await?;
     dossier.result = Some(result.clone());
