@@ -1390,3 +1390,200 @@ async fn a_hundred_thousand_demo_dossiers_load_in_well_under_a_minute() {
     assert!(report.province.received > 0);
     drop(f.app);
 }
+
+#[tokio::test]
+async fn agencies_see_online_submissions_waiting_for_receipt() {
+    let f = fixture().await;
+    let citizen = citizen(&f.db, &f.master, "054190001010").await;
+    let first = submit(&f, citizen, BIRTH, vn(datetime!(2025-03-03 08:00)))
+        .await
+        .dossier;
+    let second = submit(&f, citizen, BIRTH, vn(datetime!(2025-03-03 08:05)))
+        .await
+        .dossier;
+    submit(
+        &f,
+        citizen,
+        JUDICIAL_RECORD,
+        vn(datetime!(2025-03-03 08:10)),
+    )
+    .await;
+    assert_eq!(
+        (first.status, first.online, first.due_at),
+        (Status::Submitted, true, None)
+    );
+    let page = store::list_submissions(&f.db, &[WARD.to_string()], None, 1)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].code, first.code);
+    let cursor = store::Cursor::decode(page.next_cursor.as_deref().unwrap()).unwrap();
+    let rest = store::list_submissions(&f.db, &[WARD.to_string()], Some(&cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|d| d.code.clone())
+            .collect::<Vec<_>>(),
+        vec![second.code.clone()]
+    );
+    // Receiving starts the clock: an after-cut-off receipt counts from the next working day.
+    let received = transition(
+        &f,
+        &agency(&[WARD]),
+        &first.code,
+        Status::Received,
+        vn(datetime!(2025-03-03 15:30)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(received.received_at, Some(vn(datetime!(2025-03-03 15:30))));
+    assert_eq!(received.due_at, Some(vn(datetime!(2025-03-04 11:30))));
+    let left = store::list_submissions(&f.db, &[WARD.to_string()], None, 10)
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+}
+
+#[tokio::test]
+async fn transfers_apologies_and_results_join_the_timeline() {
+    let f = fixture().await;
+    let by = agency(&[JUSTICE]);
+    let code = register(
+        &f,
+        JUDICIAL_RECORD,
+        "054190001212",
+        vn(datetime!(2025-03-03 09:00)),
+    )
+    .await
+    .dossier
+    .code;
+    let at = vn(datetime!(2025-03-04 09:00));
+    transition(&f, &by, &code, Status::Processing, at)
+        .await
+        .unwrap();
+    let mut tx = f.db.begin().await.unwrap();
+    store::record_transfer(
+        &mut tx,
+        &by,
+        &code,
+        "Sở Tư pháp",
+        "Công an tỉnh Đắk Lắk",
+        Some("Xác minh nhân thân"),
+        at,
+    )
+    .await
+    .unwrap();
+    // A revised date before the promise is no apology.
+    let early = store::apologise(
+        &mut tx,
+        &by,
+        &code,
+        vn(datetime!(2025-03-10 09:00)),
+        "Chậm xác minh",
+        at,
+    )
+    .await;
+    assert!(
+        matches!(
+            early,
+            Err(StoreError::Invalid {
+                field: "revised_due_at",
+                ..
+            })
+        ),
+        "{early:?}"
+    );
+    let empty = store::apologise(
+        &mut tx,
+        &by,
+        &code,
+        vn(datetime!(2025-03-24 09:00)),
+        " ",
+        at,
+    )
+    .await;
+    assert!(matches!(
+        empty,
+        Err(StoreError::Invalid {
+            field: "reason",
+            ..
+        })
+    ));
+    store::apologise(
+        &mut tx,
+        &by,
+        &code,
+        vn(datetime!(2025-03-24 09:00)),
+        "Chậm xác minh",
+        at,
+    )
+    .await
+    .unwrap();
+    // No result before the result is ready.
+    let too_soon = store::attach_result(
+        &mut tx,
+        &by,
+        &code,
+        &serde_json::json!({"decision": "12/QĐ"}),
+        at,
+    )
+    .await;
+    assert!(matches!(
+        too_soon,
+        Err(StoreError::Invalid { field: "code", .. })
+    ));
+    tx.commit().await.unwrap();
+    transition(
+        &f,
+        &by,
+        &code,
+        Status::ResultReady,
+        vn(datetime!(2025-03-20 09:00)),
+    )
+    .await
+    .unwrap();
+    let mut tx = f.db.begin().await.unwrap();
+    let result = serde_json::json!({"decision": "125/PLLTP", "signed_by": "Phó Giám đốc"});
+    store::attach_result(
+        &mut tx,
+        &by,
+        &code,
+        &result,
+        vn(datetime!(2025-03-20 10:00)),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let detail = store::get_dossier(&f.db, &by, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<_> = detail
+        .timeline
+        .iter()
+        .map(|e| (e.kind.as_str(), e.status))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("status", Status::Received),
+            ("status", Status::Processing),
+            ("transfer", Status::Processing),
+            ("apology", Status::Processing),
+            ("status", Status::ResultReady),
+            ("result", Status::ResultReady),
+        ]
+    );
+    assert_eq!(detail.timeline[2].details["to"], "Công an tỉnh Đắk Lắk");
+    assert_eq!(detail.dossier.result, Some(result));
+    assert_eq!(
+        detail.dossier.revised_due_at,
+        Some(vn(datetime!(2025-03-24 09:00)))
+    );
+    assert_eq!(
+        detail.dossier.apology_reason.as_deref(),
+        Some("Chậm xác minh")
+    );
+}
