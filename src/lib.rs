@@ -34,6 +34,8 @@ pub mod config;
 pub mod crypto;
 /// PostgreSQL: database creation, migrations, health.
 pub mod db;
+/// Dossier tracking: statuses and transitions, working-day due dates, timeline, statistics.
+pub mod dossiers;
 /// Liveness, readiness and Prometheus metrics.
 pub mod health;
 /// HTTP plumbing: problem details, message catalogue, request pipeline, the shared path table.
