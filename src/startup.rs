@@ -45,29 +45,15 @@ pub type Apis = (
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
 /// committed `openapi/openapi.json` is exactly what every deployment serves.
 pub fn openapi_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            HealthApi::default(),
-            OAuthApi,
-            IdentityApi,
-            SessionsApi,
-            OpsClientsApi,
-            OpsAccessApi,
-            OpsKeysApi,
-            OpsAuditApi,
-            AuditApi,
-        ),
-        "motcua",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .summary("Citizen mobile app gateway: national eID sign-in, tokens, dossiers, listings")
-    .description(include_str!("openapi_description.md"))
-    .license("Apache-2.0")
-    .extra_response_header::<String, _>(
-        poem_openapi::ExtraHeader::new("X-Request-Id").description(
-            "Id of the request; send your own (up to 128 visible characters) or get a new one.",
-        ),
-    )
+    OpenApiService::new(Apis::default(), "motcua", env!("CARGO_PKG_VERSION"))
+        .summary("Citizen mobile app gateway: national eID sign-in, tokens, dossiers, listings")
+        .description(include_str!("openapi_description.md"))
+        .license("Apache-2.0")
+        .extra_response_header::<String, _>(
+            poem_openapi::ExtraHeader::new("X-Request-Id").description(
+                "Id of the request; send your own (up to 128 visible characters) or get a new one.",
+            ),
+        )
 }
 
 /// The OpenAPI document as committed in `openapi/openapi.json`.
@@ -268,11 +254,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
 #[handler]
 fn problem_page(Path(slug): Path<String>) -> poem::Result<Response> {
     let entry = catalogue::find(&slug).ok_or(poem::error::NotFoundError)?;
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
+    let escape = crate::http::escape_html;
     let page = format!(
         "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>{slug}</title>\
          <h1>{title_en}</h1><p lang=\"vi\"><strong>{title_vi}</strong></p>\

@@ -84,6 +84,19 @@ impl Event {
         self
     }
 
+    /// A client's request refused for `reason` (a failed authentication, a refused grant).
+    pub fn client_failure(
+        action: &'static str,
+        client_id: &str,
+        reason: &str,
+        facts: &RequestFacts,
+    ) -> Self {
+        Self::new(action, Outcome::Failure)
+            .client(client_id)
+            .reason(reason)
+            .facts(facts)
+    }
+
     /// Attaches the request's id and client address.
     pub fn facts(mut self, facts: &RequestFacts) -> Self {
         self.request_id = facts.request_id.clone();

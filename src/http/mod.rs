@@ -11,12 +11,16 @@ pub use lang::Lang;
 pub use pipeline::{ClientIp, RateSlot, RequestId};
 pub use problem::{ApiError, Problem};
 
+/// Text made safe to place inside an HTML element.
+pub fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The page a browser sees when a sign-in cannot go on and nothing may be redirected to.
 pub fn sign_in_error_page(message: &str) -> poem_openapi::payload::Html<String> {
-    let escaped = message
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let escaped = escape_html(message);
     poem_openapi::payload::Html(format!(
         "<!doctype html><html lang=\"vi\"><meta charset=\"utf-8\"><title>Không thể đăng nhập / Sign-in failed</title>\
          <h1>Không thể đăng nhập / Sign-in failed</h1><p>{escaped}</p></html>"

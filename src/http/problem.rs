@@ -191,6 +191,26 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+// Failures of the database, Redis or anything else unexpected are internal errors: `?` turns
+// them into the opaque 500, and the log keeps the cause.
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<redis::RedisError> for ApiError {
+    fn from(err: redis::RedisError) -> Self {
+        Self::internal(err)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        Self::internal(err)
+    }
+}
+
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         ApiError::status(self)

@@ -19,6 +19,7 @@ use super::eid::Eid;
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
+#[derive(Default)]
 pub struct IdentityApi;
 
 #[derive(ApiResponse)]

@@ -32,6 +32,7 @@ use super::assertion::ClientKeys;
 use crate::identity::eid::Eid;
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct OAuthApi;
 
 /// What is answered in front of, or instead of, an OAuth handler as problem details rather than

@@ -193,9 +193,6 @@ async fn verify(
 /// `motcua_audit_sampled_out_total` metric counts the rest), which still shows a guessing
 /// attempt for what it is.
 async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
-    let event = Event::new("client_authentication", Outcome::Failure)
-        .client(client_id)
-        .reason(reason)
-        .facts(facts);
+    let event = Event::client_failure("client_authentication", client_id, reason, facts);
     app.audit.record_sampled(event).await;
 }

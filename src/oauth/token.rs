@@ -592,18 +592,12 @@ fn to_time(d: std::time::Duration) -> time::Duration {
 }
 
 async fn failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
-    let event = Event::new("token_request", Outcome::Failure)
-        .client(client_id)
-        .reason(reason)
-        .facts(facts);
+    let event = Event::client_failure("token_request", client_id, reason, facts);
     app.audit.record(event).await;
 }
 
 /// A failure a public client (which proves nothing) can cause at will: sampled.
 async fn sampled_failure(app: &AppState, facts: &RequestFacts, client_id: &str, reason: &str) {
-    let event = Event::new("token_request", Outcome::Failure)
-        .client(client_id)
-        .reason(reason)
-        .facts(facts);
+    let event = Event::client_failure("token_request", client_id, reason, facts);
     app.audit.record_sampled(event).await;
 }

@@ -14,40 +14,12 @@ use super::guard::OperatorAuth;
 use super::roles::{self, GrantError};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::oauth::introspect::Introspection;
+use crate::sessions::api::CitizenSession;
 use crate::sessions::store as sessions;
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct OpsAccessApi;
-
-/// One of a citizen's live sessions.
-#[derive(Debug, Object)]
-#[oai(example)]
-struct CitizenSession {
-    id: Uuid,
-    client_id: String,
-    #[oai(skip_serializing_if_is_none)]
-    client_name: Option<String>,
-    #[oai(skip_serializing_if_is_none)]
-    user_agent: Option<String>,
-    /// Identity level of the sign-in.
-    level: i16,
-    created_at: OffsetDateTime,
-    last_used_at: OffsetDateTime,
-}
-
-impl Example for CitizenSession {
-    fn example() -> Self {
-        CitizenSession {
-            id: Uuid::nil(),
-            client_id: "mc_3k9x2m4q8w7e5r1t6y0u2i4o".into(),
-            client_name: Some("Cà Mau một cửa".into()),
-            user_agent: Some("CaMau/2.3 (Android 14)".into()),
-            level: 2,
-            created_at: OffsetDateTime::UNIX_EPOCH,
-            last_used_at: OffsetDateTime::UNIX_EPOCH,
-        }
-    }
-}
 
 /// A page of a citizen's live sessions.
 #[derive(Debug, Object)]
@@ -148,9 +120,7 @@ fn grant_error(err: GrantError) -> ApiError {
 }
 
 async fn roles_of(state: &AppState, subject: Uuid) -> ApiResult<Json<Roles>> {
-    let roles = roles::of(&state.db, subject)
-        .await
-        .map_err(ApiError::internal)?;
+    let roles = roles::of(&state.db, subject).await?;
     Ok(Json(Roles { subject, roles }))
 }
 
@@ -180,22 +150,9 @@ impl OpsAccessApi {
         limit: Query<i64>,
     ) -> ApiResult<Json<CitizenSessionPage>> {
         let after = crate::sessions::api::parse_cursor(cursor.0.as_deref())?;
-        let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0).await?;
         Ok(Json(CitizenSessionPage {
-            items: live
-                .into_iter()
-                .map(|s| CitizenSession {
-                    id: s.id,
-                    client_id: s.client_id,
-                    client_name: s.client_name,
-                    user_agent: s.user_agent,
-                    level: s.level,
-                    created_at: s.created_at,
-                    last_used_at: s.last_used_at,
-                })
-                .collect(),
+            items: live.into_iter().map(CitizenSession::from).collect(),
             next_cursor: next.map(|c| c.encode()),
         }))
     }
@@ -219,16 +176,11 @@ impl OpsAccessApi {
         sid: Path<Uuid>,
     ) -> ApiResult<Done> {
         let operator = operator.0;
-        match sessions::find(&state.db, sid.0)
-            .await
-            .map_err(ApiError::internal)?
-        {
+        match sessions::find(&state.db, sid.0).await? {
             Some(session) if session.citizen_id == sub.0 => {}
             _ => return Err(ApiError::new(&catalogue::NOT_FOUND)),
         }
-        crate::sessions::end_session(&state, sid.0, "operator")
-            .await
-            .map_err(ApiError::internal)?;
+        crate::sessions::end_session(&state, sid.0, "operator").await?;
         operator
             .audit(
                 &state,
@@ -259,11 +211,9 @@ impl OpsAccessApi {
     ) -> ApiResult<Json<SessionsEnded>> {
         let operator = operator.0;
         // One statement ends them all, however many there are; then each is denied.
-        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-        let ended_ids = sessions::revoke_all_of_citizen(&mut tx, sub.0, "operator")
-            .await
-            .map_err(ApiError::internal)?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        let mut tx = state.db.begin().await?;
+        let ended_ids = sessions::revoke_all_of_citizen(&mut tx, sub.0, "operator").await?;
+        tx.commit().await?;
         for id in &ended_ids {
             state.revocations.revoke_session(&id.to_string()).await;
         }
@@ -294,9 +244,7 @@ impl OpsAccessApi {
         _operator: OperatorAuth,
         body: Json<TokenQuery>,
     ) -> ApiResult<Json<Introspection>> {
-        let seen = crate::oauth::introspect::describe(&state, &body.0.token, None)
-            .await
-            .map_err(ApiError::internal)?;
+        let seen = crate::oauth::introspect::describe(&state, &body.0.token, None).await?;
         Ok(Json(seen))
     }
 
@@ -323,8 +271,7 @@ impl OpsAccessApi {
         state
             .revocations
             .revoke_token(&body.0.jti, until.unix_timestamp())
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         operator
             .audit(
                 &state,

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use super::guard::{OperatorAuth, default_page};
 use crate::audit::search::{self, Filter};
-use crate::http::{ApiError, ApiResult, ApiTag};
+use crate::http::{ApiResult, ApiTag};
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct OpsAuditApi;
 
 /// One audit entry.
@@ -121,9 +122,7 @@ impl OpsAuditApi {
             since: since.0,
             until: until.0,
         };
-        let entries = search::search(&state.db, &filter, before.0, limit.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let entries = search::search(&state.db, &filter, before.0, limit.0).await?;
         let next_before = (entries.len() as i64 == limit.0)
             .then(|| entries.last().map(|e| e.seq))
             .flatten();

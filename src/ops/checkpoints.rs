@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::http::{ApiError, ApiTag};
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct AuditApi;
 
 /// A signed head of the audit chain.
@@ -89,9 +90,7 @@ impl AuditApi {
         )]
         limit: Query<i64>,
     ) -> Result<CheckpointsResponse, ApiError> {
-        let page = crate::audit::chain::checkpoints(&state.db, after.0, limit.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let page = crate::audit::chain::checkpoints(&state.db, after.0, limit.0).await?;
         Ok(CheckpointsResponse::Ok(
             Json(page.into_iter().map(CheckpointView::from).collect()),
             "public, max-age=60".into(),

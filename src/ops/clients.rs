@@ -13,6 +13,7 @@ use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
 
+#[derive(Default)]
 pub struct OpsClientsApi;
 
 /// A registered client, as operators see it (never its secret).
@@ -235,8 +236,7 @@ fn invalid(err: InvalidClient) -> ApiError {
 
 async fn find(state: &AppState, id: &str) -> ApiResult<Client> {
     store::find(&state.db, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))
 }
 
@@ -259,9 +259,7 @@ impl OpsClientsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ClientView>>> {
-        let clients = store::list(&state.db, after.0.as_deref(), limit.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let clients = store::list(&state.db, after.0.as_deref(), limit.0).await?;
         Ok(Json(clients.into_iter().map(ClientView::from).collect()))
     }
 
@@ -296,9 +294,7 @@ impl OpsClientsApi {
         }
         .validate()
         .map_err(invalid)?;
-        let created = store::create(&state.db, new)
-            .await
-            .map_err(ApiError::internal)?;
+        let created = store::create(&state.db, new).await?;
         operator
             .audit(
                 &state,
@@ -352,10 +348,9 @@ impl OpsClientsApi {
         body: Json<ClientUpdate>,
     ) -> ApiResult<Updated> {
         let operator = operator.0;
-        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+        let mut tx = state.db.begin().await?;
         let client = store::find_for_update(&mut tx, &id.0)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
         let body = body.0;
         let mut new = client.to_new();
@@ -391,10 +386,9 @@ impl OpsClientsApi {
             _ => SecretChange::Keep,
         };
         let (at, client_secret) = store::update(&mut tx, &id.0, &new, narrowed, secret)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        tx.commit().await.map_err(ApiError::internal)?;
+        tx.commit().await?;
         if let (true, Some(at)) = (narrowed, at) {
             state.revocations.suspend_client(&id.0, at).await;
         }
@@ -446,8 +440,7 @@ impl OpsClientsApi {
     ) -> ApiResult<Deleted> {
         let operator = operator.0;
         let (cut_off, sessions) = store::delete(&state.db, &id.0)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
         state.revocations.suspend_client(&id.0, cut_off).await;
         for session in &sessions {
@@ -484,8 +477,7 @@ impl OpsClientsApi {
     ) -> ApiResult<Json<ClientView>> {
         let operator = operator.0;
         let at = store::suspend(&state.db, &id.0)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
         state.revocations.suspend_client(&id.0, at).await;
         operator
@@ -515,10 +507,7 @@ impl OpsClientsApi {
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
         let operator = operator.0;
-        if !store::resume(&state.db, &id.0)
-            .await
-            .map_err(ApiError::internal)?
-        {
+        if !store::resume(&state.db, &id.0).await? {
             return Err(ApiError::new(&catalogue::NOT_FOUND));
         }
         operator
@@ -554,8 +543,7 @@ impl OpsClientsApi {
         let operator = operator.0;
         let client = find(&state, &id.0).await?;
         let (secret, cut_off) = store::rotate_secret(&state.db, &id.0)
-            .await
-            .map_err(ApiError::internal)?
+            .await?
             .ok_or_else(|| {
                 ApiError::new(&catalogue::CONFLICT)
                     .arg("reason", "this client authenticates without a secret")

@@ -43,10 +43,7 @@ impl Operator {
         if auth.0.sid.is_none() || !auth.0.has_scope("ops") {
             return Err(forbidden());
         }
-        if !roles::has_role(&state.db, citizen, "operator")
-            .await
-            .map_err(ApiError::internal)?
-        {
+        if !roles::has_role(&state.db, citizen, "operator").await? {
             return Err(forbidden());
         }
         auth.require_level2()?;

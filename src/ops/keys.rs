@@ -13,6 +13,7 @@ use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
 use crate::tokens::keys::{self, KeyInfo, RetireError};
 
+#[derive(Default)]
 pub struct OpsKeysApi;
 
 /// One of our signing keys.
@@ -89,7 +90,7 @@ impl OpsKeysApi {
         state: Data<&AppState>,
         _operator: OperatorAuth,
     ) -> ApiResult<Json<Vec<SigningKey>>> {
-        let keys = keys::list(&state.db).await.map_err(ApiError::internal)?;
+        let keys = keys::list(&state.db).await?;
         Ok(Json(keys.into_iter().map(SigningKey::from).collect()))
     }
 
@@ -112,8 +113,7 @@ impl OpsKeysApi {
             state.config.key_rotation_delay,
             state.config.access_token_ttl,
         )
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
         operator
             .audit(
                 &state,
@@ -162,12 +162,7 @@ impl OpsKeysApi {
             RetireError::Other(err) => ApiError::internal(err),
         })?;
         // This replica at once; the others at their next reload, within seconds.
-        state
-            .tokens
-            .keyring()
-            .reload()
-            .await
-            .map_err(ApiError::internal)?;
+        state.tokens.keyring().reload().await?;
         operator
             .audit(
                 &state,

@@ -13,12 +13,13 @@ use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
+#[derive(Default)]
 pub struct SessionsApi;
 
-/// One signed-in device of the citizen.
+/// One of a citizen's live sessions.
 #[derive(Debug, Object)]
 #[oai(example)]
-struct SessionView {
+pub struct CitizenSession {
     /// The session id (the `sid` of its tokens).
     id: Uuid,
     /// The app it belongs to.
@@ -32,13 +33,11 @@ struct SessionView {
     level: i16,
     created_at: OffsetDateTime,
     last_used_at: OffsetDateTime,
-    /// Whether this is the session of the token making the request.
-    current: bool,
 }
 
-impl Example for SessionView {
+impl Example for CitizenSession {
     fn example() -> Self {
-        SessionView {
+        CitizenSession {
             id: Uuid::nil(),
             client_id: "mc_3k9x2m4q8w7e5r1t6y0u2i4o".into(),
             client_name: Some("Cà Mau một cửa".into()),
@@ -46,6 +45,38 @@ impl Example for SessionView {
             level: 2,
             created_at: OffsetDateTime::UNIX_EPOCH,
             last_used_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+}
+
+impl From<store::Session> for CitizenSession {
+    fn from(s: store::Session) -> Self {
+        CitizenSession {
+            id: s.id,
+            client_id: s.client_id,
+            client_name: s.client_name,
+            user_agent: s.user_agent,
+            level: s.level,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+        }
+    }
+}
+
+/// One signed-in device of the citizen.
+#[derive(Debug, Object)]
+#[oai(example)]
+struct SessionView {
+    #[oai(flatten)]
+    session: CitizenSession,
+    /// Whether this is the session of the token making the request.
+    current: bool,
+}
+
+impl Example for SessionView {
+    fn example() -> Self {
+        SessionView {
+            session: CitizenSession::example(),
             current: true,
         }
     }
@@ -121,9 +152,7 @@ async fn end(
     session: Uuid,
     action: &'static str,
 ) -> ApiResult<()> {
-    crate::sessions::end_session(state, session, action)
-        .await
-        .map_err(ApiError::internal)?;
+    crate::sessions::end_session(state, session, action).await?;
     let event = Event::new(action, Outcome::Success)
         .actor(citizen.to_string())
         .target(session.to_string())
@@ -173,21 +202,13 @@ impl SessionsApi {
     ) -> ApiResult<Json<SessionPage>> {
         let (citizen, sid) = account_holder(&auth)?;
         let after = parse_cursor(cursor.0.as_deref())?;
-        let (sessions, next) = store::list_live(&state.db, citizen, after, limit.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let (sessions, next) = store::list_live(&state.db, citizen, after, limit.0).await?;
         Ok(Json(SessionPage {
             items: sessions
                 .into_iter()
                 .map(|s| SessionView {
                     current: s.id == sid,
-                    id: s.id,
-                    client_id: s.client_id,
-                    client_name: s.client_name,
-                    user_agent: s.user_agent,
-                    level: s.level,
-                    created_at: s.created_at,
-                    last_used_at: s.last_used_at,
+                    session: s.into(),
                 })
                 .collect(),
             next_cursor: next.map(|c| c.encode()),
@@ -212,9 +233,7 @@ impl SessionsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Ended> {
         let (citizen, _) = account_holder(&auth)?;
-        let session = store::find(&state.db, id.0)
-            .await
-            .map_err(ApiError::internal)?;
+        let session = store::find(&state.db, id.0).await?;
         match session {
             Some(session) if session.citizen_id == citizen => {
                 end(&state, req, citizen, session.id, "session_revoked").await?;
