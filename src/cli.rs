@@ -193,15 +193,10 @@ async fn client(config: Config, command: ClientCommand) -> anyhow::Result<()> {
     .validate()?;
     crate::startup::install_crypto_provider();
     let pool = crate::db::prepare(config.database_url.expose()).await?;
-    let created = crate::clients::store::create(&pool, new).await?;
-    crate::audit::record(
-        &pool,
-        crate::audit::Event::new("client_created", crate::audit::Outcome::Success)
-            .actor("cli")
-            .target(created.client.client_id.clone()),
-    )
-    .await;
+    let done = crate::clients::service::create(&pool, new).await?;
+    record(&pool, done.event).await;
     pool.close().await;
+    let created = done.value;
     let mut out = serde_json::to_value(&created.client)?;
     if let Some(object) = out.as_object_mut() {
         object.insert(
@@ -220,15 +215,8 @@ async fn role(config: Config, command: RoleCommand) -> anyhow::Result<()> {
     let RoleCommand::Grant { subject, role } = command;
     crate::startup::install_crypto_provider();
     let pool = crate::db::prepare(config.database_url.expose()).await?;
-    crate::ops::roles::grant(&pool, subject, &role, "cli").await?;
-    crate::audit::record(
-        &pool,
-        crate::audit::Event::new("role_granted", crate::audit::Outcome::Success)
-            .actor("cli")
-            .target(subject.to_string())
-            .details(serde_json::json!({ "role": role })),
-    )
-    .await;
+    let event = crate::ops::roles::grant(&pool, subject, &role, CLI_ACTOR).await?;
+    record(&pool, event).await;
     pool.close().await;
     print(&serde_json::json!({ "subject": subject, "role": role }).to_string());
     Ok(())
@@ -250,10 +238,9 @@ async fn keys(config: Config, command: KeysCommand) -> anyhow::Result<()> {
                 config.access_token_ttl,
             )
             .await?;
-            crate::audit::record(
+            record(
                 &pool,
                 crate::audit::Event::new("signing_key_rotated", crate::audit::Outcome::Success)
-                    .actor("cli")
                     .target(key.kid.clone()),
             )
             .await;
@@ -301,6 +288,15 @@ async fn audit(config: Config, command: AuditCommand) -> anyhow::Result<ExitCode
     };
     pool.close().await;
     Ok(code)
+}
+
+/// How the audit log and the roles table name the command line.
+const CLI_ACTOR: &str = "cli";
+
+/// Records what a command did: the same entry the operator API writes, with the command line as
+/// its actor.
+async fn record(pool: &sqlx::PgPool, event: crate::audit::Event) {
+    crate::audit::record(pool, event.actor(CLI_ACTOR)).await;
 }
 
 fn print(text: &str) -> ExitCode {

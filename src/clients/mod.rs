@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod redirect;
+pub mod service;
 pub mod store;
 
-pub use model::{Client, ClientKind, InvalidClient, NewClient};
+pub use model::{Client, ClientKind, ClientStatus, InvalidClient, NewClient, ValidClient};

@@ -70,6 +70,38 @@ impl fmt::Display for ClientKind {
     }
 }
 
+/// Where a client stands. Deleted clients are never loaded: they do not exist any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientStatus {
+    Active,
+    /// It gets no tokens until resumed.
+    Suspended,
+}
+
+impl ClientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientStatus::Active => "active",
+            ClientStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(ClientStatus::Active),
+            "suspended" => Some(ClientStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ClientStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Client {
     pub client_id: String,
@@ -87,7 +119,7 @@ pub struct Client {
     pub grant_types: Vec<String>,
     #[serde(skip)]
     pub secret_sha256: Option<Vec<u8>>,
-    pub status: String,
+    pub status: ClientStatus,
     /// Tokens it obtained up to this instant (unix milliseconds) are dead: a suspension,
     /// deletion, narrowed registration or rotated secret.
     #[serde(skip)]
@@ -96,7 +128,7 @@ pub struct Client {
 
 impl Client {
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == ClientStatus::Active
     }
 
     /// How it authenticates at the token endpoint (RFC 7591 `token_endpoint_auth_method`):
@@ -150,7 +182,8 @@ impl Client {
     }
 }
 
-/// A client to register, validated.
+/// A client to register, as submitted: [`NewClient::validate`] turns it into a [`ValidClient`],
+/// the only form the store accepts.
 #[derive(Debug, Clone)]
 pub struct NewClient {
     pub name: String,
@@ -163,6 +196,26 @@ pub struct NewClient {
     pub merchant_id: Option<String>,
     /// Empty: the defaults of its kind.
     pub grant_types: Vec<String>,
+}
+
+/// A registration that passed [`NewClient::validate`]: normalized (sorted, deduplicated,
+/// defaults filled in) and consistent. It can only be made by validating, so nothing unchecked
+/// reaches the clients table.
+#[derive(Debug, Clone)]
+pub struct ValidClient(NewClient);
+
+impl std::ops::Deref for ValidClient {
+    type Target = NewClient;
+
+    fn deref(&self) -> &NewClient {
+        &self.0
+    }
+}
+
+impl ValidClient {
+    pub fn into_inner(self) -> NewClient {
+        self.0
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -231,7 +284,7 @@ impl Default for NewClient {
 }
 
 impl NewClient {
-    pub fn validate(mut self) -> Result<Self, InvalidClient> {
+    pub fn validate(mut self) -> Result<ValidClient, InvalidClient> {
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 200 {
             return Err(InvalidClient::Name);
@@ -329,7 +382,7 @@ impl NewClient {
         if has("refresh_token") && !has("authorization_code") {
             return Err(InvalidClient::RefreshWithoutCode);
         }
-        Ok(self)
+        Ok(ValidClient(self))
     }
 }
 
@@ -366,7 +419,7 @@ mod tests {
             merchant_id: None,
             grant_types: new.grant_types.clone(),
             secret_sha256: None,
-            status: "active".into(),
+            status: ClientStatus::Active,
             cut_off_ms: None,
         };
         assert!(client.may_act_for_agency("000.00.12.H12"));

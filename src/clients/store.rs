@@ -2,7 +2,7 @@
 
 use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 
-use super::{Client, ClientKind, NewClient};
+use super::{Client, ClientKind, ClientStatus, ValidClient};
 use crate::crypto;
 
 /// A registered client with its secret, which is shown this once and stored only hashed.
@@ -12,7 +12,7 @@ pub struct Created {
 }
 
 /// Registers a client. Confidential clients without a `jwks_uri` get a generated 256-bit secret.
-pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
+pub async fn create(db: &PgPool, new: ValidClient) -> sqlx::Result<Created> {
     let id = format!("mc_{}", crypto::random_alphanumeric(24));
     let secret = (new.kind == ClientKind::Confidential && new.jwks_uri.is_none())
         .then(|| crypto::random_token(32));
@@ -37,6 +37,7 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
     .bind(&new.grant_types)
     .execute(db)
     .await?;
+    let new = new.into_inner();
     Ok(Created {
         client: Client {
             client_id: id,
@@ -50,7 +51,7 @@ pub async fn create(db: &PgPool, new: NewClient) -> sqlx::Result<Created> {
             merchant_id: new.merchant_id,
             grant_types: new.grant_types,
             secret_sha256: secret_hash,
-            status: "active".into(),
+            status: ClientStatus::Active,
             cut_off_ms: None,
         },
         secret,
@@ -87,6 +88,11 @@ async fn select<'e>(
     .await?;
     row.map(|row| {
         let kind: String = row.try_get("kind")?;
+        let status: String = row.try_get("status")?;
+        let status = ClientStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "status".into(),
+            source: format!("unknown client status `{status}`").into(),
+        })?;
         Ok(Client {
             client_id: row.try_get("id")?,
             name: row.try_get("name")?,
@@ -99,7 +105,7 @@ async fn select<'e>(
             merchant_id: row.try_get("merchant_id")?,
             grant_types: row.try_get("grant_types")?,
             secret_sha256: row.try_get("secret_sha256")?,
-            status: row.try_get("status")?,
+            status,
             cut_off_ms: row.try_get("cut_off_ms")?,
         })
     })
@@ -173,7 +179,7 @@ pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64
 pub async fn update(
     conn: &mut PgConnection,
     client_id: &str,
-    new: &NewClient,
+    new: &ValidClient,
     cut_off: bool,
     secret: SecretChange,
 ) -> sqlx::Result<Option<(Option<i64>, Option<String>)>> {

@@ -319,23 +319,10 @@ impl OpsAccessApi {
         role: Path<String>,
     ) -> ApiResult<Json<Roles>> {
         let operator = operator.0;
-        roles::grant(
-            &state.db,
-            sub.0,
-            &role.0,
-            &format!("operator:{}", operator.0),
-        )
-        .await
-        .map_err(grant_error)?;
-        operator
-            .audit(
-                &state,
-                req,
-                "role_granted",
-                sub.0.to_string(),
-                serde_json::json!({ "role": role.0 }),
-            )
-            .await;
+        let event = roles::grant(&state.db, sub.0, &role.0, &operator.actor())
+            .await
+            .map_err(grant_error)?;
+        operator.record(&state, req, event).await;
         roles_of(&state, sub.0).await
     }
 
@@ -363,18 +350,10 @@ impl OpsAccessApi {
             return Err(ApiError::new(&catalogue::CONFLICT)
                 .arg("reason", "operators cannot revoke their own operator role"));
         }
-        roles::revoke(&state.db, sub.0, &role.0)
+        let event = roles::revoke(&state.db, sub.0, &role.0)
             .await
             .map_err(grant_error)?;
-        operator
-            .audit(
-                &state,
-                req,
-                "role_revoked",
-                sub.0.to_string(),
-                serde_json::json!({ "role": role.0 }),
-            )
-            .await;
+        operator.record(&state, req, event).await;
         roles_of(&state, sub.0).await
     }
 }

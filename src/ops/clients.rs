@@ -8,7 +8,7 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::guard::{OperatorAuth, default_page};
-use crate::clients::store::SecretChange;
+use crate::clients::service::{self, ClientChanges, ClientError};
 use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
@@ -78,7 +78,7 @@ impl From<Client> for ClientView {
             agencies: c.agencies,
             merchant_id: c.merchant_id,
             grant_types: c.grant_types,
-            status: c.status,
+            status: c.status.as_str().into(),
         }
     }
 }
@@ -234,10 +234,37 @@ fn invalid(err: InvalidClient) -> ApiError {
     ApiError::new(&catalogue::VALIDATION_FAILED).field(pointer, err.to_string())
 }
 
-async fn find(state: &AppState, id: &str) -> ApiResult<Client> {
-    store::find(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))
+impl From<ClientError> for ApiError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::NotFound(_) => ApiError::new(&catalogue::NOT_FOUND),
+            ClientError::Invalid(err) => invalid(err),
+            ClientError::NoSecret => ApiError::new(&catalogue::CONFLICT)
+                .arg("reason", "this client authenticates without a secret"),
+            ClientError::Database(err) => ApiError::internal(err),
+        }
+    }
+}
+
+fn changes(body: ClientUpdate) -> ClientChanges {
+    ClientChanges {
+        name: body.name,
+        redirect_uris: body.redirect_uris,
+        scopes: body.scopes,
+        agencies: body.agencies,
+        grant_types: body.grant_types,
+        rate_limit_per_min: change(body.rate_limit_per_min),
+        jwks_uri: change(body.jwks_uri),
+        merchant_id: change(body.merchant_id),
+    }
+}
+
+fn change<T>(field: MaybeUndefined<T>) -> Option<Option<T>> {
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
+    }
 }
 
 #[OpenApi(prefix_path = "/v1/ops", tag = "ApiTag::Operations")]
@@ -275,7 +302,6 @@ impl OpsClientsApi {
         operator: OperatorAuth,
         body: Json<ClientCreate>,
     ) -> ApiResult<Created> {
-        let operator = operator.0;
         let body = body.0;
         let kind = ClientKind::parse(&body.kind).ok_or_else(|| {
             ApiError::new(&catalogue::VALIDATION_FAILED)
@@ -294,20 +320,12 @@ impl OpsClientsApi {
         }
         .validate()
         .map_err(invalid)?;
-        let created = store::create(&state.db, new).await?;
-        operator
-            .audit(
-                &state,
-                req,
-                "client_created",
-                created.client.client_id.clone(),
-                serde_json::json!({ "scopes": created.client.scopes }),
-            )
-            .await;
+        let done = service::create(&state.db, new).await?;
+        operator.0.record(&state, req, done.event).await;
         Ok(Created::Created(
             Json(ClientWithSecret {
-                client: created.client.into(),
-                client_secret: created.secret,
+                client: done.value.client.into(),
+                client_secret: done.value.secret,
             }),
             "no-store".into(),
         ))
@@ -322,7 +340,7 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        Ok(Json(find(&state, &id.0).await?.into()))
+        Ok(Json(service::find(&state.db, &id.0).await?.into()))
     }
 
     /// Update a client
@@ -347,75 +365,12 @@ impl OpsClientsApi {
         id: Path<String>,
         body: Json<ClientUpdate>,
     ) -> ApiResult<Updated> {
-        let operator = operator.0;
-        let mut tx = state.db.begin().await?;
-        let client = store::find_for_update(&mut tx, &id.0)
-            .await?
-            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        let body = body.0;
-        let mut new = client.to_new();
-        if let Some(name) = body.name {
-            new.name = name;
-        }
-        if let Some(uris) = body.redirect_uris {
-            new.redirect_uris = uris;
-        }
-        if let Some(scopes) = body.scopes {
-            new.scopes = scopes;
-        }
-        if let Some(agencies) = body.agencies {
-            new.agencies = agencies;
-        }
-        if let Some(grants) = body.grant_types {
-            new.grant_types = grants;
-        }
-        apply(&mut new.rate_limit_per_min, body.rate_limit_per_min);
-        apply(&mut new.jwks_uri, body.jwks_uri);
-        apply(&mut new.merchant_id, body.merchant_id);
-        let new = new.validate().map_err(invalid)?;
-        // What tokens carry or were obtained with changed: the old ones go. A new name, redirect
-        // URI or rate limit leaves them be.
-        let narrowed = client.scopes != new.scopes
-            || client.grant_types != new.grant_types
-            || client.agencies != new.agencies
-            || client.merchant_id != new.merchant_id
-            || client.jwks_uri != new.jwks_uri;
-        let secret = match (client.kind, &client.jwks_uri, &new.jwks_uri) {
-            (ClientKind::Confidential, None, Some(_)) => SecretChange::Drop,
-            (ClientKind::Confidential, Some(_), None) => SecretChange::New,
-            _ => SecretChange::Keep,
-        };
-        let (at, client_secret) = store::update(&mut tx, &id.0, &new, narrowed, secret)
-            .await?
-            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        tx.commit().await?;
-        if let (true, Some(at)) = (narrowed, at) {
-            state.revocations.suspend_client(&id.0, at).await;
-        }
-        operator
-            .audit(
-                &state,
-                req,
-                "client_updated",
-                id.0.clone(),
-                serde_json::json!({
-                    "scopes": new.scopes,
-                    "grant_types": new.grant_types,
-                    "rate_limit_per_min": new.rate_limit_per_min,
-                    "agencies": new.agencies,
-                    "merchant_id": new.merchant_id,
-                    "secret": match secret {
-                        SecretChange::Keep => "kept",
-                        SecretChange::Drop => "removed",
-                        SecretChange::New => "issued",
-                    },
-                }),
-            )
-            .await;
+        let done = service::update(&state.db, &state.revocations, &id.0, changes(body.0)).await?;
+        operator.0.record(&state, req, done.event).await;
         Ok(Updated::Ok(
             Json(ClientWithSecret {
-                client: find(&state, &id.0).await?.into(),
-                client_secret,
+                client: service::find(&state.db, &id.0).await?.into(),
+                client_secret: done.value,
             }),
             "no-store".into(),
         ))
@@ -438,23 +393,8 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Deleted> {
-        let operator = operator.0;
-        let (cut_off, sessions) = store::delete(&state.db, &id.0)
-            .await?
-            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        state.revocations.suspend_client(&id.0, cut_off).await;
-        for session in &sessions {
-            state.revocations.revoke_session(&session.to_string()).await;
-        }
-        operator
-            .audit(
-                &state,
-                req,
-                "client_deleted",
-                id.0.clone(),
-                serde_json::json!({ "sessions_ended": sessions.len() }),
-            )
-            .await;
+        let done = service::delete(&state.db, &state.revocations, &id.0).await?;
+        operator.0.record(&state, req, done.event).await;
         Ok(Deleted::NoContent)
     }
 
@@ -475,21 +415,9 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = operator.0;
-        let at = store::suspend(&state.db, &id.0)
-            .await?
-            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        state.revocations.suspend_client(&id.0, at).await;
-        operator
-            .audit(
-                &state,
-                req,
-                "client_suspended",
-                id.0.clone(),
-                serde_json::json!({}),
-            )
-            .await;
-        Ok(Json(find(&state, &id.0).await?.into()))
+        let done = service::suspend(&state.db, &state.revocations, &id.0).await?;
+        operator.0.record(&state, req, done.event).await;
+        Ok(Json(service::find(&state.db, &id.0).await?.into()))
     }
 
     /// Resume a client
@@ -506,20 +434,9 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = operator.0;
-        if !store::resume(&state.db, &id.0).await? {
-            return Err(ApiError::new(&catalogue::NOT_FOUND));
-        }
-        operator
-            .audit(
-                &state,
-                req,
-                "client_resumed",
-                id.0.clone(),
-                serde_json::json!({}),
-            )
-            .await;
-        Ok(Json(find(&state, &id.0).await?.into()))
+        let done = service::resume(&state.db, &id.0).await?;
+        operator.0.record(&state, req, done.event).await;
+        Ok(Json(service::find(&state.db, &id.0).await?.into()))
     }
 
     /// Rotate a client's secret
@@ -540,24 +457,9 @@ impl OpsClientsApi {
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<SecretRotated> {
-        let operator = operator.0;
-        let client = find(&state, &id.0).await?;
-        let (secret, cut_off) = store::rotate_secret(&state.db, &id.0)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(&catalogue::CONFLICT)
-                    .arg("reason", "this client authenticates without a secret")
-            })?;
-        state.revocations.suspend_client(&id.0, cut_off).await;
-        operator
-            .audit(
-                &state,
-                req,
-                "client_secret_rotated",
-                id.0.clone(),
-                serde_json::json!({}),
-            )
-            .await;
+        let done = service::rotate_secret(&state.db, &state.revocations, &id.0).await?;
+        operator.0.record(&state, req, done.event).await;
+        let (client, secret) = done.value;
         Ok(SecretRotated::Ok(
             Json(ClientWithSecret {
                 client: client.into(),
@@ -565,13 +467,5 @@ impl OpsClientsApi {
             }),
             "no-store".into(),
         ))
-    }
-}
-
-fn apply<T>(field: &mut Option<T>, change: MaybeUndefined<T>) {
-    match change {
-        MaybeUndefined::Undefined => {}
-        MaybeUndefined::Null => *field = None,
-        MaybeUndefined::Value(value) => *field = Some(value),
     }
 }

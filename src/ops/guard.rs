@@ -65,11 +65,21 @@ impl Operator {
         details: serde_json::Value,
     ) {
         let event = Event::new(action, Outcome::Success)
-            .actor(format!("operator:{}", self.0))
             .target(target)
-            .details(details)
-            .facts(&RequestFacts::of(req));
+            .details(details);
+        self.record(state, req, event).await;
+    }
+
+    /// Records what a shared operation did (the same entry the command line writes), as this
+    /// operator's action.
+    pub async fn record(self, state: &AppState, req: &Request, event: Event) {
+        let event = event.actor(self.actor()).facts(&RequestFacts::of(req));
         state.audit.record(event).await;
+    }
+
+    /// How the audit log and the roles table name this operator.
+    pub fn actor(self) -> String {
+        format!("operator:{}", self.0)
     }
 }
 

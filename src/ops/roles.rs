@@ -3,6 +3,8 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit::{Event, Outcome};
+
 pub const ROLES: &[&str] = &["operator", "agency", "merchant"];
 
 #[derive(Debug, thiserror::Error)]
@@ -15,12 +17,15 @@ pub enum GrantError {
     Database(#[from] sqlx::Error),
 }
 
+/// Grants `role` to `citizen` on behalf of `granted_by` (an operator, or `cli`): the one
+/// implementation behind the operator API and the command line. Returns the audit entry that
+/// records it, for the caller to complete with its actor.
 pub async fn grant(
     db: &PgPool,
     citizen: Uuid,
     role: &str,
     granted_by: &str,
-) -> Result<(), GrantError> {
+) -> Result<Event, GrantError> {
     if !ROLES.contains(&role) {
         return Err(GrantError::UnknownRole(role.to_string()));
     }
@@ -39,7 +44,13 @@ pub async fn grant(
     .bind(granted_by)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(role_event("role_granted", citizen, role))
+}
+
+fn role_event(action: &'static str, citizen: Uuid, role: &str) -> Event {
+    Event::new(action, Outcome::Success)
+        .target(citizen.to_string())
+        .details(serde_json::json!({ "role": role }))
 }
 
 pub async fn has_role(db: &PgPool, citizen: Uuid, role: &str) -> sqlx::Result<bool> {
@@ -58,8 +69,9 @@ pub async fn of(db: &PgPool, citizen: Uuid) -> sqlx::Result<Vec<String>> {
         .await
 }
 
-/// Takes a role away; revoking a role not held is no error.
-pub async fn revoke(db: &PgPool, citizen: Uuid, role: &str) -> Result<(), GrantError> {
+/// Takes a role away; revoking a role not held is no error. Returns the audit entry, as
+/// [`grant`] does.
+pub async fn revoke(db: &PgPool, citizen: Uuid, role: &str) -> Result<Event, GrantError> {
     if !ROLES.contains(&role) {
         return Err(GrantError::UnknownRole(role.to_string()));
     }
@@ -68,5 +80,5 @@ pub async fn revoke(db: &PgPool, citizen: Uuid, role: &str) -> Result<(), GrantE
         .bind(role)
         .execute(db)
         .await?;
-    Ok(())
+    Ok(role_event("role_revoked", citizen, role))
 }

@@ -106,6 +106,17 @@ async fn client_create_shows_a_confidential_secret_once_and_stores_only_its_hash
         .await
         .unwrap();
     assert_eq!(stored, motcua::crypto::sha256(secret.as_bytes()));
+    // The entry the operator API writes for the same registration, with the command line as
+    // its actor.
+    let (actor, details): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT actor, details FROM audit_log WHERE action = 'client_created' AND target = $1",
+    )
+    .bind(client["client_id"].as_str().unwrap())
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(actor, "cli");
+    assert_eq!(details, serde_json::json!({ "scopes": ["dossiers:write"] }));
 }
 
 #[tokio::test]
