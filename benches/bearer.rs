@@ -22,7 +22,7 @@ fn bearer(c: &mut Criterion) {
         OffsetDateTime::now_utc(),
     );
     claims.sid = Some("f0b1c2d3-0000-4000-8000-000000000001".into());
-    claims.acr = Some("2".into());
+    claims.acr = Some(motcua::tokens::Level::Two);
     let token = tokens.sign_access(&claims).expect("signed");
 
     let mut group = c.benchmark_group("bearer_verification");

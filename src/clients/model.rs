@@ -2,6 +2,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::tokens::Scopes;
+
 /// Scopes a client can be registered for.
 pub const KNOWN_SCOPES: &[&str] = &[
     "openid",
@@ -140,6 +142,11 @@ impl Client {
             (ClientKind::Confidential, Some(_)) => "private_key_jwt",
             (ClientKind::Confidential, None) => "client_secret_basic",
         }
+    }
+
+    /// The scopes it is registered for.
+    pub fn registered_scopes(&self) -> Scopes {
+        Scopes::from_list(&self.scopes)
     }
 
     /// Whether it is registered for `grant` (`authorization_code`, `refresh_token`,

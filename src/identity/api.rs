@@ -147,9 +147,7 @@ impl IdentityApi {
             id_number_masked: citizen.id_number_masked,
             level: claims
                 .acr
-                .as_deref()
-                .and_then(|a| a.parse().ok())
-                .unwrap_or(citizen.level),
+                .map_or(citizen.level, crate::tokens::Level::as_i16),
             provider: citizen.provider,
         }))
     }

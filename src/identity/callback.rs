@@ -225,13 +225,17 @@ pub async fn finish(
             "The identity provider did not confirm a recent enough sign-in (max_age)",
         );
     }
-    let level: i16 = if level2 { 2 } else { 1 };
+    let level = if level2 {
+        crate::tokens::Level::Two
+    } else {
+        crate::tokens::Level::One
+    };
     let sign_in = SignIn {
         provider: eid.issuer().to_string(),
         provider_subject: identity.subject.clone(),
         name: identity.name.clone(),
         id_number: identity.id_number.clone(),
-        level,
+        level: level.as_i16(),
     };
     let master = app.master_key();
     let citizen_id = match citizens::link(&app.db, &master, &sign_in).await {
@@ -254,7 +258,7 @@ pub async fn finish(
         code_challenge: pending.app_code_challenge.clone(),
         scope: pending.scope.clone(),
         nonce: pending.app_nonce.clone(),
-        acr: level.to_string(),
+        acr: level,
         auth_time: identity.auth_time.unwrap_or(now),
         sid: uuid::Uuid::new_v4().to_string(),
     };
@@ -268,7 +272,7 @@ pub async fn finish(
     let event = Event::new("sign_in", AuditOutcome::Success)
         .actor(citizen_id.to_string())
         .client(client_id)
-        .details(serde_json::json!({ "level": level, "sid": issued.sid }))
+        .details(serde_json::json!({ "level": level.as_i16(), "sid": issued.sid }))
         .facts(&facts);
     app.audit.record(event).await;
 

@@ -80,7 +80,7 @@ pub struct IssuedCode {
     pub code_challenge: String,
     pub scope: String,
     pub nonce: Option<String>,
-    pub acr: String,
+    pub acr: crate::tokens::Level,
     pub auth_time: i64,
     pub sid: String,
 }

@@ -8,6 +8,7 @@ use crate::crypto;
 use crate::identity::eid::{Eid, EidError};
 use crate::identity::login::{self, PendingLogin};
 use crate::state::AppState;
+use crate::tokens::{Scopes, UnknownScope};
 
 /// The query of an authorization request; everything optional so we can answer each defect.
 #[derive(Debug, Default, Clone)]
@@ -129,27 +130,14 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
     if !is_pkce_value(code_challenge) {
         return back("invalid_request", "code_challenge is malformed");
     }
-    let scope = match req
-        .scope
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => client.scopes.join(" "),
-        Some(requested) => {
-            let mut granted = Vec::new();
-            for scope in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !client.scopes.iter().any(|s| s == scope) {
-                    return back(
-                        "invalid_scope",
-                        &format!("Scope `{scope}` is not allowed for this client"),
-                    );
-                }
-                if !granted.contains(&scope) {
-                    granted.push(scope);
-                }
-            }
-            granted.join(" ")
+    let requested = Scopes::parse(req.scope.as_deref().unwrap_or_default());
+    let scope = match client.registered_scopes().narrow_to(&requested) {
+        Ok(granted) => granted.to_string(),
+        Err(UnknownScope(scope)) => {
+            return back(
+                "invalid_scope",
+                &format!("Scope `{scope}` is not allowed for this client"),
+            );
         }
     };
     let prompts: Vec<&str> = req

@@ -141,7 +141,7 @@ pub async fn describe(
             aud: Some(claims.aud),
             jti: Some(claims.jti),
             sid: claims.sid,
-            acr: claims.acr,
+            acr: claims.acr.map(|level| level.to_string()),
             auth_time: claims.auth_time,
             agencies: claims.agencies,
             merchant_id: claims.merchant_id,

@@ -13,7 +13,7 @@ use crate::crypto::{self, Purpose};
 use crate::identity::login;
 use crate::sessions::store::{self as sessions, NewSession, Session};
 use crate::state::AppState;
-use crate::tokens::IdClaims;
+use crate::tokens::{IdClaims, Scopes, UnknownScope};
 
 /// The form of a token request; every field optional so each defect gets its RFC 6749 error.
 #[derive(Debug, Default, Clone)]
@@ -188,7 +188,7 @@ async fn redeem_code(
             .user_agent
             .as_ref()
             .map(|ua| ua.chars().take(200).collect()),
-        level: issued.acr.parse().unwrap_or(1),
+        level: issued.acr,
         scope: issued.scope.clone(),
         auth_time: OffsetDateTime::from_unix_timestamp(issued.auth_time).map_err(server_error)?,
     };
@@ -215,7 +215,7 @@ async fn redeem_code(
             "The authorization code is invalid, expired or already used",
         ));
     }
-    let refresh_token = if issued.scope.split(' ').any(|s| s == "offline_access")
+    let refresh_token = if Scopes::parse(&issued.scope).contains("offline_access")
         && client.may_use_grant("refresh_token")
     {
         Some(
@@ -231,7 +231,7 @@ async fn redeem_code(
 
     let session = session_view(&new);
     let (access_token, jti) = mint_access(app, &session)?;
-    let id_token = if issued.scope.split(' ').any(|s| s == "openid") {
+    let id_token = if Scopes::parse(&issued.scope).contains("openid") {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = IdClaims {
             iss: app.tokens.issuer().to_string(),
@@ -241,7 +241,7 @@ async fn redeem_code(
             iat: now,
             auth_time: issued.auth_time,
             nonce: issued.nonce.clone(),
-            acr: issued.acr.clone(),
+            acr: issued.acr,
             sid: issued.sid.clone(),
             azp: client.client_id.clone(),
         };
@@ -309,7 +309,7 @@ async fn bury_session(app: &AppState, spent: &login::IssuedCode) -> anyhow::Resu
         citizen_id: spent.citizen_id,
         client_id: spent.client_id.clone(),
         user_agent: None,
-        level: spent.acr.parse().unwrap_or(1),
+        level: spent.acr,
         scope: spent.scope.clone(),
         auth_time: OffsetDateTime::from_unix_timestamp(spent.auth_time)?,
     };
@@ -348,12 +348,9 @@ async fn refresh(
     };
     // Scopes an operator has since taken from the app are not minted again.
     let mut session = locked.session.clone();
-    session.scope = session
-        .scope
-        .split(' ')
-        .filter(|s| client.scopes.iter().any(|allowed| allowed == s))
-        .collect::<Vec<_>>()
-        .join(" ");
+    session.scope = Scopes::parse(&session.scope)
+        .within(&client.registered_scopes())
+        .to_string();
     let session = &session;
     if session.client_id != client.client_id {
         drop(tx);
@@ -371,7 +368,7 @@ async fn refresh(
     }
     // A refresh token is offline access: once an operator takes `offline_access` from the
     // app, its refresh tokens stop working (the session's access tokens live on until expiry).
-    if !session.scope.split(' ').any(|s| s == "offline_access") {
+    if !Scopes::parse(&session.scope).contains("offline_access") {
         drop(tx);
         failure(app, facts, &client.client_id, "offline_access withdrawn").await;
         return Err(invalid_grant(
@@ -479,37 +476,24 @@ async fn client_credentials(
             ),
         ));
     }
-    let allowed: Vec<&str> = client
-        .scopes
-        .iter()
-        .map(String::as_str)
-        .filter(|s| crate::clients::model::SERVICE_SCOPES.contains(s))
-        .collect();
-    let scope = match req
-        .scope
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => allowed.join(" "),
-        Some(requested) => {
-            let mut granted: Vec<&str> = Vec::new();
-            for wanted in requested.split(' ').filter(|s| !s.is_empty()) {
-                if !allowed.contains(&wanted) {
-                    failure(app, facts, &client.client_id, "scope not allowed").await;
-                    return Err(Refusal::new(
-                        400,
-                        OAuthError::new(
-                            "invalid_scope",
-                            format!("Scope `{wanted}` is not allowed for this client"),
-                        ),
-                    ));
-                }
-                if !granted.contains(&wanted) {
-                    granted.push(wanted);
-                }
-            }
-            granted.join(" ")
+    let allowed = Scopes::from_list(
+        client
+            .scopes
+            .iter()
+            .filter(|s| crate::clients::model::SERVICE_SCOPES.contains(&s.as_str())),
+    );
+    let requested = Scopes::parse(req.scope.as_deref().unwrap_or_default());
+    let scope = match allowed.narrow_to(&requested) {
+        Ok(granted) => granted.to_string(),
+        Err(UnknownScope(wanted)) => {
+            failure(app, facts, &client.client_id, "scope not allowed").await;
+            return Err(Refusal::new(
+                400,
+                OAuthError::new(
+                    "invalid_scope",
+                    format!("Scope `{wanted}` is not allowed for this client"),
+                ),
+            ));
         }
     };
     let mut claims = app.tokens.access_claims(
@@ -562,7 +546,7 @@ fn mint_access(app: &AppState, session: &Session) -> Result<(String, String), Re
     );
     claims.sid = Some(session.id.to_string());
     claims.auth_time = Some(session.auth_time.unix_timestamp());
-    claims.acr = Some(session.level.to_string());
+    claims.acr = Some(session.level);
     let token = app.tokens.sign_access(&claims).map_err(server_error)?;
     Ok((token, claims.jti))
 }

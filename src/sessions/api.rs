@@ -56,7 +56,7 @@ impl From<store::Session> for CitizenSession {
             client_id: s.client_id,
             client_name: s.client_name,
             user_agent: s.user_agent,
-            level: s.level,
+            level: s.level.as_i16(),
             created_at: s.created_at,
             last_used_at: s.last_used_at,
         }

@@ -5,6 +5,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::crypto;
+use crate::tokens::Level;
 
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -12,7 +13,7 @@ pub struct NewSession {
     pub citizen_id: Uuid,
     pub client_id: String,
     pub user_agent: Option<String>,
-    pub level: i16,
+    pub level: Level,
     pub scope: String,
     pub auth_time: OffsetDateTime,
 }
@@ -24,7 +25,7 @@ pub struct Session {
     pub client_id: String,
     pub client_name: Option<String>,
     pub user_agent: Option<String>,
-    pub level: i16,
+    pub level: Level,
     pub scope: String,
     #[serde(with = "time::serde::rfc3339")]
     pub auth_time: OffsetDateTime,
@@ -344,7 +345,7 @@ pub struct RefreshState {
     pub client_id: String,
     pub citizen_id: Uuid,
     pub scope: String,
-    pub level: i16,
+    pub level: Level,
     pub idle_expires_at: OffsetDateTime,
     pub absolute_expires_at: OffsetDateTime,
     pub rotated_at: Option<OffsetDateTime>,

@@ -5,7 +5,7 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
-use super::AccessClaims;
+use super::{AccessClaims, Level};
 use super::{Revocations, Tokens};
 use crate::http::{ApiError, catalogue};
 
@@ -50,7 +50,7 @@ impl BearerAuth {
     /// Step-up (RFC 9470): refuses a token below identity level 2 with the challenge that tells
     /// the app to sign the citizen in again with `acr_values=2`.
     pub fn require_level2(&self) -> Result<(), ApiError> {
-        if self.0.acr.as_deref() == Some("2") {
+        if self.0.acr == Some(Level::Two) {
             return Ok(());
         }
         Err(ApiError::new(&catalogue::INSUFFICIENT_LEVEL).header(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::keys::Keyring;
+use super::model::{Level, Scopes};
 
 /// Access tokens are typed (RFC 9068 §2.1) so an ID token can never pass for one.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -35,7 +36,7 @@ pub struct AccessClaims {
     pub auth_time: Option<i64>,
     /// Identity level: "1" or "2".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acr: Option<String>,
+    pub acr: Option<Level>,
     /// For a service provider bound to agencies: the only agency codes it may act for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub agencies: Vec<String>,
@@ -45,8 +46,12 @@ pub struct AccessClaims {
 }
 
 impl AccessClaims {
+    pub fn scopes(&self) -> Scopes {
+        Scopes::parse(&self.scope)
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(' ').any(|s| s == scope)
+        self.scopes().contains(scope)
     }
 
     /// Whether a service token may act for agency `code`: only when the client is bound to it.
@@ -71,7 +76,7 @@ pub struct IdClaims {
     pub auth_time: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
-    pub acr: String,
+    pub acr: Level,
     pub sid: String,
     pub azp: String,
 }

@@ -3,12 +3,14 @@
 pub mod bearer;
 pub mod jwt;
 pub mod keys;
+pub mod model;
 pub mod revocation;
 pub mod store;
 
 pub use bearer::BearerAuth;
 pub use jwt::{AccessClaims, IdClaims, TokenError, Tokens};
 pub use keys::Keyring;
+pub use model::{Level, Scopes, UnknownScope};
 pub use revocation::Revocations;
 
 use std::time::Duration;

@@ -290,7 +290,7 @@ async fn open_sessions(app: &TestApp, sub: Uuid, client_id: &str, n: usize) {
             citizen_id: sub,
             client_id: client_id.into(),
             user_agent: Some("Phone".into()),
-            level: 2,
+            level: motcua::tokens::Level::Two,
             scope: "openid profile".into(),
             auth_time: time::OffsetDateTime::now_utc(),
         };

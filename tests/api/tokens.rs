@@ -270,7 +270,7 @@ async fn access_token_signed_by_a_foreign_es256_key_under_our_kid_is_refused() {
 async fn access_token_with_a_tampered_payload_is_refused() {
     let app = TestApp::spawn().await;
     let citizen = signed_in(&app, "citizen-l1").await;
-    assert_eq!(citizen.claims.acr.as_deref(), Some("1"));
+    assert_eq!(citizen.claims.acr, Some(motcua::tokens::Level::One));
     // The original token still works: the refusals below are the tampering's doing.
     assert_accepted(&app, &citizen.token, "the untouched token").await;
 
@@ -336,7 +336,7 @@ async fn token_signed_with_our_key_but_typed_jwt_is_refused() {
             iat: now,
             auth_time: now,
             nonce: None,
-            acr: "2".into(),
+            acr: motcua::tokens::Level::Two,
             sid: citizen.claims.sid.clone().unwrap(),
             azp: citizen.claims.client_id.clone(),
         })
@@ -359,7 +359,7 @@ async fn expired_access_token_signed_with_our_key_is_refused() {
         );
         claims.sid = citizen.claims.sid.clone();
         claims.auth_time = citizen.claims.auth_time;
-        claims.acr = citizen.claims.acr.clone();
+        claims.acr = citizen.claims.acr;
         app.state.tokens.sign_access(&claims).unwrap()
     };
     let now = OffsetDateTime::now_utc();
