@@ -291,6 +291,8 @@ impl Default for NewClient {
 }
 
 impl NewClient {
+    /// Checks a registration and normalizes it (lists sorted without repeats, defaults of its
+    /// kind filled in); the first fault found is the error.
     pub fn validate(mut self) -> Result<ValidClient, InvalidClient> {
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 200 {
@@ -306,6 +308,18 @@ impl NewClient {
                 return Err(InvalidClient::TooMany(name, MAX_LIST_LEN));
             }
         }
+        self.check_redirect_uris()?;
+        self.normalize_scopes()?;
+        if self.rate_limit_per_min.is_some_and(|n| n <= 0) {
+            return Err(InvalidClient::RateLimit);
+        }
+        self.normalize_bindings()?;
+        self.check_jwks_uri()?;
+        self.normalize_grants()?;
+        Ok(ValidClient(self))
+    }
+
+    fn check_redirect_uris(&self) -> Result<(), InvalidClient> {
         for uri in &self.redirect_uris {
             if uri.len() > MAX_URI_LEN {
                 return Err(InvalidClient::RedirectUri(
@@ -319,6 +333,10 @@ impl NewClient {
         if self.kind == ClientKind::Public && self.redirect_uris.is_empty() {
             return Err(InvalidClient::NoRedirectUri);
         }
+        Ok(())
+    }
+
+    fn normalize_scopes(&mut self) -> Result<(), InvalidClient> {
         if self.scopes.is_empty() && self.kind == ClientKind::Public {
             self.scopes = DEFAULT_PUBLIC_SCOPES
                 .iter()
@@ -332,9 +350,10 @@ impl NewClient {
         }
         self.scopes.sort();
         self.scopes.dedup();
-        if self.rate_limit_per_min.is_some_and(|n| n <= 0) {
-            return Err(InvalidClient::RateLimit);
-        }
+        Ok(())
+    }
+
+    fn normalize_bindings(&mut self) -> Result<(), InvalidClient> {
         self.agencies.sort();
         self.agencies.dedup();
         for code in self.agencies.iter().chain(self.merchant_id.iter()) {
@@ -350,19 +369,27 @@ impl NewClient {
         {
             return Err(InvalidClient::BindingOnPublic);
         }
-        if let Some(uri) = &self.jwks_uri {
-            if self.kind == ClientKind::Public {
-                return Err(InvalidClient::JwksUriOnPublic);
-            }
-            let ok = uri.len() <= MAX_URI_LEN
-                && url::Url::parse(uri).is_ok_and(|u| {
-                    u.scheme() == "https"
-                        || (u.scheme() == "http" && super::redirect::is_loopback(&u))
-                });
-            if !ok {
-                return Err(InvalidClient::JwksUri);
-            }
+        Ok(())
+    }
+
+    fn check_jwks_uri(&self) -> Result<(), InvalidClient> {
+        let Some(uri) = &self.jwks_uri else {
+            return Ok(());
+        };
+        if self.kind == ClientKind::Public {
+            return Err(InvalidClient::JwksUriOnPublic);
         }
+        let ok = uri.len() <= MAX_URI_LEN
+            && url::Url::parse(uri).is_ok_and(|u| {
+                u.scheme() == "https" || (u.scheme() == "http" && super::redirect::is_loopback(&u))
+            });
+        if !ok {
+            return Err(InvalidClient::JwksUri);
+        }
+        Ok(())
+    }
+
+    fn normalize_grants(&mut self) -> Result<(), InvalidClient> {
         if self.grant_types.is_empty() {
             let defaults = match self.kind {
                 ClientKind::Public => DEFAULT_PUBLIC_GRANTS,
@@ -389,7 +416,7 @@ impl NewClient {
         if has("refresh_token") && !has("authorization_code") {
             return Err(InvalidClient::RefreshWithoutCode);
         }
-        Ok(ValidClient(self))
+        Ok(())
     }
 }
 
