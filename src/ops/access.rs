@@ -210,13 +210,9 @@ impl OpsAccessApi {
         sub: Path<Uuid>,
     ) -> ApiResult<Json<SessionsEnded>> {
         let operator = operator.0;
-        // One statement ends them all, however many there are; then each is denied.
-        let mut tx = state.db.begin().await?;
-        let ended_ids = sessions::revoke_all_of_citizen(&mut tx, sub.0, "operator").await?;
-        tx.commit().await?;
-        for id in &ended_ids {
-            state.revocations.revoke_session(&id.to_string()).await;
-        }
+        let ended_ids =
+            crate::sessions::end_all_sessions(&state.db, &state.revocations, sub.0, "operator")
+                .await?;
         let ended = ended_ids.len() as u64;
         operator
             .audit(

@@ -11,6 +11,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::state::AppState;
+use crate::tokens::Revocations;
 
 /// Drops the encrypted replies of closed refresh grace windows, on every replica (the update is
 /// idempotent), as often as the window is long (between 1 s and a minute).
@@ -38,4 +39,22 @@ pub async fn end_session(app: &AppState, session_id: Uuid, reason: &str) -> sqlx
         .revoke_session(&session_id.to_string())
         .await;
     Ok(was_live)
+}
+
+/// Ends every live session of a citizen (signed out everywhere), in PostgreSQL and on every
+/// replica; returns the sessions ended.
+pub async fn end_all_sessions(
+    db: &sqlx::PgPool,
+    revocations: &Revocations,
+    citizen: Uuid,
+    reason: &str,
+) -> sqlx::Result<Vec<Uuid>> {
+    // One statement ends them all, however many there are; then each is denied.
+    let mut tx = db.begin().await?;
+    let ended = store::revoke_all_of_citizen(&mut tx, citizen, reason).await?;
+    tx.commit().await?;
+    for id in &ended {
+        revocations.revoke_session(&id.to_string()).await;
+    }
+    Ok(ended)
 }
