@@ -3,6 +3,7 @@
 mod audit;
 mod cache;
 mod cli;
+mod dossiers_api;
 mod dossiers_store;
 mod eid_faults;
 mod fake_provider;
