@@ -8,8 +8,8 @@ use sqlx::Row;
 use motcua::audit::chain::{Content, entry_hash};
 use motcua::audit::{Event, Outcome};
 
-use crate::cli::motcua_with;
 use crate::helpers::TestApp;
+use crate::helpers::motcua_with;
 
 async fn record(app: &TestApp, n: usize) {
     for i in 0..n {

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::fake_provider::{
     CLIENT_ID, CLIENT_SECRET, FakeProvider, SUBJECT, Scenario, Signing, TokenEndpoint,
 };
+use crate::helpers::now;
 use crate::helpers::{Options, TestApp, closed_port, redis_url};
 use crate::signin::{self, APP_REDIRECT, Request, browser, location, query_of};
 
@@ -573,8 +574,4 @@ async fn slow_token_endpoint_times_out_into_temporarily_unavailable() {
     );
     rig.assert_sent_back_with(&sign_in, response, "temporarily_unavailable")
         .await;
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }

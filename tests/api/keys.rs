@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::cli::{motcua_with, stdout_json};
-use crate::helpers::{Options, TestApp, eventually};
+use crate::helpers::{
+    Options, TestApp, eventually, grant, motcua_with, operator_token, ops_console, stdout_json,
+};
 use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
 
 const DELAY_SECS: u64 = 6;
@@ -49,22 +50,6 @@ async fn published_kids(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn refresh(app: &TestApp, client_id: &str, token: &str) -> crate::signin::Tokens {
-    let response = app
-        .client
-        .post(app.url("/v1/auth/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-            ("client_id", client_id),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_rotated_key_is_published_first_signs_after_the_delay_and_old_tokens_keep_working() {
     let app = app_with_fast_rotation().await;
@@ -88,7 +73,8 @@ async fn a_rotated_key_is_published_first_signs_after_the_delay_and_old_tokens_k
         "{kids:?}"
     );
     // ...but the old key still signs until the delay has passed.
-    let during = refresh(&app, &client_id, before.refresh_token.as_deref().unwrap()).await;
+    let during =
+        crate::signin::refreshed(&app, &client_id, before.refresh_token.as_deref().unwrap()).await;
     assert!(rotated_at.elapsed() < Duration::from_secs(DELAY_SECS));
     assert_eq!(jwt_parts(&during.access_token).0["kid"], old_kid.as_str());
 
@@ -99,7 +85,8 @@ async fn a_rotated_key_is_published_first_signs_after_the_delay_and_old_tokens_k
     .unwrap();
     let wait = signing_from - time::OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
     tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
-    let after = refresh(&app, &client_id, during.refresh_token.as_deref().unwrap()).await;
+    let after =
+        crate::signin::refreshed(&app, &client_id, during.refresh_token.as_deref().unwrap()).await;
     assert_eq!(jwt_parts(&after.access_token).0["kid"], new_kid.as_str());
 
     // A token signed before the rotation still verifies: the old key stays published.
@@ -145,23 +132,6 @@ async fn running_servers_pick_up_a_rotation_within_seconds() {
     );
 }
 
-/// The operators' console: an app granted the `ops` scope.
-pub async fn ops_console(app: &TestApp) -> String {
-    app.client_with(motcua::clients::NewClient {
-        name: "Operators' console".into(),
-        kind: motcua::clients::ClientKind::Public,
-        redirect_uris: vec![APP_REDIRECT.into()],
-        scopes: ["openid", "profile", "offline_access", "ops"]
-            .map(String::from)
-            .to_vec(),
-        rate_limit_per_min: None,
-        jwks_uri: None,
-        ..Default::default()
-    })
-    .await
-    .0
-}
-
 async fn ops_keys(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
         .get(app.url("/v1/ops/keys"))
@@ -169,15 +139,6 @@ async fn ops_keys(app: &TestApp, token: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-pub fn grant(app: &TestApp, sub: &str, role: &str) {
-    let out = stdout_json(&motcua_with(
-        app,
-        &["role", "grant", "--subject", sub, "--role", role],
-        &[],
-    ));
-    assert_eq!(out["role"], role);
 }
 
 #[tokio::test]
@@ -262,19 +223,6 @@ async fn an_operators_sign_in_to_another_app_carries_no_operator_powers() {
         ops_keys(&app, &token.access_token).await.status(),
         StatusCode::FORBIDDEN
     );
-}
-
-pub async fn operator_token(app: &TestApp) -> String {
-    let console = ops_console(app).await;
-    let mut request = Request::new(&console);
-    request.acr_values = Some("2".into());
-    let operator = sign_in(app, &request, "official").await;
-    grant(
-        app,
-        jwt_parts(&operator.access_token).1["sub"].as_str().unwrap(),
-        "operator",
-    );
-    operator.access_token
 }
 
 #[tokio::test]

@@ -7,34 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, eventually};
-use crate::keys::{grant, operator_token, ops_console};
+use crate::helpers::{grant, ok_json, operator_token, ops, ops_console};
 use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
-
-/// Calls an operator endpoint.
-pub async fn ops(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-pub async fn ok_json(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    // Only an empty body (204) is not JSON.
-    match body.is_empty() {
-        true => Value::Null,
-        false => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
-    }
-}
 
 async fn introspect_as_operator(app: &TestApp, operator: &str, token: &str) -> Value {
     ok_json(

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use crate::helpers::operator_token;
 use crate::helpers::{Options, TcpProxy, TestApp, eventually, redis_addr};
-use crate::keys::operator_token;
-use crate::signin::{APP_REDIRECT, Request, Tokens, sign_in};
+use crate::signin::{APP_REDIRECT, Request, Tokens, me_status, sign_in};
 
 /// The README's bound is 5 s; the deadline leaves room for a loaded test machine, and the time
 /// it actually took is printed.
@@ -23,16 +23,6 @@ async fn replica_through(of: &TestApp, proxy: &TcpProxy, env: &[(&'static str, &
         .env
         .extend(env.iter().map(|(key, value)| (*key, value.to_string())));
     TestApp::spawn_with(options).await
-}
-
-async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
-    app.client
-        .get(app.url("/v1/me"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 async fn logout(app: &TestApp, tokens: &Tokens) {

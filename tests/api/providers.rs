@@ -6,6 +6,7 @@ use serde_json::Value;
 use motcua::clients::{ClientKind, NewClient};
 
 use crate::helpers::TestApp;
+use crate::helpers::{p256, public_jwk};
 use crate::signin::{APP_REDIRECT, Request, sign_in};
 
 async fn provider(app: &TestApp, scopes: &[&str]) -> (String, String) {
@@ -236,19 +237,6 @@ struct KeyHost {
     jwks_uri: String,
     kid: String,
     key: jsonwebtoken::EncodingKey,
-}
-
-fn p256() -> jsonwebtoken::EncodingKey {
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
-}
-
-fn public_jwk(key: &jsonwebtoken::EncodingKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
-    let mut jwk =
-        jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some(kid.to_string());
-    jwk
 }
 
 /// Serves `endpoint` at /jwks.json on a free port; returns its URI.

@@ -3,7 +3,6 @@
 //! Every forgery starts from the claims of a real sign-in, so that the one thing wrong with it
 //! is the thing under test: had it been accepted, `/v1/me` would have answered 200.
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -15,7 +14,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::helpers::{Options, TestApp};
-use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
+use crate::signin::{APP_REDIRECT, Request, jwt_parts, me, sign_in};
 
 /// A citizen signed in through the eID simulator: their access token and its claims.
 struct SignedIn {
@@ -31,15 +30,6 @@ async fn signed_in(app: &TestApp, citizen: &str) -> SignedIn {
         token: tokens.access_token,
         claims: serde_json::from_value(payload).expect("our access claims"),
     }
-}
-
-async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// 401, an RFC 9457 problem and an RFC 6750 `invalid_token` challenge.
@@ -121,12 +111,6 @@ fn es256_header(typ: Option<&str>) -> Header {
     let mut header = Header::new(Algorithm::ES256);
     header.typ = typ.map(String::from);
     header
-}
-
-/// A fresh P-256 key that is not ours, as PKCS#8 DER.
-fn foreign_p256_key() -> EncodingKey {
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
 }
 
 #[tokio::test]
@@ -248,7 +232,7 @@ async fn access_token_with_an_unknown_kid_is_refused() {
 async fn access_token_signed_by_a_foreign_es256_key_under_our_kid_is_refused() {
     let app = TestApp::spawn().await;
     let citizen = signed_in(&app, "citizen-l2").await;
-    let foreign = foreign_p256_key();
+    let foreign = crate::helpers::p256();
 
     let mut header = es256_header(Some("at+jwt"));
     header.kid = Some(our_kid(&app));
