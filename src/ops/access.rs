@@ -169,6 +169,7 @@ impl OpsAccessApi {
     async fn list_sessions(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
@@ -181,7 +182,16 @@ impl OpsAccessApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<CitizenSessionPage>> {
-        Operator::check(&state, &auth).await?;
+        Operator::check(&state, &auth)
+            .await?
+            .audit(
+                &state,
+                req,
+                "citizen_sessions_listed",
+                sub.0.to_string(),
+                serde_json::json!({}),
+            )
+            .await;
         let after = crate::sessions::api::parse_cursor(cursor.0.as_deref())?;
         let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0)
             .await
@@ -294,13 +304,34 @@ impl OpsAccessApi {
     async fn introspect(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         body: Json<TokenQuery>,
     ) -> ApiResult<Json<Introspection>> {
-        Operator::check(&state, &auth).await?;
+        let operator = Operator::check(&state, &auth).await?;
         let seen = crate::oauth::introspect::describe(&state, &body.0.token, None)
             .await
             .map_err(ApiError::internal)?;
+        // Named by its `jti` or session, else by its hash: never by the token itself.
+        let target = seen
+            .jti
+            .clone()
+            .or_else(|| seen.sid.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "sha256:{}",
+                    crate::crypto::sha256_b64(body.0.token.as_bytes())
+                )
+            });
+        operator
+            .audit(
+                &state,
+                req,
+                "token_introspected",
+                target,
+                serde_json::json!({ "active": seen.active }),
+            )
+            .await;
         Ok(Json(seen))
     }
 
@@ -350,11 +381,21 @@ impl OpsAccessApi {
     async fn list_roles(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<Roles>> {
-        Operator::check(&state, &auth).await?;
+        Operator::check(&state, &auth)
+            .await?
+            .audit(
+                &state,
+                req,
+                "roles_listed",
+                sub.0.to_string(),
+                serde_json::json!({}),
+            )
+            .await;
         roles_of(&state, sub.0).await
     }
 

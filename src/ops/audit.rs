@@ -1,5 +1,6 @@
 //! `/v1/ops/audit`: reading the audit log.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -92,6 +93,7 @@ impl OpsAuditApi {
     async fn audit_log(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         /// Exact actor, e.g. `operator:<sub>` or a client id.
         actor: Query<Option<String>>,
@@ -114,7 +116,19 @@ impl OpsAuditApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<AuditPage>> {
-        Operator::check(&state, &auth).await?;
+        Operator::check(&state, &auth)
+            .await?
+            .audit(
+                &state,
+                req,
+                "audit_log_searched",
+                "audit_log",
+                serde_json::json!({
+                    "actor": actor.0, "action": action.0, "target": target.0,
+                    "client_id": client_id.0, "since": since.0, "until": until.0,
+                }),
+            )
+            .await;
         let filter = Filter {
             actor: actor.0,
             action: action.0,

@@ -250,6 +250,7 @@ impl OpsClientsApi {
     async fn list_clients(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         /// The last client id of the previous page.
         after: Query<Option<String>>,
@@ -260,7 +261,16 @@ impl OpsClientsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ClientView>>> {
-        Operator::check(&state, &auth).await?;
+        Operator::check(&state, &auth)
+            .await?
+            .audit(
+                &state,
+                req,
+                "clients_listed",
+                "clients",
+                serde_json::json!({ "after": after.0 }),
+            )
+            .await;
         let clients = store::list(&state.db, after.0.as_deref(), limit.0)
             .await
             .map_err(ApiError::internal)?;
@@ -324,12 +334,23 @@ impl OpsClientsApi {
     async fn show_client(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        Operator::check(&state, &auth).await?;
-        Ok(Json(find(&state, &id.0).await?.into()))
+        let operator = Operator::check(&state, &auth).await?;
+        let client = find(&state, &id.0).await?;
+        operator
+            .audit(
+                &state,
+                req,
+                "client_shown",
+                id.0.clone(),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(Json(client.into()))
     }
 
     /// Update a client

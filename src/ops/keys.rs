@@ -88,9 +88,19 @@ impl OpsKeysApi {
     async fn list_keys(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         auth: BearerAuth,
     ) -> ApiResult<Json<Vec<SigningKey>>> {
-        Operator::check(&state, &auth).await?;
+        Operator::check(&state, &auth)
+            .await?
+            .audit(
+                &state,
+                req,
+                "signing_keys_listed",
+                "keys",
+                serde_json::json!({}),
+            )
+            .await;
         let keys = keys::list(&state.db).await.map_err(ApiError::internal)?;
         Ok(Json(keys.into_iter().map(SigningKey::from).collect()))
     }
