@@ -399,6 +399,24 @@ impl Drop for TcpProxy {
     }
 }
 
+/// How long a test waits for what the README promises within a second or a few: room for a
+/// loaded two-core machine. The time it took is printed; the promised figure is a benchmark's.
+pub const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Waits until `check` holds, at most [`PROMPTLY`]; panics naming `what` otherwise.
+pub async fn promptly<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let since = std::time::Instant::now();
+    assert!(
+        eventually(PROMPTLY, check).await,
+        "{what}: not within {PROMPTLY:?}"
+    );
+    eprintln!("{what}: after {:?}", since.elapsed());
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where

@@ -1,12 +1,10 @@
 //! The operator API: who may use it (every operation, from the OpenAPI document), and what
 //! operators do with clients, sessions, tokens, roles, keys and the audit log.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, eventually};
+use crate::helpers::{Options, TestApp, promptly};
 use crate::helpers::{grant, ok_json, operator_token, ops, ops_console};
 use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
 
@@ -158,6 +156,14 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     )
     .await;
     assert!(shown.get("client_secret").is_none());
+    // A wrong secret now, long before the refusal the time filters look for below.
+    assert_eq!(
+        first
+            .client_credentials(&id, "not-the-secret")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // Its tokens carry the bindings, for resource servers that verify offline.
     let body: Value = first
@@ -224,13 +230,13 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     .await;
     assert_eq!(updated["scopes"], json!(["dossiers:read"]));
     assert!(updated.get("rate_limit_per_min").is_none());
-    assert!(
-        eventually(Duration::from_secs(1), || async {
+    promptly(
+        "the narrowed client's old token on the second replica",
+        || async {
             introspect_as_operator(&second, &operator, &old_token).await["active"] == false
-        })
-        .await,
-        "the old token still works on the second replica"
-    );
+        },
+    )
+    .await;
     let body: Value = second
         .client_credentials(&id, &secret)
         .await
@@ -287,6 +293,19 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
 
     // Apps have no secret to rotate.
     let app_id = first.public_client(APP_REDIRECT).await;
+    // An operation on another target, which the target filter below must leave out.
+    ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{app_id}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     ok_json(
         ops(
             &first,
@@ -311,12 +330,11 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(
-        eventually(Duration::from_secs(1), || async {
-            introspect_as_operator(&second, &operator, &latest).await["active"] == false
-        })
-        .await
-    );
+    promptly(
+        "the deleted client's token on the second replica",
+        || async { introspect_as_operator(&second, &operator, &latest).await["active"] == false },
+    )
+    .await;
     assert_eq!(
         second.client_credentials(&id, &new_secret).await.status(),
         StatusCode::UNAUTHORIZED
@@ -387,7 +405,7 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["client_updated", "client_created"]);
+    assert_eq!(actions, ["client_updated", "client_shown"]);
     let last = ok_json(
         ops(
             &first,
@@ -403,8 +421,29 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(last["entries"], json!([]));
+    assert_eq!(last["entries"].as_array().unwrap().len(), 1, "{last}");
+    assert_eq!(last["entries"][0]["action"], "client_created");
     assert!(last.get("next_before").is_none());
+    // Without the target filter the other client's entry is there: the filter left it out.
+    let shown = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/audit?actor={actor}&action=client_shown"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let targets: Vec<&str> = shown["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, [app_id.as_str(), id.as_str()]);
     for entry in page["entries"].as_array().unwrap() {
         assert!(
             entry["request_id"].is_string() && entry["client_ip"] == "127.0.0.1",
@@ -412,7 +451,7 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         );
     }
     // Filters by action and time as well: the refused old secret, and nothing else, falls in
-    // its window; nothing of the kind came before it.
+    // its window; the wrong secret tried at the start falls before it.
     let failures = |window: String| {
         let path = format!("/v1/ops/audit?action=client_authentication&client_id={id}&{window}");
         let (app, operator) = (&first, &operator);
@@ -428,10 +467,12 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     let inside = failures(format!("since={before_refusal}&until={after_refusal}")).await;
     assert_eq!(inside.len(), 1, "{inside:?}");
     assert_eq!(inside[0]["outcome"], "failure");
-    assert_eq!(
-        failures(format!("until={before_refusal}")).await,
-        Vec::<Value>::new()
-    );
+    let since = failures(format!("since={before_refusal}")).await;
+    assert_eq!(since, inside);
+    let earlier = failures(format!("until={before_refusal}")).await;
+    assert_eq!(earlier.len(), 1, "{earlier:?}");
+    assert_ne!(earlier[0]["seq"], inside[0]["seq"]);
+    assert_eq!(failures(String::new()).await.len(), 2);
 }
 
 #[tokio::test]
@@ -492,20 +533,27 @@ async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(me(tablet.access_token.clone()).await, StatusCode::OK);
-    // Someone else's session id is not found under this citizen.
-    let other = uuid::Uuid::new_v4();
+    // Another citizen's live session is not found under this citizen, and keeps working.
+    let stranger = sign_in(&app, &Request::new(&app_id), "merchant").await;
+    let stranger_sid = jwt_parts(&stranger.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(me(stranger.access_token.clone()).await, StatusCode::OK);
     ok_json(
         ops(
             &app,
             &operator,
             Method::DELETE,
-            &format!("/v1/ops/citizens/{other}/sessions/{phone_sid}"),
+            &format!("/v1/ops/citizens/{sub}/sessions/{stranger_sid}"),
             None,
         )
         .await,
         StatusCode::NOT_FOUND,
     )
     .await;
+    assert_eq!(me(stranger.access_token.clone()).await, StatusCode::OK);
+    let other = uuid::Uuid::new_v4();
 
     // An access token denied by its jti alone.
     let jti = jwt_parts(&tablet.access_token).1["jti"]
@@ -631,22 +679,60 @@ async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
     .await;
     assert_eq!(roles["roles"], json!(["operator"]));
 
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = $1 ORDER BY chain_seq")
-            .bind(format!("operator:{operator_sub}"))
-            .fetch_all(&app.state.db)
-            .await
-            .unwrap();
+    // Every operation, reads included, is audited with its target, the address and the request
+    // id; refused ones (the 404s, 409 and 422 above) are not operations that happened.
+    let entries: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT action, target, host(client_ip), request_id FROM audit_log
+          WHERE actor = $1 ORDER BY chain_seq",
+    )
+    .bind(format!("operator:{operator_sub}"))
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(
         actions,
         [
+            "citizen_sessions_listed",
             "session_revoked",
             "token_revoked",
+            "token_introspected",
+            "token_introspected",
             "sessions_revoked",
+            "token_introspected",
             "role_granted",
-            "role_revoked"
+            "role_revoked",
+            "roles_listed",
         ]
     );
+    for (action, target, ip, request_id) in &entries {
+        assert!(
+            target.as_deref().is_some_and(|t| !t.is_empty())
+                && ip.as_deref() == Some("127.0.0.1")
+                && request_id.as_deref().is_some_and(|r| !r.is_empty()),
+            "{action}: target {target:?}, address {ip:?}, request id {request_id:?}"
+        );
+    }
+    // An inactive token is named by its hash, a live one by its session; neither by itself.
+    assert_eq!(
+        entries[3].1,
+        Some(format!(
+            "sha256:{}",
+            motcua::crypto::sha256_b64(tablet.access_token.as_bytes())
+        ))
+    );
+    assert_eq!(
+        entries[4].1,
+        jwt_parts(&tablet.access_token).1["sid"]
+            .as_str()
+            .map(String::from)
+    );
+    for token in [&tablet.access_token, &refresh, &phone.access_token] {
+        assert_eq!(
+            crate::helpers::rows_containing(&app, token).await,
+            Vec::<String>::new()
+        );
+    }
 }
 
 #[tokio::test]
@@ -721,19 +807,26 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
         StatusCode::CONFLICT,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let retired = ok_json(
-        ops(
+    // Refused until the new key signs (the rotation delay), then accepted: wait for that.
+    let deadline = std::time::Instant::now() + crate::helpers::PROMPTLY;
+    let retired = loop {
+        let response = ops(
             &app,
             &operator,
             Method::POST,
             &format!("/v1/ops/keys/{old}/retire"),
             Some(json!({ "withdraw": true })),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await;
+        if response.status() != StatusCode::CONFLICT {
+            break ok_json(response, StatusCode::OK).await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never signed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(retired["status"], "withdrawn");
 
     // Withdrawn: out of the JWKS, and the operator's own token (signed by it) stops working.
