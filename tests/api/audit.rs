@@ -163,12 +163,21 @@ async fn verify_names_an_edited_entry_and_the_log_refuses_edits() {
             .execute(&app.state.db)
             .await;
     assert!(refused.unwrap_err().to_string().contains("append-only"));
-    assert!(
-        sqlx::query("DELETE FROM audit_log")
+    for statement in ["DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let refused = sqlx::query(statement)
             .execute(&app.state.db)
             .await
-            .is_err()
-    );
+            .expect_err(statement);
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{statement}: {refused}"
+        );
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 8);
     let (ok, report) = verify(&app);
     assert!(ok, "{report}");
     assert!(
@@ -323,6 +332,54 @@ async fn auditors_copies_of_checkpoints_catch_what_the_database_was_made_to_forg
             .as_str()
             .unwrap()
             .contains("deleted"),
+        "{report}"
+    );
+}
+
+async fn checkpoints(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar("SELECT seq FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_server_signs_the_chain_head_at_its_interval_and_the_command_does_on_demand() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        env: vec![("MOTCUA_AUDIT_CHECKPOINT_SECS", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    record(&app, 3).await;
+    assert!(
+        crate::helpers::eventually(std::time::Duration::from_secs(15), || async {
+            checkpoints(&app).await.contains(&3)
+        })
+        .await,
+        "the server never signed the head: {:?}",
+        checkpoints(&app).await
+    );
+
+    let quiet = TestApp::spawn().await;
+    record(&quiet, 2).await;
+    assert_eq!(checkpoints(&quiet).await, Vec::<i64>::new());
+    let output = motcua_with(
+        &quiet,
+        &["audit", "checkpoint"],
+        &[("MOTCUA_PUBLIC_URL", &quiet.address)],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(checkpoints(&quiet).await, [2]);
+    let (ok, report) = verify(&quiet);
+    assert!(ok, "{report}");
+    assert!(
+        report
+            .get("warnings")
+            .is_none_or(|w| w == &serde_json::json!([])),
         "{report}"
     );
 }
