@@ -75,6 +75,11 @@ async fn client_create_shows_a_confidential_secret_once_and_stores_only_its_hash
         .await
         .unwrap();
     assert_eq!(stored, motcua::crypto::sha256(secret.as_bytes()));
+    // And the secret itself is nowhere: not in the client's row, not in the audit log.
+    assert_eq!(
+        crate::helpers::rows_containing(&app, secret).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
