@@ -3,6 +3,7 @@
 mod audit;
 mod cache;
 mod cli;
+mod config;
 mod eid_faults;
 mod fake_provider;
 mod hardening;
