@@ -331,49 +331,42 @@ async fn token_signed_with_our_key_but_typed_jwt_is_refused() {
 }
 
 #[tokio::test]
-async fn expired_access_token_signed_with_our_key_is_refused() {
+async fn access_tokens_with_one_wrong_claim_are_refused_for_that_reason() {
     let app = TestApp::spawn().await;
     let citizen = signed_in(&app, "citizen-l2").await;
-    let at = |now: OffsetDateTime| {
+    let now = OffsetDateTime::now_utc();
+    // The real claims, minted afresh at `at`: what every case starts from.
+    let at = |when: OffsetDateTime| {
         let mut claims = app.state.tokens.access_claims(
             &citizen.claims.sub,
             &citizen.claims.client_id,
             &citizen.claims.scope,
-            now,
+            when,
         );
         claims.sid = citizen.claims.sid.clone();
         claims.auth_time = citizen.claims.auth_time;
         claims.acr = citizen.claims.acr.clone();
-        app.state.tokens.sign_access(&claims).unwrap()
+        claims
     };
-    let now = OffsetDateTime::now_utc();
-    assert_accepted(&app, &at(now), "a fresh token").await;
-
-    let two_hours_ago = now - time::Duration::hours(2);
-    let expired = at(two_hours_ago);
-    let exp = jwt_parts(&expired).1["exp"].as_i64().unwrap();
-    assert!(exp < now.unix_timestamp() - motcua::tokens::jwt::LEEWAY_SECS as i64);
-    assert!(invalid_because(
+    assert_accepted(
         &app,
-        &expired,
-        &ErrorKind::ExpiredSignature
-    ));
-    assert_refused(&app, &expired, "a token expired for over an hour").await;
+        &app.state.tokens.sign_access(&at(now)).unwrap(),
+        "a fresh token",
+    )
+    .await;
 
-    // Not yet valid: issued (nbf) well beyond the leeway in the future.
-    let future = at(now + time::Duration::hours(1));
-    assert!(invalid_because(
-        &app,
-        &future,
-        &ErrorKind::ImmatureSignature
-    ));
-    assert_refused(&app, &future, "a token valid only from an hour from now").await;
-}
-
-#[tokio::test]
-async fn access_token_for_another_audience_is_refused() {
-    let app = TestApp::spawn().await;
-    let citizen = signed_in(&app, "citizen-l2").await;
+    let mut cases: Vec<(String, AccessClaims, ErrorKind)> = vec![
+        (
+            "expired for over an hour".into(),
+            at(now - time::Duration::hours(2)),
+            ErrorKind::ExpiredSignature,
+        ),
+        (
+            "valid only from an hour from now".into(),
+            at(now + time::Duration::hours(1)),
+            ErrorKind::ImmatureSignature,
+        ),
+    ];
     for aud in [
         "https://other-gateway.example".to_string(),
         citizen.claims.client_id.clone(),
@@ -381,18 +374,12 @@ async fn access_token_for_another_audience_is_refused() {
         format!("{}/", app.address),
         String::new(),
     ] {
-        let mut claims = citizen.claims.clone();
-        claims.aud = aud.clone();
-        let token = app.state.tokens.sign_access(&claims).unwrap();
-        assert!(invalid_because(&app, &token, &ErrorKind::InvalidAudience));
-        assert_refused(&app, &token, &format!("aud {aud:?}")).await;
+        let claims = AccessClaims {
+            aud: aud.clone(),
+            ..at(now)
+        };
+        cases.push((format!("aud {aud:?}"), claims, ErrorKind::InvalidAudience));
     }
-}
-
-#[tokio::test]
-async fn access_token_from_another_issuer_is_refused() {
-    let app = TestApp::spawn().await;
-    let citizen = signed_in(&app, "citizen-l2").await;
     for iss in [
         "https://other-gateway.example".to_string(),
         crate::helpers::eid_issuer(),
@@ -400,11 +387,23 @@ async fn access_token_from_another_issuer_is_refused() {
         app.address.to_uppercase(),
         String::new(),
     ] {
-        let mut claims = citizen.claims.clone();
-        claims.iss = iss.clone();
+        let claims = AccessClaims {
+            iss: iss.clone(),
+            ..at(now)
+        };
+        cases.push((format!("iss {iss:?}"), claims, ErrorKind::InvalidIssuer));
+    }
+    let leeway = motcua::tokens::jwt::LEEWAY_SECS as i64;
+    assert!(cases[0].1.exp < now.unix_timestamp() - leeway);
+    assert!(cases[1].1.nbf > now.unix_timestamp() + leeway);
+    for (what, claims, kind) in cases {
         let token = app.state.tokens.sign_access(&claims).unwrap();
-        assert!(invalid_because(&app, &token, &ErrorKind::InvalidIssuer));
-        assert_refused(&app, &token, &format!("iss {iss:?}")).await;
+        assert!(
+            invalid_because(&app, &token, &kind),
+            "{what}: refused as {:?}, not {kind:?}",
+            refusal(&app, &token)
+        );
+        assert_refused(&app, &token, &what).await;
     }
 }
 
