@@ -405,6 +405,95 @@ async fn expired_long_lived_misaddressed_or_foreign_assertions_are_refused() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// An assertion with exactly these claims.
+fn signed_claims(claims: &Value, kid: &str, key: &jsonwebtoken::EncodingKey) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn assertions_for_another_subject_without_jti_or_longer_than_five_minutes_are_refused() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    let other = key_client(&app, &host).await;
+    let now = crate::helpers::now();
+    let claims = |exp_in: i64| {
+        serde_json::json!({
+            "iss": id, "sub": id, "aud": app.address, "iat": now, "exp": now + exp_in,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        })
+    };
+    // Just inside the five minutes: accepted, the control for every case below.
+    let inside = signed_claims(&claims(290), &host.kid, &host.key);
+    assert_eq!(with_assertion(&app, &inside).await.status(), StatusCode::OK);
+
+    let mut another_sub = claims(60);
+    another_sub["sub"] = serde_json::json!(other);
+    let mut another_iss = claims(60);
+    another_iss["iss"] = serde_json::json!(other);
+    let mut without_jti = claims(60);
+    without_jti.as_object_mut().unwrap().remove("jti");
+    let cases = [
+        ("sub another client", another_sub),
+        ("iss another client", another_iss),
+        ("without jti", without_jti),
+        ("just past five minutes", claims(320)),
+    ];
+    for (what, claims) in cases {
+        let response = with_assertion(&app, &signed_claims(&claims, &host.kid, &host.key)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn agencies_and_merchant_bindings_are_in_tokens_and_introspection() {
+    let app = TestApp::spawn().await;
+    let (introspector, introspector_secret) = provider(&app, &["introspect"]).await;
+    for (binding, claim, value) in [
+        (
+            NewClient {
+                agencies: vec!["000.00.12.H12".into()],
+                ..NewClient::default()
+            },
+            "agencies",
+            serde_json::json!(["000.00.12.H12"]),
+        ),
+        (
+            NewClient {
+                merchant_id: Some("htx-ca-phe".into()),
+                ..NewClient::default()
+            },
+            "merchant_id",
+            serde_json::json!("htx-ca-phe"),
+        ),
+    ] {
+        let (id, secret) = app
+            .client_with(NewClient {
+                name: "Bound provider".into(),
+                kind: ClientKind::Confidential,
+                scopes: vec!["dossiers:read".into()],
+                ..binding
+            })
+            .await;
+        let secret = secret.unwrap();
+        let body: Value = token(&app, &id, &secret, None).await.json().await.unwrap();
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(crate::signin::jwt_parts(access).1[claim], value);
+        for (who, who_secret) in [(&id, &secret), (&introspector, &introspector_secret)] {
+            let seen = introspect(&app, who, who_secret, access).await;
+            assert_eq!(seen["active"], true, "{seen}");
+            assert_eq!(seen[claim], value, "{claim} as {who} sees it: {seen}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_assertion_audience_is_our_issuer_as_a_string_not_an_array_holding_it() {
     let app = TestApp::spawn().await;
