@@ -928,3 +928,174 @@ async fn narrowing_an_apps_scopes_reaches_its_citizens_at_once_and_renaming_chan
         "/v1/me needs profile"
     );
 }
+
+async fn registered(app: &TestApp, operator: &str, body: Value) -> Value {
+    ok_json(
+        ops(app, operator, Method::POST, "/v1/ops/clients", Some(body)).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_client_lose_no_change() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let created = registered(
+        &app,
+        &operator,
+        json!({ "name": "Original", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let path = format!("/v1/ops/clients/{id}");
+    // Operators change different fields at once: each change must survive the others.
+    let patches: Vec<Value> = (0..6)
+        .map(|i| match i % 2 {
+            0 => json!({ "name": format!("Renamed {i}") }),
+            _ => json!({ "rate_limit_per_min": 100 + i }),
+        })
+        .collect();
+    let results = futures::future::join_all(patches.into_iter().map(|patch| {
+        let (app, operator, path) = (&app, &operator, &path);
+        async move {
+            ops(app, operator, Method::PATCH, path, Some(patch))
+                .await
+                .status()
+        }
+    }))
+    .await;
+    assert!(results.iter().all(|s| *s == StatusCode::OK), "{results:?}");
+    let shown = ok_json(
+        ops(&app, &operator, Method::GET, &path, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        shown["name"].as_str().unwrap().starts_with("Renamed"),
+        "{shown}"
+    );
+    assert!(
+        shown["rate_limit_per_min"].as_i64().unwrap() > 100,
+        "{shown}"
+    );
+    assert_eq!(shown["scopes"], json!(["dossiers:read"]));
+}
+
+#[tokio::test]
+async fn a_deleted_clients_id_stays_taken() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let created = registered(
+        &app,
+        &operator,
+        json!({ "name": "Short-lived", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let response = ops(
+        &app,
+        &operator,
+        Method::DELETE,
+        &format!("/v1/ops/clients/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The row stays, so no later client can be given the id (it is the primary key).
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM clients WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+    let reuse =
+        sqlx::query("INSERT INTO clients (id, name, kind) VALUES ($1, 'Impostor', 'public')")
+            .bind(&id)
+            .execute(&app.state.db)
+            .await;
+    assert!(
+        reuse.is_err(),
+        "the deleted client's id was given out again"
+    );
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_suspended_client_gets_no_new_tokens_of_any_grant() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let provider = registered(
+        &app,
+        &operator,
+        json!({ "name": "Back office", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let (provider_id, secret) = (
+        provider["client_id"].as_str().unwrap().to_string(),
+        provider["client_secret"].as_str().unwrap().to_string(),
+    );
+    let app_id = app.public_client(APP_REDIRECT).await;
+    let signed_in = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    // A code obtained just before the suspension, not yet exchanged.
+    let pending = Request::new(&app_id);
+    let back =
+        crate::signin::browse_sign_in(&app, &crate::signin::browser(), &pending, "merchant").await;
+    let code = crate::signin::query_of(&back)["code"].clone();
+    assert_eq!(
+        app.client_credentials(&provider_id, &secret).await.status(),
+        StatusCode::OK
+    );
+
+    for id in [&provider_id, &app_id] {
+        let response = ops(
+            &app,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/clients/{id}/suspend"),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = |response: reqwest::Response, grant: &str| {
+        assert!(
+            response.status().is_client_error(),
+            "{grant}: {}",
+            response.status()
+        );
+        assert!(response.headers().get("location").is_none(), "{grant}");
+    };
+    refused(
+        app.client_credentials(&provider_id, &secret).await,
+        "client_credentials",
+    );
+    refused(
+        crate::signin::refresh(&app, &app_id, signed_in.refresh_token.as_deref().unwrap()).await,
+        "refresh_token",
+    );
+    refused(
+        crate::signin::exchange(&app, &pending, &code).await,
+        "authorization_code",
+    );
+    // And no new sign-in starts for it.
+    refused(
+        crate::signin::browser()
+            .get(Request::new(&app_id).authorize_url(&app))
+            .send()
+            .await
+            .unwrap(),
+        "authorize",
+    );
+}

@@ -651,3 +651,72 @@ async fn a_failing_client_jwks_is_fetched_once_for_many_assertions_and_not_again
         "a second attempt right after the failure asked the provider again"
     );
 }
+
+#[tokio::test]
+async fn changing_a_clients_jwks_uri_cuts_off_the_tokens_it_got_before() {
+    let first = TestApp::spawn().await;
+    let second = first.replica().await;
+    let operator = crate::helpers::operator_token(&first).await;
+    let old = host_keys().await;
+    let new = host_keys().await;
+    let id = key_client(&first, &old).await;
+    let response = with_assertion(
+        &first,
+        &assertion(&id, &first.address, 60, &old.kid, &old.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let earlier = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for app in [&first, &second] {
+        assert!(token_active(app, &operator, &earlier).await);
+    }
+    crate::helpers::ok_json(
+        crate::helpers::ops(
+            &first,
+            &operator,
+            reqwest::Method::PATCH,
+            &format!("/v1/ops/clients/{id}"),
+            Some(serde_json::json!({ "jwks_uri": new.jwks_uri })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    for app in [&first, &second] {
+        crate::helpers::promptly("a token obtained under the old keys", || async {
+            !token_active(app, &operator, &earlier).await
+        })
+        .await;
+    }
+    // Tokens obtained under the new keys work.
+    let response = with_assertion(
+        &second,
+        &assertion(&id, &first.address, 60, &new.kid, &new.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let later = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(token_active(&first, &operator, &later).await);
+}
+
+async fn token_active(app: &TestApp, operator: &str, token: &str) -> bool {
+    crate::helpers::ok_json(
+        crate::helpers::ops(
+            app,
+            operator,
+            reqwest::Method::POST,
+            "/v1/ops/tokens/introspect",
+            Some(serde_json::json!({ "token": token })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await["active"]
+        == true
+}
