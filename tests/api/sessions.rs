@@ -619,3 +619,49 @@ async fn logout(app: &TestApp, tokens: &Tokens) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
+
+async fn ttl_of(app: &TestApp, entry: &str) -> i64 {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("TTL")
+        .arg(format!("{}deny:{entry}", app.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deny_list_entries_expire_with_the_longest_access_token_life() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_ACCESS_TOKEN_TTL_SECS", "120".into())],
+        ..Options::default()
+    })
+    .await;
+    let (client_id, session) = signed_in(&app).await;
+    let token = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    logout(&app, &session).await;
+    assert_eq!(
+        revoke(&app, &client_id, &token.access_token).await,
+        StatusCode::OK
+    );
+    let leeway = motcua::tokens::jwt::LEEWAY_SECS as i64;
+    // A session's entry outlives any token of it, and no longer: the token life, the
+    // verification leeway and a margin.
+    let sid_ttl = ttl_of(&app, &format!("sid:{}", sid_of(&session))).await;
+    assert!(
+        (120..=120 + leeway + 30).contains(&sid_ttl),
+        "session entry TTL {sid_ttl}"
+    );
+    // A token's entry lasts until the token would have expired anyway.
+    let exp = jwt_parts(&token.access_token).1["exp"].as_i64().unwrap();
+    let jti = jwt_parts(&token.access_token).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let jti_ttl = ttl_of(&app, &format!("jti:{jti}")).await;
+    let until_exp = exp - crate::helpers::now();
+    assert!(
+        jti_ttl > 0 && jti_ttl <= until_exp + leeway + 1,
+        "token entry TTL {jti_ttl}, {until_exp} s before the token expires"
+    );
+}
