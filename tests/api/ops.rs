@@ -681,7 +681,8 @@ async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
 
     // Every operation, reads included, is audited with its target, the address and the request
     // id; refused ones (the 404s, 409 and 422 above) are not operations that happened.
-    let entries: Vec<(String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+    type Entry = (String, Option<String>, Option<String>, Option<String>);
+    let entries: Vec<Entry> = sqlx::query_as(
         "SELECT action, target, host(client_ip), request_id FROM audit_log
           WHERE actor = $1 ORDER BY chain_seq",
     )
