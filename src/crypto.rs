@@ -12,6 +12,7 @@ pub enum Purpose {
     SigningKeys,
     IdNumber,
     TokenReplies,
+    LookupPin,
 }
 
 impl Purpose {
@@ -20,6 +21,7 @@ impl Purpose {
             Purpose::SigningKeys => b"motcua signing-key encryption v1",
             Purpose::IdNumber => b"motcua id-number hmac v1",
             Purpose::TokenReplies => b"motcua token-reply encryption v1",
+            Purpose::LookupPin => b"motcua dossier lookup-pin hmac v1",
         }
     }
 }
@@ -115,7 +117,7 @@ impl MasterKey {
 }
 
 /// `len` bytes from the system RNG.
-fn random_bytes(len: usize) -> Vec<u8> {
+pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut buffer = vec![0u8; len];
     // Cannot fail short of a broken OS (getrandom on Linux blocks until seeded); then issuing
     // guessable secrets would be worse than stopping.

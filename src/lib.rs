@@ -3,16 +3,30 @@
 //! A stateless API gateway: citizens sign in with the national eID (OpenID Connect), the app and
 //! service providers get our own JWTs, and mobile services are served from PostgreSQL through a
 //! Redis cache.
+//!
+//! # Layers
+//!
+//! Modules form layers, and a module uses only modules of its own layer or lower ones, with no
+//! import cycle between two top-level modules (`scripts/layers` checks both, in `scripts/test`):
+//!
+//! 1. **foundations**: `config`, `crypto`, `db`, `redis`, `http`, `telemetry`;
+//! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`;
+//! 3. **request state**: `state`, the handles every handler receives;
+//! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops` (and the domain
+//!    services to come), each owning its routes (`api.rs`), its logic, its SQL (`store.rs`) and
+//!    its types (`model.rs`);
+//! 5. **wiring**: `startup` (the `Application`) and `cli`, which call the same service
+//!    functions.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-/// The audit log of security events.
+/// The audit log of security events: hash chain, group commit, sampling.
 pub mod audit;
 /// Redis cache-aside with namespace invalidation and single-flight loads.
 pub mod cache;
-/// The command line: `serve`, `migrate`, `openapi`.
+/// The command line: `serve`, `migrate`, `openapi`, clients, roles, keys, audit.
 pub mod cli;
-/// Registered clients: apps and service providers, redirect URI rules.
+/// Registered clients: apps and service providers, redirect URI rules, grant types.
 pub mod clients;
 /// Configuration, read once from files and the environment.
 pub mod config;
@@ -20,25 +34,30 @@ pub mod config;
 pub mod crypto;
 /// PostgreSQL: database creation, migrations, health.
 pub mod db;
+/// Dossier tracking: statuses and transitions, working-day due dates, timeline, statistics.
+pub mod dossiers;
 /// Liveness, readiness and Prometheus metrics.
 pub mod health;
-/// HTTP plumbing: problem details, message catalogue, request pipeline.
+/// HTTP plumbing: problem details, message catalogue, request pipeline, the shared path table.
 pub mod http;
 /// Citizens' sign-in with the national eID (OpenID Connect relying party).
 pub mod identity;
-/// Our OAuth 2.0 authorization server: metadata, JWKS, authorization and token endpoints.
+/// Our OAuth 2.0 authorization server: metadata, JWKS, authorization, token, revocation and
+/// introspection endpoints, client authentication.
 pub mod oauth;
-/// Operators: roles and the `/v1/ops` API.
+/// Operators: roles, the `/v1/ops` API and the audit chain's public checkpoints.
 pub mod ops;
 /// Rate limits per client and per client IP, shared by every replica through Redis.
 pub mod ratelimit;
 /// The shared Redis connection and its circuit breaker.
 pub mod redis;
-/// Login sessions, refresh-token families.
+/// Login sessions, refresh-token families, the citizen's devices.
 pub mod sessions;
 /// The `Application`: wiring of every capability behind one listener.
 pub mod startup;
+/// What every handler receives: foundations and shared services, built once.
+pub mod state;
 /// Logs and metrics.
 pub mod telemetry;
-/// Our JWTs: signing keys, access and ID tokens, bearer verification.
+/// Our JWTs: signing keys, access and ID tokens, bearer verification, revocation.
 pub mod tokens;

@@ -10,10 +10,8 @@ use poem::middleware::{Compression, Cors};
 use poem::web::{Html, Path};
 use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler};
 use poem_openapi::OpenApiService;
-use sqlx::PgPool;
 
 use crate::audit::AuditLog;
-use crate::audit::api::AuditApi;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::MasterKey;
@@ -23,35 +21,13 @@ use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
-use crate::ops::{OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi};
+use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
 use crate::tokens::{Keyring, Revocations, Tokens};
 
-/// Everything a handler may need, shared by all requests.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: PgPool,
-    pub redis: Redis,
-    pub cache: Cache,
-    /// False once shutdown has begun, so load balancers stop sending traffic.
-    pub ready: Arc<AtomicBool>,
-    pub tokens: Tokens,
-    pub revocations: Revocations,
-    pub eid: Arc<Eid>,
-    /// Service providers' public keys, for `private_key_jwt`.
-    pub client_keys: crate::oauth::assertion::ClientKeys,
-    pub limiter: RateLimiter,
-    pub audit: AuditLog,
-}
-
-impl AppState {
-    pub fn master_key(&self) -> MasterKey {
-        MasterKey::new(*self.config.master_key.expose())
-    }
-}
+pub use crate::state::AppState;
 
 /// All capability APIs, composed into one OpenAPI document.
 pub type Apis = (
@@ -176,10 +152,8 @@ impl Application {
             audit,
             limiter,
             revocations,
-            client_keys: crate::oauth::assertion::ClientKeys::new()?,
             cache: Cache::new(redis.clone()),
             tokens,
-            eid: Arc::new(Eid::new(&config).context("eID provider settings")?),
             config: Arc::new(config),
             db,
             redis,
@@ -192,7 +166,11 @@ impl Application {
             .first()
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .context("listener has no socket address")?;
-        let endpoint = routes(&state);
+        let services = Services {
+            eid: Arc::new(Eid::new(&state.config).context("eID provider settings")?),
+            client_keys: crate::oauth::assertion::ClientKeys::new()?,
+        };
+        let endpoint = routes(&state, services);
         Ok(Self {
             acceptor,
             port,
@@ -231,7 +209,13 @@ impl Application {
     }
 }
 
-fn routes(state: &AppState) -> BoxEndpoint<'static> {
+/// Capabilities' own services, each reaching its handlers as `Data`.
+struct Services {
+    eid: Arc<Eid>,
+    client_keys: crate::oauth::assertion::ClientKeys,
+}
+
+fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
     let config = &state.config;
     let api = openapi_service();
     let cors = Cors::new()
@@ -260,6 +244,11 @@ fn routes(state: &AppState) -> BoxEndpoint<'static> {
         .with_if(!config.cors_origins.is_empty(), cors)
         .with(Compression::new())
         .data(state.clone())
+        // The bearer scheme verifies with these alone (it sits below the request state).
+        .data(state.tokens.clone())
+        .data(state.revocations.clone())
+        .data(services.eid)
+        .data(services.client_keys)
         .with(RateLimit::new(
             state.limiter.clone(),
             state.tokens.clone(),

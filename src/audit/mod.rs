@@ -1,7 +1,6 @@
 //! The audit log: every security event, append-only in PostgreSQL, without personal data,
 //! hash-chained and checkpointed so tampering shows (see [`chain`]).
 
-pub mod api;
 pub mod chain;
 pub mod search;
 
@@ -123,7 +122,7 @@ pub struct RequestFacts {
     pub request_id: Option<String>,
     pub client_ip: Option<IpAddr>,
     /// Where a handler that applies the rate limit itself leaves its decision.
-    pub rate_slot: Option<crate::ratelimit::RateSlot>,
+    pub rate_slot: Option<crate::http::RateSlot>,
 }
 
 impl RequestFacts {
@@ -131,10 +130,7 @@ impl RequestFacts {
         Self {
             request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
             client_ip: req.extensions().get::<ClientIp>().and_then(|c| c.0),
-            rate_slot: req
-                .extensions()
-                .get::<crate::ratelimit::RateSlot>()
-                .cloned(),
+            rate_slot: req.extensions().get::<crate::http::RateSlot>().cloned(),
         }
     }
 }
@@ -222,12 +218,14 @@ impl AuditLog {
     }
 
     /// Appends a failure that anyone can cause without credentials (an unknown client, state or
-    /// code): at most one entry per action, reason and address a minute, marked `sampled`.
+    /// code, a wrong secret): at most one entry per action, reason, client and address a
+    /// minute, marked `sampled`.
     pub async fn record_sampled(&self, event: Event) {
         let key = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}",
             event.action,
             event.reason.as_deref().unwrap_or(""),
+            event.client_id.as_deref().unwrap_or(""),
             event.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
         );
         let key = crate::crypto::sha256_b64(key.as_bytes());

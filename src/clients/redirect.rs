@@ -38,6 +38,45 @@ pub fn validate(uri: &str, kind: ClientKind) -> Result<(), &'static str> {
     }
 }
 
+/// Builds the app's redirect with an RFC 6749 §4.1.2.1 error, its `state` and our `iss`
+/// (RFC 9207).
+pub fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    redirect_with(
+        redirect_uri,
+        &[
+            ("error", Some(error)),
+            ("error_description", Some(description)),
+            ("state", state),
+            ("iss", Some(issuer)),
+        ],
+    )
+}
+
+/// Appends parameters to a redirect URI, keeping its own query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in params {
+                    if let Some(value) = value {
+                        query.append_pair(name, value);
+                    }
+                }
+            }
+            url.to_string()
+        }
+        // Registered URIs are validated, so this is unreachable in practice.
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
 /// Exact match, except that a loopback IP redirect URI matches on any port (RFC 8252 §7.3).
 pub fn matches(registered: &str, requested: &str) -> bool {
     if registered == requested {
@@ -59,6 +98,21 @@ pub fn matches(registered: &str, requested: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_redirects_keep_the_apps_query_and_carry_state_and_iss() {
+        let url = error_redirect(
+            "vn.gov.app:/cb?x=1",
+            "access_denied",
+            "no",
+            Some("s 1"),
+            "https://api.example.vn",
+        );
+        assert_eq!(
+            url,
+            "vn.gov.app:/cb?x=1&error=access_denied&error_description=no&state=s+1&iss=https%3A%2F%2Fapi.example.vn"
+        );
+    }
 
     #[test]
     fn loopback_redirects_match_on_any_port_and_nothing_else_does() {

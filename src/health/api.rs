@@ -7,7 +7,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Each dependency gets this long to answer a readiness probe.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -49,6 +49,7 @@ impl Probe {
             tracing::warn!(error = %err, "readiness: redis down");
             down.push("redis");
         }
+        metrics::counter!("motcua_readiness_checks_total").increment(1);
         *last = Some((Instant::now(), down.clone()));
         down
     }
@@ -115,7 +116,8 @@ impl HealthApi {
     ///
     /// 200 when PostgreSQL and Redis both answer within a second; otherwise 503 with a problem
     /// naming what is down. Also 503 while the server drains connections before stopping.
-    /// Concurrent probes share one check, and callers are rate limited per address.
+    /// Concurrent probes share one check, so a flood costs the dependencies one round trip at a
+    /// time.
     #[oai(path = "/readyz", method = "get", operation_id = "readyz")]
     async fn readyz(&self, state: Data<&AppState>) -> ApiResult<Json<Readiness>> {
         let mut down = self.probe.down(&state).await;

@@ -3,11 +3,12 @@
 
 pub mod catalogue;
 pub mod lang;
+pub mod paths;
 pub mod pipeline;
 pub mod problem;
 
 pub use lang::Lang;
-pub use pipeline::{ClientIp, RequestId};
+pub use pipeline::{ClientIp, RateSlot, RequestId};
 pub use problem::{ApiError, Problem};
 
 /// The page a browser sees when a sign-in cannot go on and nothing may be redirected to.

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use ipnet::IpNet;
 use poem::PathPattern;
 use poem::error::{MethodNotAllowedError, NotFoundError, ReadBodyError};
@@ -76,7 +76,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
         req.extensions_mut().insert(RequestId(request_id.clone()));
         req.extensions_mut().insert(lang);
         req.extensions_mut().insert(client_ip);
-        let rate_slot = crate::ratelimit::RateSlot::default();
+        let rate_slot = RateSlot::default();
         req.extensions_mut().insert(rate_slot.clone());
 
         let span = tracing::info_span!(
@@ -128,9 +128,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 .unwrap_or("unmatched");
             tracing::Span::current().record("route", route);
             decorate(&mut response, &request_id, &path, self.settings.hsts);
-            if let Some(decision) = rate_slot.take() {
+            if let Some(rate_headers) = rate_slot.take() {
                 let headers = response.headers_mut();
-                for (name, value) in decision.headers() {
+                for (name, value) in rate_headers {
                     headers.insert(name, value);
                 }
             }
@@ -365,5 +365,31 @@ mod tests {
         assert!(!is_acceptable_request_id("has space"));
         assert!(!is_acceptable_request_id("line\nbreak"));
         assert!(!is_acceptable_request_id(&"x".repeat(129)));
+    }
+}
+
+/// Where the rate limiter leaves the `RateLimit-*` headers of its decision; the pipeline adds
+/// them to whatever response goes out, errors included. Handlers that authenticate a client
+/// before charging it fill it themselves.
+#[derive(Debug, Clone, Default)]
+pub struct RateSlot(std::sync::Arc<std::sync::Mutex<Option<Headers>>>);
+
+/// Headers to add to a response.
+pub type Headers = Vec<(HeaderName, HeaderValue)>;
+
+impl RateSlot {
+    pub fn put(&self, headers: Headers) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(headers);
+        }
+    }
+
+    pub fn is_filled(&self) -> bool {
+        self.0.lock().map(|slot| slot.is_some()).unwrap_or(false)
+    }
+
+    /// The headers, for the response.
+    pub fn take(&self) -> Option<Headers> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
     }
 }

@@ -13,7 +13,10 @@ use super::callback::{self, CallbackQuery};
 use super::{citizens, login};
 use crate::audit::RequestFacts;
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue, sign_in_error_page};
-use crate::startup::AppState;
+use std::sync::Arc;
+
+use super::eid::Eid;
+use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 pub struct IdentityApi;
@@ -81,6 +84,7 @@ impl IdentityApi {
     async fn eid_callback(
         &self,
         state: Data<&AppState>,
+        eid: Data<&Arc<Eid>>,
         req: &Request,
         /// The provider's authorization code.
         code: Query<Option<String>>,
@@ -103,7 +107,7 @@ impl IdentityApi {
         };
         let cookie_name = login::binding_cookie_name(query.state.as_deref().unwrap_or(""));
         let cookie = login::cookie_value(req.header(http::header::COOKIE), &cookie_name);
-        match callback::finish(&state, query, cookie, RequestFacts::of(req)).await {
+        match callback::finish(&state, &eid, query, cookie, RequestFacts::of(req)).await {
             callback::Outcome::ToApp { location } => CallbackResponse::Redirect(
                 location,
                 login::binding_cookie(&cookie_name, "", &state.config.public_url, 0),

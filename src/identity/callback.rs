@@ -3,12 +3,12 @@
 use time::OffsetDateTime;
 
 use super::citizens::{self, SignIn};
-use super::eid::EidError;
+use super::eid::{Eid, EidError};
 use super::login::{self, IssuedCode};
 use crate::audit::{Event, Outcome as AuditOutcome, RequestFacts};
+use crate::clients::redirect::{error_redirect, redirect_with};
 use crate::crypto;
-use crate::oauth::authorize::{error_redirect, redirect_with};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The whole exchange with the provider (token, JWKS refetch, userinfo) must fit in this.
 const FINISH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
@@ -42,6 +42,7 @@ fn fail(facts: &RequestFacts, client_id: Option<&str>, reason: &str) -> Event {
 
 pub async fn finish(
     app: &AppState,
+    eid: &Eid,
     query: CallbackQuery,
     cookie: Option<String>,
     facts: RequestFacts,
@@ -85,7 +86,7 @@ pub async fn finish(
     if !binding_ok {
         // Not the browser that started this sign-in: possibly login CSRF. Tell no app anything.
         app.audit
-            .record(fail(
+            .record_sampled(fail(
                 &facts,
                 Some(client_id),
                 "browser binding cookie mismatch",
@@ -105,10 +106,10 @@ pub async fn finish(
     };
     // RFC 9207: the response must come from the provider we sent the citizen to.
     if let Some(iss) = query.iss.as_deref()
-        && iss.trim_end_matches('/') != app.eid.issuer()
+        && iss.trim_end_matches('/') != eid.issuer()
     {
         app.audit
-            .record(fail(&facts, Some(client_id), "callback iss mismatch"))
+            .record_sampled(fail(&facts, Some(client_id), "callback iss mismatch"))
             .await;
         return back(
             "access_denied",
@@ -116,12 +117,26 @@ pub async fn finish(
         );
     }
     if let Some(error) = query.error.as_deref() {
-        let reason = format!(
-            "provider error: {}",
-            error.chars().take(64).collect::<String>()
-        );
+        // Anyone holding a state can send any `error`: the reason is fixed (so sampling holds),
+        // and only a known code is kept.
+        let code = match error {
+            "access_denied"
+            | "login_required"
+            | "consent_required"
+            | "interaction_required"
+            | "temporarily_unavailable"
+            | "server_error"
+            | "invalid_request"
+            | "invalid_scope"
+            | "unauthorized_client"
+            | "unsupported_response_type" => error,
+            _ => "other",
+        };
         app.audit
-            .record(fail(&facts, Some(client_id), &reason))
+            .record_sampled(
+                fail(&facts, Some(client_id), "provider error")
+                    .details(serde_json::json!({ "error": code })),
+            )
             .await;
         return match error {
             "access_denied" | "login_required" | "consent_required" | "interaction_required" => {
@@ -153,7 +168,7 @@ pub async fn finish(
     // Each provider request has its own timeout; this bounds them together.
     let finished = tokio::time::timeout(
         FINISH_DEADLINE,
-        app.eid.finish(code, &pending.pkce_verifier, &pending.nonce),
+        eid.finish(code, &pending.pkce_verifier, &pending.nonce),
     )
     .await
     .unwrap_or_else(|_| Err(EidError::Unavailable("sign-in deadline passed".into())));
@@ -192,9 +207,27 @@ pub async fn finish(
             "This app requires identity level 2 (acr_values=2)",
         );
     }
+    // The app asked for a recent sign-in (an operator console, RFC 9470): the provider must
+    // say when the citizen authenticated, and it must be recent enough.
+    if !pending.fresh_enough(
+        identity.auth_time,
+        OffsetDateTime::now_utc().unix_timestamp(),
+    ) {
+        app.audit
+            .record(fail(
+                &facts,
+                Some(client_id),
+                "authentication not recent enough",
+            ))
+            .await;
+        return back(
+            "access_denied",
+            "The identity provider did not confirm a recent enough sign-in (max_age)",
+        );
+    }
     let level: i16 = if level2 { 2 } else { 1 };
     let sign_in = SignIn {
-        provider: app.eid.issuer().to_string(),
+        provider: eid.issuer().to_string(),
         provider_subject: identity.subject.clone(),
         name: identity.name.clone(),
         id_number: identity.id_number.clone(),

@@ -148,11 +148,7 @@ impl Eid {
             client_secret: config.eid_client_secret.expose().clone(),
             scopes: config.eid_scopes.clone(),
             id_number_claim: config.eid_id_number_claim.clone(),
-            redirect_uri: format!(
-                "{}{}",
-                config.issuer(),
-                crate::oauth::metadata::EID_CALLBACK_PATH
-            ),
+            redirect_uri: format!("{}{}", config.issuer(), crate::http::paths::EID_CALLBACK),
             http,
             discovered: RwLock::new(None),
             last_jwks_refetch: Mutex::new(None),
@@ -225,6 +221,8 @@ impl Eid {
         nonce: &str,
         code_challenge: &str,
         want_level2: Option<&[String]>,
+        max_age: Option<u64>,
+        force_login: bool,
     ) -> Result<Url, EidError> {
         let d = self.discovered().await?;
         let mut url = d.authorization_endpoint.clone();
@@ -241,6 +239,12 @@ impl Eid {
                 .append_pair("code_challenge_method", "S256");
             if let Some(values) = want_level2 {
                 query.append_pair("acr_values", &values.join(" "));
+            }
+            if let Some(max_age) = max_age {
+                query.append_pair("max_age", &max_age.to_string());
+            }
+            if force_login {
+                query.append_pair("prompt", "login");
             }
         }
         Ok(url)

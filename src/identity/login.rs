@@ -39,6 +39,36 @@ pub struct PendingLogin {
     pub pkce_verifier: String,
     /// SHA-256 of the browser-binding cookie's value.
     pub binding_sha256: String,
+    /// The app's `max_age` (OIDC Core §3.1.2.1): the provider's `auth_time` must be this recent.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// The app asked `prompt=login`: the citizen must authenticate again, after `started_at`.
+    #[serde(default)]
+    pub force_login: bool,
+    /// When the sign-in started (unix seconds).
+    #[serde(default)]
+    pub started_at: i64,
+}
+
+/// Clock skew allowed between the provider's `auth_time` and our clock.
+pub const AUTH_TIME_SKEW_SECS: i64 = 30;
+
+impl PendingLogin {
+    /// Whether the provider's `auth_time` satisfies the app's `max_age` and `prompt=login`
+    /// (either needs `auth_time`); `now` in unix seconds.
+    pub fn fresh_enough(&self, auth_time: Option<i64>, now: i64) -> bool {
+        if self.max_age.is_none() && !self.force_login {
+            return true;
+        }
+        let Some(at) = auth_time else {
+            return false;
+        };
+        let recent = self
+            .max_age
+            .is_none_or(|max| now - at <= max as i64 + AUTH_TIME_SKEW_SECS);
+        let after_start = !self.force_login || at >= self.started_at - AUTH_TIME_SKEW_SECS;
+        recent && after_start
+    }
 }
 
 /// What our one-time code stands for.
@@ -122,12 +152,9 @@ pub async fn take_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<I
 }
 
 /// What a code that was already redeemed stood for (a replay), if it was redeemed lately.
+/// Taken once: the first replay revokes and is audited, later ones are ordinary failures.
 pub async fn spent_code(redis: &Redis, code: &str) -> redis::RedisResult<Option<IssuedCode>> {
-    let spent = key(redis, "code_spent", code);
-    let raw: Option<Vec<u8>> = redis
-        .run(|mut conn| async move { conn.get(spent).await })
-        .await?;
-    Ok(raw.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    take(redis, key(redis, "code_spent", code)).await
 }
 
 /// The binding cookie for a sign-in: HttpOnly, only sent back to our callback, `Secure` when we
@@ -138,7 +165,7 @@ pub fn binding_cookie(name: &str, value: &str, public_url: &url::Url, max_age: u
     format!(
         "{name}={value}; Path={}{}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
         public_url.path().trim_end_matches('/'),
-        crate::oauth::metadata::EID_CALLBACK_PATH,
+        crate::http::paths::EID_CALLBACK,
         if public_url.scheme() == "https" {
             "; Secure"
         } else {
@@ -154,4 +181,50 @@ pub fn cookie_value(header: Option<&str>, wanted: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(max_age: Option<u64>, force_login: bool) -> PendingLogin {
+        PendingLogin {
+            client_id: "mc_x".into(),
+            redirect_uri: "vn.gov.app:/cb".into(),
+            app_state: None,
+            app_code_challenge: String::new(),
+            scope: "openid".into(),
+            app_nonce: None,
+            require_level2: false,
+            nonce: String::new(),
+            pkce_verifier: String::new(),
+            binding_sha256: String::new(),
+            max_age,
+            force_login,
+            started_at: 1_000,
+        }
+    }
+
+    #[test]
+    fn max_age_and_prompt_login_need_a_recent_auth_time() {
+        let now = 2_000;
+        let cases = [
+            (pending(None, false), None, true),
+            (pending(Some(600), false), None, false),
+            (pending(Some(600), false), Some(now - 600), true),
+            (pending(Some(600), false), Some(now - 700), false),
+            (pending(None, true), Some(990), true),
+            (pending(None, true), Some(900), false),
+            (pending(Some(0), false), Some(now - 20), true),
+        ];
+        for (pending, auth_time, fresh) in cases {
+            assert_eq!(
+                pending.fresh_enough(auth_time, now),
+                fresh,
+                "{:?} {:?} {auth_time:?}",
+                pending.max_age,
+                pending.force_login
+            );
+        }
+    }
 }

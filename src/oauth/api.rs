@@ -26,7 +26,11 @@ use crate::audit::RequestFacts;
 use crate::http::problem::problem_response;
 use crate::http::{ApiTag, sign_in_error_page};
 use crate::ratelimit::TooManyRequests;
-use crate::startup::AppState;
+use std::sync::Arc;
+
+use super::assertion::ClientKeys;
+use crate::identity::eid::Eid;
+use crate::state::AppState;
 
 pub struct OAuthApi;
 
@@ -572,6 +576,7 @@ impl OAuthApi {
     async fn authorize(
         &self,
         state: Data<&AppState>,
+        eid: Data<&Arc<Eid>>,
         /// Must be `code`.
         response_type: Query<Option<ResponseType>>,
         /// The app's client id.
@@ -591,8 +596,13 @@ impl OAuthApi {
         nonce: Query<Option<String>>,
         /// `2` to require identity level 2.
         acr_values: Query<Option<String>>,
-        /// `none` is answered with `login_required`: signing in needs the citizen.
+        /// `none` is answered with `login_required`: signing in needs the citizen; `login` makes
+        /// the citizen authenticate at the national eID again.
         prompt: Query<Option<String>>,
+        /// Seconds since the citizen last authenticated at the national eID beyond which they
+        /// must sign in again (OIDC Core); the ID token and access token then carry a recent
+        /// `auth_time`. The operators' console answers a `max_age` challenge with it.
+        max_age: Query<Option<String>>,
     ) -> Result<AuthorizeResponse, Refused> {
         let request = AuthorizeRequest {
             response_type: response_type.0.map(ResponseType::into_inner),
@@ -605,8 +615,9 @@ impl OAuthApi {
             nonce: nonce.0,
             acr_values: acr_values.0,
             prompt: prompt.0,
+            max_age: max_age.0,
         };
-        Ok(match authorize::start(&state, request).await {
+        Ok(match authorize::start(&state, &eid, request).await {
             authorize::Outcome::ToProvider { location, cookie } => {
                 AuthorizeResponse::Redirect(location, Some(cookie), no_store())
             }
@@ -650,6 +661,7 @@ impl OAuthApi {
     async fn token(
         &self,
         state: Data<&AppState>,
+        keys: Data<&ClientKeys>,
         req: &Request,
         form: Form<TokenForm>,
     ) -> Result<TokenResponse, Refused> {
@@ -677,7 +689,7 @@ impl OAuthApi {
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
         Ok(
-            match token::exchange(&state, request, &RequestFacts::of(req)).await {
+            match token::exchange(&state, &keys, request, &RequestFacts::of(req)).await {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
@@ -717,6 +729,7 @@ impl OAuthApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
+        keys: Data<&ClientKeys>,
         req: &Request,
         form: Form<RevokeForm>,
     ) -> Result<RevokeResponse, Refused> {
@@ -737,7 +750,7 @@ impl OAuthApi {
             credentials,
         };
         Ok(
-            match super::revoke::revoke(&state, request, &RequestFacts::of(req)).await {
+            match super::revoke::revoke(&state, &keys, request, &RequestFacts::of(req)).await {
                 Err(Refusal {
                     limited: Some(decision),
                     ..
@@ -769,6 +782,7 @@ impl OAuthApi {
     async fn introspect(
         &self,
         state: Data<&AppState>,
+        keys: Data<&ClientKeys>,
         req: &Request,
         form: Form<IntrospectForm>,
     ) -> Result<IntrospectResponse, Refused> {
@@ -787,6 +801,7 @@ impl OAuthApi {
         Ok(
             match super::introspect::introspect(
                 &state,
+                &keys,
                 &credentials,
                 form.token.as_deref(),
                 &RequestFacts::of(req),

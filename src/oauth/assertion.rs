@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::clients::Client;
 use crate::crypto;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Assertions must be short-lived: `exp` at most this far ahead.
@@ -35,9 +35,11 @@ const ALLOWED: [Algorithm; 6] = [
     Algorithm::EdDSA,
 ];
 
-/// Client id and `jwks_uri`: the client is read from the database for every assertion, so when
-/// an operator changes its `jwks_uri` every replica misses the old keys at once.
-type SetKey = (String, String);
+/// Client id, `jwks_uri` and the client's cut-off: the client is read from the database for
+/// every assertion, so when an operator changes its `jwks_uri`, or cuts its tokens off
+/// (suspension, a narrowed registration: the way to drop a leaked key that the client replaced
+/// at the same URI), every replica misses the old keys at once.
+type SetKey = (String, String, Option<i64>);
 
 /// Clients' public keys, fetched from their `jwks_uri` and cached.
 #[derive(Clone)]
@@ -172,7 +174,12 @@ struct AssertionClaims {
 
 /// Verifies a client assertion for `client`: signature by a key from its JWKS, `iss` = `sub` =
 /// client id, `aud` = our issuer, a short `exp`, and a `jti` never seen before.
-pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<(), Failure> {
+pub async fn verify(
+    app: &AppState,
+    keys: &ClientKeys,
+    client: &Client,
+    assertion: &str,
+) -> Result<(), Failure> {
     let Some(uri) = client.jwks_uri.as_deref() else {
         return Err(Failure::Refused("client has no jwks_uri"));
     };
@@ -181,8 +188,7 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
     if !ALLOWED.contains(&header.alg) {
         return Err(Failure::Refused("assertion algorithm not allowed"));
     }
-    let keys = &app.client_keys;
-    let set_key = (client.client_id.clone(), uri.to_string());
+    let set_key = (client.client_id.clone(), uri.to_string(), client.cut_off_ms);
     let (fetched_at, set) = keys.get(&set_key).await?;
     let key = match find_key(&set, header.kid.as_deref()) {
         Some(key) => key,
@@ -195,7 +201,7 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
     };
 
     let mut validation = Validation::new(header.alg);
-    validation.leeway = crate::tokens::jwt::LEEWAY_SECS;
+    validation.leeway = crate::tokens::LEEWAY_SECS;
     validation.set_audience(&[app.config.issuer()]);
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
@@ -234,7 +240,7 @@ pub async fn verify(app: &AppState, client: &Client, assertion: &str) -> Result<
         &client.client_id,
         &crypto::sha256_b64(jti.as_bytes()),
     ]);
-    let ttl = (claims.exp - now + crate::tokens::jwt::LEEWAY_SECS as i64).max(1) as u64;
+    let ttl = (claims.exp - now + crate::tokens::LEEWAY_SECS as i64).max(1) as u64;
     let first_use: Option<String> = app
         .redis
         .run(|mut conn| async move {

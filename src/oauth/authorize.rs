@@ -2,13 +2,12 @@
 //! the app's request, then sends the citizen to the national eID with our own state, nonce and
 //! PKCE, remembering the app's request in Redis.
 
-use url::Url;
-
+use crate::clients::redirect::error_redirect;
 use crate::clients::store as clients;
 use crate::crypto;
-use crate::identity::eid::EidError;
+use crate::identity::eid::{Eid, EidError};
 use crate::identity::login::{self, PendingLogin};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The query of an authorization request; everything optional so we can answer each defect.
 #[derive(Debug, Default, Clone)]
@@ -23,6 +22,7 @@ pub struct AuthorizeRequest {
     pub nonce: Option<String>,
     pub acr_values: Option<String>,
     pub prompt: Option<String>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug)]
@@ -34,45 +34,6 @@ pub enum Outcome {
     /// The request cannot be answered by redirect: unknown client or redirect URI. Never
     /// redirect then, or we would be an open redirector.
     ErrorPage { status: u16, message: String },
-}
-
-/// Builds the app's redirect with an RFC 6749 §4.1.2.1 error, its `state` and our `iss`
-/// (RFC 9207).
-pub fn error_redirect(
-    redirect_uri: &str,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-    issuer: &str,
-) -> String {
-    redirect_with(
-        redirect_uri,
-        &[
-            ("error", Some(error)),
-            ("error_description", Some(description)),
-            ("state", state),
-            ("iss", Some(issuer)),
-        ],
-    )
-}
-
-/// Appends parameters to a redirect URI, keeping its own query.
-pub fn redirect_with(redirect_uri: &str, params: &[(&str, Option<&str>)]) -> String {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut query = url.query_pairs_mut();
-                for (name, value) in params {
-                    if let Some(value) = value {
-                        query.append_pair(name, value);
-                    }
-                }
-            }
-            url.to_string()
-        }
-        // Registered URIs are validated, so this is unreachable in practice.
-        Err(_) => redirect_uri.to_string(),
-    }
 }
 
 /// Longest `state` or `nonce` we keep: both are stored with the pending sign-in (and the nonce
@@ -95,7 +56,7 @@ pub fn is_pkce_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
+pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome {
     let issuer = app.config.issuer();
     let error_page = |message: &str| Outcome::ErrorPage {
         status: 400,
@@ -191,16 +152,28 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
             granted.join(" ")
         }
     };
-    if req
+    let prompts: Vec<&str> = req
         .prompt
         .as_deref()
-        .is_some_and(|p| p.split(' ').any(|p| p == "none"))
-    {
+        .map(|p| p.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    if prompts.contains(&"none") {
         return back(
             "login_required",
             "Signing in needs the citizen at the identity provider",
         );
     }
+    let force_login = prompts.contains(&"login");
+    // OIDC Core §3.1.2.1: seconds since the citizen last authenticated at the provider.
+    let max_age = match req.max_age.as_deref() {
+        None => None,
+        Some(value) => match value.parse::<u64>() {
+            Ok(seconds) if seconds <= 10 * 365 * 24 * 3600 => Some(seconds),
+            _ => {
+                return back("invalid_request", "max_age must be a number of seconds");
+            }
+        },
+    };
     let acr_values: Vec<&str> = req
         .acr_values
         .as_deref()
@@ -231,15 +204,19 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
         nonce: nonce.clone(),
         pkce_verifier: pkce_verifier.clone(),
         binding_sha256: crypto::sha256_b64(binding.as_bytes()),
+        max_age,
+        force_login,
+        started_at: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
     let level2_values = require_level2.then_some(app.config.eid_acr_level2.as_slice());
-    let location = match app
-        .eid
+    let location = match eid
         .authorization_url(
             &our_state,
             &nonce,
             &crypto::sha256_b64(pkce_verifier.as_bytes()),
             level2_values,
+            max_age,
+            force_login,
         )
         .await
     {
@@ -273,21 +250,6 @@ pub async fn start(app: &AppState, req: AuthorizeRequest) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_redirects_keep_the_apps_query_and_carry_state_and_iss() {
-        let url = error_redirect(
-            "vn.gov.app:/cb?x=1",
-            "access_denied",
-            "no",
-            Some("s 1"),
-            "https://api.example.vn",
-        );
-        assert_eq!(
-            url,
-            "vn.gov.app:/cb?x=1&error=access_denied&error_description=no&state=s+1&iss=https%3A%2F%2Fapi.example.vn"
-        );
-    }
 
     #[test]
     fn state_and_nonce_are_bounded_printable_ascii() {

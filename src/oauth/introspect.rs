@@ -6,11 +6,11 @@ use poem_openapi::Object;
 use poem_openapi::types::Example;
 use time::OffsetDateTime;
 
+use super::assertion::ClientKeys;
 use super::token::Refusal;
 use crate::audit::RequestFacts;
 use crate::clients::ClientKind;
-use crate::crypto;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::AccessClaims;
 
 /// An introspection response (RFC 7662 §2.2).
@@ -72,25 +72,14 @@ impl Example for Introspection {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct RefreshRow {
-    sid: uuid::Uuid,
-    client_id: String,
-    citizen_id: uuid::Uuid,
-    scope: String,
-    level: i16,
-    idle_expires_at: OffsetDateTime,
-    absolute_expires_at: OffsetDateTime,
-    rotated_at: Option<OffsetDateTime>,
-}
-
 pub async fn introspect(
     app: &AppState,
+    keys: &ClientKeys,
     credentials: &super::client_auth::Credentials,
     token: Option<&str>,
     facts: &RequestFacts,
 ) -> Result<Introspection, Refusal> {
-    let client = super::client_auth::authenticate(app, credentials, facts).await?;
+    let client = super::client_auth::authenticate(app, keys, credentials, facts).await?;
     if client.kind != ClientKind::Confidential {
         return Err(Refusal::new(
             401,
@@ -160,15 +149,7 @@ pub async fn describe(
     }
 
     // A refresh token: active while it is the newest of a live session.
-    let row: Option<RefreshRow> = sqlx::query_as(
-        "SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at,
-                s.absolute_expires_at, rt.rotated_at
-         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-         WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
-    )
-    .bind(crypto::sha256(token.as_bytes()).to_vec())
-    .fetch_optional(&app.db)
-    .await?;
+    let row = crate::sessions::store::refresh_token_state(&app.db, token).await?;
     let now = OffsetDateTime::now_utc();
     match row {
         Some(r)

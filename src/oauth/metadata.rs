@@ -2,6 +2,8 @@
 
 use poem_openapi::Object;
 
+use crate::http::paths;
+
 /// RFC 8414 authorization server metadata; the OpenID discovery document adds the fields marked
 /// OpenID Connect Discovery 1.0.
 #[derive(Debug, Clone, Object)]
@@ -48,28 +50,21 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-pub const AUTHORIZE_PATH: &str = "/v1/auth/authorize";
-pub const TOKEN_PATH: &str = "/v1/auth/token";
-pub const INTROSPECT_PATH: &str = "/v1/auth/introspect";
-pub const REVOKE_PATH: &str = "/v1/auth/revoke";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-pub const EID_CALLBACK_PATH: &str = "/v1/auth/eid/callback";
-
 /// The RFC 8414 document for `issuer`; `openid` adds the OpenID discovery fields.
 pub fn document(issuer: &str, openid: bool) -> ServerMetadata {
     ServerMetadata {
         issuer: issuer.to_string(),
-        authorization_endpoint: format!("{issuer}{AUTHORIZE_PATH}"),
-        token_endpoint: format!("{issuer}{TOKEN_PATH}"),
-        jwks_uri: format!("{issuer}{JWKS_PATH}"),
-        revocation_endpoint: format!("{issuer}{REVOKE_PATH}"),
+        authorization_endpoint: format!("{issuer}{}", paths::AUTHORIZE),
+        token_endpoint: format!("{issuer}{}", paths::TOKEN),
+        jwks_uri: format!("{issuer}{}", paths::JWKS),
+        revocation_endpoint: format!("{issuer}{}", paths::REVOKE),
         revocation_endpoint_auth_methods_supported: strings(&[
             "none",
             "client_secret_basic",
             "client_secret_post",
             "private_key_jwt",
         ]),
-        introspection_endpoint: format!("{issuer}{INTROSPECT_PATH}"),
+        introspection_endpoint: format!("{issuer}{}", paths::INTROSPECT),
         introspection_endpoint_auth_methods_supported: strings(&[
             "client_secret_basic",
             "client_secret_post",

@@ -1,14 +1,11 @@
 //! Token revocation (RFC 7009): refresh tokens end their session (and with it every access
 //! token of the session); access tokens are denied until they expire.
 
-use uuid::Uuid;
-
+use super::assertion::ClientKeys;
 use super::error::OAuthError;
 use super::token::Refusal;
 use crate::audit::{Event, Outcome, RequestFacts};
-use crate::crypto;
-use crate::sessions::store as sessions;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct RevokeRequest {
     pub token: Option<String>,
@@ -17,10 +14,11 @@ pub struct RevokeRequest {
 
 pub async fn revoke(
     app: &AppState,
+    keys: &ClientKeys,
     req: RevokeRequest,
     facts: &RequestFacts,
 ) -> Result<(), Refusal> {
-    let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
+    let client = super::client_auth::authenticate(app, keys, &req.credentials, facts).await?;
     let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(Refusal::new(
             400,
@@ -54,14 +52,9 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    let found: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT s.id, s.client_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-         WHERE rt.token_sha256 = $1",
-    )
-    .bind(crypto::sha256(token.as_bytes()).to_vec())
-    .fetch_optional(&app.db)
-    .await
-    .map_err(server_error)?;
+    let found = crate::sessions::store::refresh_token_owner(&app.db, token)
+        .await
+        .map_err(server_error)?;
     if let Some((session_id, owner)) = found {
         if owner != client.client_id {
             return Err(Refusal::new(
@@ -72,7 +65,7 @@ pub async fn revoke(
                 ),
             ));
         }
-        end_session(app, session_id, "revoked by the client")
+        crate::sessions::end_session(app, session_id, "revoked by the client")
             .await
             .map_err(server_error)?;
         record(
@@ -85,16 +78,6 @@ pub async fn revoke(
         .await;
     }
     Ok(())
-}
-
-/// Revokes a session in PostgreSQL and on every replica.
-pub async fn end_session(app: &AppState, session_id: Uuid, reason: &str) -> sqlx::Result<bool> {
-    let mut conn = app.db.acquire().await?;
-    let was_live = sessions::revoke(&mut conn, session_id, reason).await?;
-    app.revocations
-        .revoke_session(&session_id.to_string())
-        .await;
-    Ok(was_live)
 }
 
 async fn record(app: &AppState, facts: &RequestFacts, client_id: &str, kind: &str, target: &str) {

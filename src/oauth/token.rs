@@ -5,13 +5,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::assertion::ClientKeys;
 use super::error::OAuthError;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::Client;
 use crate::crypto::{self, Purpose};
 use crate::identity::login;
 use crate::sessions::store::{self as sessions, NewSession, Session};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::IdClaims;
 
 /// The form of a token request; every field optional so each defect gets its RFC 6749 error.
@@ -75,6 +76,7 @@ fn server_error(err: impl std::fmt::Display) -> Refusal {
 
 pub async fn exchange(
     app: &AppState,
+    keys: &ClientKeys,
     req: TokenRequest,
     facts: &RequestFacts,
 ) -> Result<Issued, Refusal> {
@@ -96,9 +98,10 @@ pub async fn exchange(
             ));
         }
     };
-    let client = super::client_auth::authenticate(app, &req.credentials, facts).await?;
+    let client = super::client_auth::authenticate(app, keys, &req.credentials, facts).await?;
     if !client.may_use_grant(grant) {
-        failure(app, facts, &client.client_id, "grant type not registered").await;
+        // A public client proves nothing: anyone can cause this one.
+        sampled_failure(app, facts, &client.client_id, "grant type not registered").await;
         return Err(Refusal::new(
             400,
             OAuthError::new(
@@ -190,7 +193,7 @@ async fn redeem_code(
         auth_time: OffsetDateTime::from_unix_timestamp(issued.auth_time).map_err(server_error)?,
     };
     let mut tx = app.db.begin().await.map_err(server_error)?;
-    sessions::create(
+    let opened = sessions::create(
         &mut tx,
         &new,
         to_time(app.config.session_idle),
@@ -198,6 +201,20 @@ async fn redeem_code(
     )
     .await
     .map_err(server_error)?;
+    if !opened {
+        // A replay of this code got there first and buried the session: issue nothing.
+        drop(tx);
+        failure(
+            app,
+            facts,
+            &client.client_id,
+            "code replayed during redemption",
+        )
+        .await;
+        return Err(invalid_grant(
+            "The authorization code is invalid, expired or already used",
+        ));
+    }
     let refresh_token = if issued.scope.split(' ').any(|s| s == "offline_access")
         && client.may_use_grant("refresh_token")
     {
@@ -267,14 +284,12 @@ async fn replayed_code(app: &AppState, client: &Client, code: &str, facts: &Requ
         .await;
         return;
     };
-    let ended = match Uuid::parse_str(&spent.sid) {
-        Ok(sid) => super::revoke::end_session(app, sid, "authorization code replay")
-            .await
-            .unwrap_or_else(|err| {
-                tracing::error!(error = %err, "revoking after a code replay");
-                false
-            }),
-        Err(_) => false,
+    let ended = match bury_session(app, &spent).await {
+        Ok(ended) => ended,
+        Err(err) => {
+            tracing::error!(error = %err, "revoking after a code replay");
+            false
+        }
     };
     let event = Event::new("authorization_code_replay", Outcome::Failure)
         .actor(spent.citizen_id.to_string())
@@ -284,6 +299,25 @@ async fn replayed_code(app: &AppState, client: &Client, code: &str, facts: &Requ
         .details(serde_json::json!({ "session_ended": ended }))
         .facts(facts);
     app.audit.record(event).await;
+}
+
+/// Ends the session the spent code opened, in PostgreSQL (even if its redemption has not
+/// committed yet) and on every replica.
+async fn bury_session(app: &AppState, spent: &login::IssuedCode) -> anyhow::Result<bool> {
+    let session = NewSession {
+        id: Uuid::parse_str(&spent.sid)?,
+        citizen_id: spent.citizen_id,
+        client_id: spent.client_id.clone(),
+        user_agent: None,
+        level: spent.acr.parse().unwrap_or(1),
+        scope: spent.scope.clone(),
+        auth_time: OffsetDateTime::from_unix_timestamp(spent.auth_time)?,
+    };
+    let mut tx = app.db.begin().await?;
+    let ended = sessions::bury(&mut tx, &session, "authorization code replay").await?;
+    tx.commit().await?;
+    app.revocations.revoke_session(&spent.sid).await;
+    Ok(ended)
 }
 
 async fn refresh(

@@ -10,13 +10,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::guard::Operator;
+use super::guard::OperatorAuth;
 use super::roles::{self, GrantError};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::oauth::introspect::Introspection;
 use crate::sessions::store as sessions;
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsAccessApi;
 
@@ -55,8 +54,7 @@ impl Example for CitizenSession {
 #[oai(example)]
 struct CitizenSessionPage {
     items: Vec<CitizenSession>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -170,7 +168,7 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// The previous page's `next_cursor`.
@@ -182,8 +180,8 @@ impl OpsAccessApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<CitizenSessionPage>> {
-        Operator::check(&state, &auth)
-            .await?
+        operator
+            .0
             .audit(
                 &state,
                 req,
@@ -215,7 +213,7 @@ impl OpsAccessApi {
 
     /// End one of a citizen's sessions
     ///
-    /// Its refresh and access tokens stop working on every replica within a second.
+    /// Its refresh and access tokens stop working on every replica within a second (within 5 s if Redis fails).
     #[oai(
         path = "/citizens/:sub/sessions/:sid",
         method = "delete",
@@ -225,13 +223,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// The session id.
         sid: Path<Uuid>,
     ) -> ApiResult<Done> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         match sessions::find(&state.db, sid.0)
             .await
             .map_err(ApiError::internal)?
@@ -239,7 +237,7 @@ impl OpsAccessApi {
             Some(session) if session.citizen_id == sub.0 => {}
             _ => return Err(ApiError::new(&catalogue::NOT_FOUND)),
         }
-        crate::oauth::revoke::end_session(&state, sid.0, "operator")
+        crate::sessions::end_session(&state, sid.0, "operator")
             .await
             .map_err(ApiError::internal)?;
         operator
@@ -266,17 +264,17 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<SessionsEnded>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         // One statement ends them all, however many there are; then each is denied.
-        let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
-        let ended_ids = sessions::revoke_all_of_citizen(&mut conn, sub.0, "operator")
+        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+        let ended_ids = sessions::revoke_all_of_citizen(&mut tx, sub.0, "operator")
             .await
             .map_err(ApiError::internal)?;
-        drop(conn);
+        tx.commit().await.map_err(ApiError::internal)?;
         for id in &ended_ids {
             state.revocations.revoke_session(&id.to_string()).await;
         }
@@ -305,10 +303,9 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         body: Json<TokenQuery>,
     ) -> ApiResult<Json<Introspection>> {
-        let operator = Operator::check(&state, &auth).await?;
         let seen = crate::oauth::introspect::describe(&state, &body.0.token, None)
             .await
             .map_err(ApiError::internal)?;
@@ -324,6 +321,7 @@ impl OpsAccessApi {
                 )
             });
         operator
+            .0
             .audit(
                 &state,
                 req,
@@ -337,7 +335,7 @@ impl OpsAccessApi {
 
     /// Revoke an access token by `jti`
     ///
-    /// Denied on every replica within a second, until it would have expired. For a token seen
+    /// Denied on every replica within a second (5 s if Redis fails), until it would have expired. For a token seen
     /// in a log or an incident report, without the token itself.
     #[oai(
         path = "/tokens/revoke",
@@ -348,10 +346,10 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         body: Json<JtiRevocation>,
     ) -> ApiResult<Done> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         // Without the token its expiry is unknown: deny for the longest lifetime a token has.
         let until = OffsetDateTime::now_utc()
             + time::Duration::seconds(state.config.access_token_ttl.as_secs() as i64);
@@ -382,12 +380,12 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<Roles>> {
-        Operator::check(&state, &auth)
-            .await?
+        operator
+            .0
             .audit(
                 &state,
                 req,
@@ -411,13 +409,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// `operator`, `agency` or `merchant`.
         role: Path<String>,
     ) -> ApiResult<Json<Roles>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         roles::grant(
             &state.db,
             sub.0,
@@ -451,13 +449,13 @@ impl OpsAccessApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// `operator`, `agency` or `merchant`.
         role: Path<String>,
     ) -> ApiResult<Json<Roles>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         if sub.0 == operator.0 && role.0 == "operator" {
             return Err(ApiError::new(&catalogue::CONFLICT)
                 .arg("reason", "operators cannot revoke their own operator role"));

@@ -8,11 +8,10 @@ use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
 use time::OffsetDateTime;
 
-use super::guard::{Operator, default_page};
+use super::guard::{OperatorAuth, default_page};
 use crate::audit::search::{self, Filter};
 use crate::http::{ApiError, ApiResult, ApiTag};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsAuditApi;
 
@@ -94,7 +93,7 @@ impl OpsAuditApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// Exact actor, e.g. `operator:<sub>` or a client id.
         actor: Query<Option<String>>,
         /// Exact action, e.g. `client_suspended`, `sign_in`, `rate_limited`.
@@ -116,8 +115,8 @@ impl OpsAuditApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<AuditPage>> {
-        Operator::check(&state, &auth)
-            .await?
+        operator
+            .0
             .audit(
                 &state,
                 req,

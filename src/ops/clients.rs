@@ -7,12 +7,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::{Example, MaybeUndefined};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::guard::{Operator, default_page};
+use super::guard::{OperatorAuth, default_page};
 use crate::clients::store::SecretChange;
 use crate::clients::{Client, ClientKind, InvalidClient, NewClient, store};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 
 pub struct OpsClientsApi;
 
@@ -206,7 +205,7 @@ enum SecretRotated {
 #[derive(ApiResponse)]
 enum Deleted {
     /// Deleted: it authenticates no more, and its tokens and sessions end on every replica
-    /// within a second.
+    /// within a second (within 5 s if Redis fails).
     #[oai(status = 204)]
     NoContent,
 }
@@ -251,7 +250,7 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The last client id of the previous page.
         after: Query<Option<String>>,
         /// Page size, 1 to 200.
@@ -261,8 +260,8 @@ impl OpsClientsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ClientView>>> {
-        Operator::check(&state, &auth)
-            .await?
+        operator
+            .0
             .audit(
                 &state,
                 req,
@@ -286,10 +285,10 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         body: Json<ClientCreate>,
     ) -> ApiResult<Created> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let body = body.0;
         let kind = ClientKind::parse(&body.kind).ok_or_else(|| {
             ApiError::new(&catalogue::VALIDATION_FAILED)
@@ -335,13 +334,13 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = Operator::check(&state, &auth).await?;
         let client = find(&state, &id.0).await?;
         operator
+            .0
             .audit(
                 &state,
                 req,
@@ -357,7 +356,7 @@ impl OpsClientsApi {
     ///
     /// Changes name, redirect URIs, scopes, grant types, rate limit, `jwks_uri` or bindings.
     /// When scopes, grant types, bindings or `jwks_uri` change, tokens issued before stop
-    /// working on every replica within a second, so the change applies at once; the client
+    /// working on every replica within a second (5 s if Redis fails), so the change applies at once; the client
     /// gets new tokens as usual. Refresh tokens never mint scopes the app no longer has. Setting
     /// a `jwks_uri` moves the client to `private_key_jwt` and its secret stops working; clearing
     /// it gives the client a new secret, returned this once.
@@ -370,12 +369,12 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
         body: Json<ClientUpdate>,
     ) -> ApiResult<Updated> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
         let client = store::find_for_update(&mut tx, &id.0)
             .await
@@ -464,11 +463,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Deleted> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let (cut_off, sessions) = store::delete(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -502,11 +501,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let at = store::suspend(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -534,11 +533,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         if !store::resume(&state.db, &id.0)
             .await
             .map_err(ApiError::internal)?
@@ -571,11 +570,11 @@ impl OpsClientsApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<SecretRotated> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let client = find(&state, &id.0).await?;
         let (secret, cut_off) = store::rotate_secret(&state.db, &id.0)
             .await

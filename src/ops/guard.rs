@@ -1,18 +1,36 @@
 //! Who may use the operator API, and how each operator action is recorded.
 
 use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
 use uuid::Uuid;
 
 use super::roles;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::http::{ApiError, ApiResult, catalogue};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 /// An operator, checked: signed in through a client granted `ops`, holding the role, at
 /// identity level 2, recently (`MOTCUA_OPS_MAX_AGE_SECS`).
 #[derive(Debug, Clone, Copy)]
 pub struct Operator(pub Uuid);
+
+// Every `/v1/ops` handler takes this scheme, so an operator endpoint cannot be written without
+// the check.
+/// An access token of the operators' console (scope `ops`) for a citizen with the `operator`
+/// role, at identity level 2, signed in within `MOTCUA_OPS_MAX_AGE_SECS`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_operator")]
+pub struct OperatorAuth(pub Operator);
+
+async fn check_operator(req: &Request, bearer: Bearer) -> poem::Result<Operator> {
+    let claims = crate::tokens::bearer::verify(req, &bearer.token).await?;
+    let state = req
+        .data::<AppState>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+    Ok(Operator::check(state, &BearerAuth(claims)).await?)
+}
 
 impl Operator {
     /// A citizen without the role gets 403; an operator signed in at level 1 the step-up

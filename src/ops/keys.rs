@@ -8,10 +8,9 @@ use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
 use time::OffsetDateTime;
 
-use super::guard::Operator;
+use super::guard::OperatorAuth;
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
-use crate::tokens::BearerAuth;
+use crate::state::AppState;
 use crate::tokens::keys::{self, KeyInfo, RetireError};
 
 pub struct OpsKeysApi;
@@ -89,10 +88,10 @@ impl OpsKeysApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
     ) -> ApiResult<Json<Vec<SigningKey>>> {
-        Operator::check(&state, &auth)
-            .await?
+        operator
+            .0
             .audit(
                 &state,
                 req,
@@ -115,9 +114,9 @@ impl OpsKeysApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
     ) -> ApiResult<Json<SigningKey>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let key = keys::rotate(
             &state.db,
             &state.master_key(),
@@ -153,12 +152,12 @@ impl OpsKeysApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: BearerAuth,
+        operator: OperatorAuth,
         /// The key id.
         kid: Path<String>,
         body: Json<Retirement>,
     ) -> ApiResult<Json<SigningKey>> {
-        let operator = Operator::check(&state, &auth).await?;
+        let operator = operator.0;
         let retired = keys::retire(
             &state.db,
             &kid.0,

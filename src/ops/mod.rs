@@ -1,8 +1,10 @@
 //! The operators' side: roles, and the operator API under `/v1/ops`: every operation needs an
-//! operator signed in at identity level 2 through a client granted `ops`, and is audited.
+//! operator signed in at identity level 2 through a client granted `ops`, and is audited. Also
+//! the audit chain's public checkpoints, which auditors read and keep.
 
 pub mod access;
 pub mod audit;
+pub mod checkpoints;
 pub mod clients;
 pub mod guard;
 pub mod keys;
@@ -10,5 +12,6 @@ pub mod roles;
 
 pub use access::OpsAccessApi;
 pub use audit::OpsAuditApi;
+pub use checkpoints::AuditApi;
 pub use clients::OpsClientsApi;
 pub use keys::OpsKeysApi;

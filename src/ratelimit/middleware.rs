@@ -1,45 +1,23 @@
-//! Where limits apply: every request but the liveness probe, by the caller its bearer token
-//! names, else by client IP (readiness and metrics too: each costs dependency round trips or
-//! rendering, and a probe or scraper stays far below any address's budget). The OAuth endpoints that authenticate clients decide after authentication
-//! (a claimed client id alone would let anyone spend a client's budget), through the slot.
-
-use std::sync::{Arc, Mutex};
+//! Where limits apply: every request but the probes, by the caller its bearer token names, else
+//! by client IP (metrics too: rendering them costs, and a scraper stays far below any address's
+//! budget). The OAuth endpoints that authenticate clients decide after authentication (a
+//! claimed client id alone would let anyone spend a client's budget), through the slot.
 
 use http::Method;
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 
-use super::{Caller, Decision, RateLimiter};
+use super::{Caller, RateLimiter};
 use crate::audit::RequestFacts;
-use crate::http::ClientIp;
+use crate::http::{ClientIp, paths};
 use crate::tokens::{Revocations, Tokens};
 
-/// The liveness probe touches nothing: never limited.
-const EXEMPT: &[&str] = &["/healthz"];
+/// Probes are never limited: a refused probe would take a busy replica out of service (a
+/// probe may share its address with real traffic behind a NAT). Liveness touches nothing, and
+/// concurrent readiness probes share one dependency check.
+const EXEMPT: &[&str] = &[paths::HEALTHZ, paths::READYZ];
 
 /// Endpoints that authenticate the client themselves and then call the limiter.
-const DECIDED_BY_HANDLER: &[&str] = &["/v1/auth/token", "/v1/auth/introspect", "/v1/auth/revoke"];
-
-/// Where the limiter leaves its decision; the request pipeline turns it into the `RateLimit-*`
-/// headers of whatever response goes out, errors included.
-#[derive(Debug, Clone, Default)]
-pub struct RateSlot(Arc<Mutex<Option<Decision>>>);
-
-impl RateSlot {
-    pub fn put(&self, decision: Decision) {
-        if let Ok(mut slot) = self.0.lock() {
-            *slot = Some(decision);
-        }
-    }
-
-    fn is_filled(&self) -> bool {
-        self.0.lock().map(|slot| slot.is_some()).unwrap_or(false)
-    }
-
-    /// The decision, for the response headers.
-    pub fn take(&self) -> Option<Decision> {
-        self.0.lock().ok().and_then(|mut slot| slot.take())
-    }
-}
+const DECIDED_BY_HANDLER: &[&str] = &[paths::TOKEN, paths::INTROSPECT, paths::REVOKE];
 
 pub struct RateLimit {
     limiter: RateLimiter,
@@ -96,7 +74,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
                     .limiter
                     .check(&Caller::Ip(facts.client_ip), &facts)
                     .await;
-                slot.put(decision);
+                slot.put(decision.headers());
                 if !decision.allowed {
                     return Err(decision.into_error().into());
                 }
@@ -105,7 +83,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         }
         let caller = self.caller_of(&req).await;
         let decision = self.limiter.check(&caller, &facts).await;
-        slot.put(decision);
+        slot.put(decision.headers());
         if !decision.allowed {
             return Err(decision.into_error().into());
         }

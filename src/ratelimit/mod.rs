@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 
-pub use middleware::{RateLimit, RateSlot};
+pub use crate::http::RateSlot;
+pub use middleware::RateLimit;
 
 use crate::audit::{AuditLog, Event, Outcome, RequestFacts};
 use crate::http::{ApiError, catalogue};

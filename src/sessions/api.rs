@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::store;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 pub struct SessionsApi;
@@ -56,8 +56,7 @@ impl Example for SessionView {
 #[oai(example)]
 struct SessionPage {
     items: Vec<SessionView>,
-    /// Pass as `cursor` for the next (older) page; absent on the last page.
-    #[oai(skip_serializing_if_is_none)]
+    /// Pass as `cursor` for the next (older) page; `null` on the last page.
     next_cursor: Option<String>,
 }
 
@@ -88,7 +87,7 @@ pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<Option<store::SessionCurs
 
 #[derive(ApiResponse)]
 enum Ended {
-    /// The session is over; its tokens stop working on every replica within a second.
+    /// The session is over; its tokens stop working on every replica within a second (within 5 s if Redis fails).
     #[oai(status = 204)]
     NoContent,
 }
@@ -122,7 +121,7 @@ async fn end(
     session: Uuid,
     action: &'static str,
 ) -> ApiResult<()> {
-    crate::oauth::revoke::end_session(state, session, action)
+    crate::sessions::end_session(state, session, action)
         .await
         .map_err(ApiError::internal)?;
     let event = Event::new(action, Outcome::Success)

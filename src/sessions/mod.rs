@@ -8,6 +8,10 @@ pub use store::{NewSession, Session};
 
 use std::time::Duration;
 
+use uuid::Uuid;
+
+use crate::state::AppState;
+
 /// Drops the encrypted replies of closed refresh grace windows, on every replica (the update is
 /// idempotent), as often as the window is long (between 1 s and a minute).
 pub fn spawn_reply_sweeper(db: sqlx::PgPool, grace: Duration) {
@@ -24,4 +28,14 @@ pub fn spawn_reply_sweeper(db: sqlx::PgPool, grace: Duration) {
             }
         }
     });
+}
+
+/// Revokes a session in PostgreSQL and on every replica.
+pub async fn end_session(app: &AppState, session_id: Uuid, reason: &str) -> sqlx::Result<bool> {
+    let mut conn = app.db.acquire().await?;
+    let was_live = store::revoke(&mut conn, session_id, reason).await?;
+    app.revocations
+        .revoke_session(&session_id.to_string())
+        .await;
+    Ok(was_live)
 }

@@ -67,16 +67,18 @@ fn session_from(row: &sqlx::postgres::PgRow) -> sqlx::Result<Session> {
     })
 }
 
+/// Opens a session; `false` when its id is taken (a replayed code already buried it).
 pub async fn create(
     conn: &mut PgConnection,
     new: &NewSession,
     idle: Duration,
     absolute: Duration,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let now = OffsetDateTime::now_utc();
-    sqlx::query(
+    let done = sqlx::query(
         "INSERT INTO sessions (id, citizen_id, client_id, user_agent, level, scope, auth_time, idle_expires_at, absolute_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(new.id)
     .bind(new.citizen_id)
@@ -89,7 +91,7 @@ pub async fn create(
     .bind(now + absolute)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Issues a new refresh token in a session's family; returns the token (never stored) and its
@@ -285,8 +287,8 @@ pub async fn list_live(
     Ok((sessions, next))
 }
 
-/// Revokes every session of a citizen in one statement (and drops their kept replies);
-/// returns the ids of the sessions that were still open, for the deny-list.
+/// Revokes every live session of a citizen in one statement (and drops their kept replies);
+/// returns their ids, for the deny-list. Run it in a transaction: both statements or neither.
 pub async fn revoke_all_of_citizen(
     conn: &mut PgConnection,
     citizen_id: Uuid,
@@ -295,6 +297,7 @@ pub async fn revoke_all_of_citizen(
     let ended: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2
          WHERE citizen_id = $1 AND revoked_at IS NULL
+           AND idle_expires_at > now() AND absolute_expires_at > now()
          RETURNING id",
     )
     .bind(citizen_id)
@@ -323,33 +326,70 @@ pub async fn drop_expired_replies(db: &PgPool) -> sqlx::Result<u64> {
     Ok(done.rows_affected())
 }
 
-pub async fn is_revoked(db: &PgPool, session_id: Uuid) -> sqlx::Result<bool> {
-    let revoked: Option<bool> =
-        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(db)
-            .await?;
-    Ok(revoked.unwrap_or(false))
-}
-
-pub async fn revoke_access_token(
-    db: &PgPool,
-    jti: &str,
-    expires_at: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+/// The session a refresh token belongs to and that session's client, whatever their state.
+pub async fn refresh_token_owner(db: &PgPool, token: &str) -> sqlx::Result<Option<(Uuid, String)>> {
+    sqlx::query_as(
+        "SELECT s.id, s.client_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_sha256 = $1",
     )
-    .bind(jti)
-    .bind(expires_at)
-    .execute(db)
-    .await?;
-    Ok(())
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(db)
+    .await
 }
 
-pub async fn is_access_token_revoked(db: &PgPool, jti: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = $1)")
-        .bind(jti)
-        .fetch_one(db)
-        .await
+/// A refresh token of a session not revoked, with what introspection tells of it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RefreshState {
+    pub sid: Uuid,
+    pub client_id: String,
+    pub citizen_id: Uuid,
+    pub scope: String,
+    pub level: i16,
+    pub idle_expires_at: OffsetDateTime,
+    pub absolute_expires_at: OffsetDateTime,
+    pub rotated_at: Option<OffsetDateTime>,
+}
+
+pub async fn refresh_token_state(db: &PgPool, token: &str) -> sqlx::Result<Option<RefreshState>> {
+    sqlx::query_as(
+        "SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at,
+                s.absolute_expires_at, rt.rotated_at
+         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+    )
+    .bind(crypto::sha256(token.as_bytes()).to_vec())
+    .fetch_optional(db)
+    .await
+}
+
+/// Ends the session a code opened, whether its redemption has committed yet or not: a
+/// session not there yet is written as revoked, so the redemption still in flight finds its
+/// id taken and issues nothing. Returns whether a live session was ended.
+pub async fn bury(conn: &mut PgConnection, new: &NewSession, reason: &str) -> sqlx::Result<bool> {
+    let was_live: Option<bool> = sqlx::query_scalar(
+        "WITH old AS (SELECT revoked_at FROM sessions WHERE id = $1)
+         INSERT INTO sessions (id, citizen_id, client_id, level, scope, auth_time,
+                               idle_expires_at, absolute_expires_at, revoked_at, revoked_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, now(), now(), now(), $7)
+         ON CONFLICT (id) DO UPDATE
+             SET revoked_at = COALESCE(sessions.revoked_at, now()),
+                 revoked_reason = COALESCE(sessions.revoked_reason, EXCLUDED.revoked_reason)
+         RETURNING (SELECT revoked_at IS NULL FROM old)",
+    )
+    .bind(new.id)
+    .bind(new.citizen_id)
+    .bind(&new.client_id)
+    .bind(new.level)
+    .bind(&new.scope)
+    .bind(new.auth_time)
+    .bind(reason)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL WHERE session_id = $1",
+    )
+    .bind(new.id)
+    .execute(conn)
+    .await?;
+    Ok(was_live.unwrap_or(false))
 }

@@ -6,8 +6,8 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 
 use super::AccessClaims;
+use super::{Revocations, Tokens};
 use crate::http::{ApiError, catalogue};
-use crate::startup::AppState;
 
 /// An access token we issued, sent as `Authorization: Bearer <token>`.
 #[derive(SecurityScheme)]
@@ -26,17 +26,21 @@ fn invalid_token() -> poem::Error {
 }
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-    let claims = state
-        .tokens
-        .verify_access_cached(&bearer.token)
-        .map_err(|err| {
-            tracing::debug!(error = %err, "bearer token refused");
-            invalid_token()
-        })?;
-    if state.revocations.is_revoked(&claims).await {
+    verify(req, &bearer.token).await
+}
+
+/// Verifies a bearer token we issued: signature, claims, and revocation on every replica.
+/// Other security schemes (the operators') build on it.
+pub async fn verify(req: &Request, token: &str) -> poem::Result<AccessClaims> {
+    let (Some(tokens), Some(revocations)) = (req.data::<Tokens>(), req.data::<Revocations>())
+    else {
+        return Err(ApiError::internal(anyhow::anyhow!("token services missing")).into());
+    };
+    let claims = tokens.verify_access_cached(token).map_err(|err| {
+        tracing::debug!(error = %err, "bearer token refused");
+        invalid_token()
+    })?;
+    if revocations.is_revoked(&claims).await {
         return Err(invalid_token());
     }
     Ok(AccessClaims::clone(&claims))

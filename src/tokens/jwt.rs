@@ -14,7 +14,7 @@ use super::keys::Keyring;
 /// Access tokens are typed (RFC 9068 §2.1) so an ID token can never pass for one.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// Clock skew we tolerate on `exp`/`nbf`/`iat`.
-pub const LEEWAY_SECS: u64 = 30;
+use super::LEEWAY_SECS;
 
 /// Claims of our access tokens. No personal data: `sub` is our own opaque id.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -513,7 +513,7 @@ pub fn plan_retirement(
 /// How long a key that stopped signing stays published: until every token it signed has
 /// expired.
 fn tokens_outlive(token_lifetime: Duration) -> time::Duration {
-    time::Duration::seconds(token_lifetime.as_secs() as i64 + super::jwt::LEEWAY_SECS as i64 + 60)
+    time::Duration::seconds(super::max_token_life(token_lifetime).as_secs() as i64)
 }
 
 /// What a retirement did.

@@ -75,7 +75,7 @@ impl Revocations {
                 local: RwLock::default(),
                 suspended: RwLock::default(),
                 live: AtomicBool::new(false),
-                session_ttl: access_ttl + Duration::from_secs(super::jwt::LEEWAY_SECS + 30),
+                session_ttl: super::max_token_life(access_ttl),
                 poll_every,
                 poll_overlap: longest_transaction + POLL_OVERLAP_MARGIN,
             }),
@@ -107,8 +107,8 @@ impl Revocations {
     pub async fn revoke_token(&self, jti: &str, exp: i64) -> sqlx::Result<()> {
         let expires =
             OffsetDateTime::from_unix_timestamp(exp).unwrap_or_else(|_| OffsetDateTime::now_utc());
-        crate::sessions::store::revoke_access_token(&self.inner.db, jti, expires).await?;
-        self.deny(format!("jti:{jti}"), exp + super::jwt::LEEWAY_SECS as i64)
+        super::store::revoke_access_token(&self.inner.db, jti, expires).await?;
+        self.deny(format!("jti:{jti}"), exp + super::LEEWAY_SECS as i64)
             .await;
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Revocations {
 
     async fn revoked_in_database(&self, claims: &AccessClaims) -> bool {
         let db = &self.inner.db;
-        let token = crate::sessions::store::is_access_token_revoked(db, &claims.jti).await;
+        let token = super::store::is_access_token_revoked(db, &claims.jti).await;
         let client: sqlx::Result<bool> = sqlx::query_scalar(
             "SELECT status <> 'active'
                     OR coalesce(floor(extract(epoch FROM suspended_at) * 1000)::bigint >= $2, false)
@@ -242,7 +242,7 @@ impl Revocations {
             .as_deref()
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
         {
-            Some(sid) => crate::sessions::store::is_revoked(db, sid).await,
+            Some(sid) => super::store::is_session_revoked(db, sid).await,
             None => Ok(false),
         };
         match (token, session, client) {
@@ -375,7 +375,7 @@ impl Revocations {
         since: Option<OffsetDateTime>,
     ) -> sqlx::Result<OffsetDateTime> {
         let window = self.inner.session_ttl.as_secs() as i64;
-        let leeway = super::jwt::LEEWAY_SECS as i64;
+        let leeway = super::LEEWAY_SECS as i64;
         // One round trip. Every branch is an index range scan (see the revocation_events
         // migration) bounded by the window: cheap enough to run every second on every replica.
         let rows: Vec<(String, String, i64)> = match since {

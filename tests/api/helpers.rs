@@ -633,3 +633,17 @@ impl Drop for Silent {
         self.task.abort();
     }
 }
+
+/// The sum of a Prometheus counter over its labels, as this process's servers count it (each
+/// test runs in a process of its own under nextest).
+pub fn counter(name: &str) -> f64 {
+    motcua::telemetry::metrics()
+        .render()
+        .lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}

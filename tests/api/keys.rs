@@ -435,7 +435,9 @@ async fn retiring_the_pending_key_keeps_a_signer(withdraw: bool) {
     let app = TestApp::spawn_with(Options {
         env: vec![
             ("MOTCUA_JWKS_MAX_AGE_SECS", "1".into()),
-            ("MOTCUA_KEY_ROTATION_DELAY_SECS", "2".into()),
+            // Long enough for the rotate-then-retire round trip on a loaded machine: the key
+            // must still be pending when it is retired.
+            ("MOTCUA_KEY_ROTATION_DELAY_SECS", "6".into()),
         ],
         ..Options::default()
     })

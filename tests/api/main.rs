@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod cli;
 mod config;
+mod dossiers_store;
 mod eid_faults;
 mod fake_provider;
 mod hardening;

@@ -194,14 +194,20 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
     }
     assert_rate_limited(app.client_credentials(&id, "guess").await).await;
     // From then on the address is refused before any credential is looked at: the right secret
-    // waits too, and the flood costs no lookups and writes no more failure entries.
+    // waits too, and the flood costs no lookups and records no more failures (the log samples
+    // failures, one entry a minute; the rest are counted).
     assert_rate_limited(app.client_credentials(&id, &secret.unwrap()).await).await;
     let failures: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'client_authentication'")
             .fetch_one(&app.state.db)
             .await
             .unwrap();
-    assert_eq!(failures, 3);
+    assert_eq!(failures, 1);
+    assert_eq!(
+        crate::helpers::counter("motcua_audit_sampled_out_total"),
+        2.0,
+        "the two later wrong guesses are counted, and the refused requests are not failures"
+    );
 }
 
 #[tokio::test]

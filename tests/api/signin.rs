@@ -22,6 +22,7 @@ pub struct Request {
     pub state: String,
     pub nonce: Option<String>,
     pub acr_values: Option<String>,
+    pub max_age: Option<u64>,
     pub code_verifier: String,
 }
 
@@ -34,6 +35,7 @@ impl Request {
             state: crate::helpers::unique("st"),
             nonce: None,
             acr_values: None,
+            max_age: None,
             code_verifier: URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(2)),
         }
     }
@@ -60,6 +62,9 @@ impl Request {
             }
             if let Some(acr) = &self.acr_values {
                 q.append_pair("acr_values", acr);
+            }
+            if let Some(max_age) = self.max_age {
+                q.append_pair("max_age", &max_age.to_string());
             }
         }
         url.to_string()

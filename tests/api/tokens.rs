@@ -393,7 +393,7 @@ async fn access_tokens_with_one_wrong_claim_are_refused_for_that_reason() {
         };
         cases.push((format!("iss {iss:?}"), claims, ErrorKind::InvalidIssuer));
     }
-    let leeway = motcua::tokens::jwt::LEEWAY_SECS as i64;
+    let leeway = motcua::tokens::LEEWAY_SECS as i64;
     assert!(cases[0].1.exp < now.unix_timestamp() - leeway);
     assert!(cases[1].1.nbf > now.unix_timestamp() + leeway);
     for (what, claims, kind) in cases {

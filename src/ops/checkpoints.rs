@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 
 use crate::http::{ApiError, ApiTag};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct AuditApi;
 
@@ -43,8 +43,8 @@ impl Example for CheckpointView {
     }
 }
 
-impl From<super::chain::Checkpoint> for CheckpointView {
-    fn from(cp: super::chain::Checkpoint) -> Self {
+impl From<crate::audit::chain::Checkpoint> for CheckpointView {
+    fn from(cp: crate::audit::chain::Checkpoint) -> Self {
         CheckpointView {
             seq: cp.seq,
             hash: cp.hash,
@@ -89,7 +89,7 @@ impl AuditApi {
         )]
         limit: Query<i64>,
     ) -> Result<CheckpointsResponse, ApiError> {
-        let page = super::chain::checkpoints(&state.db, after.0, limit.0)
+        let page = crate::audit::chain::checkpoints(&state.db, after.0, limit.0)
             .await
             .map_err(ApiError::internal)?;
         Ok(CheckpointsResponse::Ok(

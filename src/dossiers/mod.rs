@@ -1,0 +1,11 @@
+//! Dossier tracking (hồ sơ thủ tục hành chính): the one-stop-shop lifecycle of a dossier from
+//! receipt to result, its due date in Vietnamese working days, the citizen's timeline and
+//! notifications, public lookup from the receipt, and the open statistics of the service index.
+//!
+//! This is the domain core, free of HTTP: `model` holds the vocabulary and the transition table,
+//! `calendar` the working-time arithmetic, `store` every SQL statement, `seed` the demo data.
+
+pub mod calendar;
+pub mod model;
+pub mod seed;
+pub mod store;
