@@ -242,6 +242,15 @@ impl DossiersApi {
         body: Json<CounterRegistrationBody>,
     ) -> ApiResult<Written<RegisteredView>> {
         let caller = service::agency(&auth, true)?;
+        // The token says which agencies the back office acts for (checked offline, as any
+        // resource server would); the store checks the procedure's agency the same way.
+        if let Some(code) = &body.0.agency_code
+            && !auth.0.may_act_for_agency(code)
+        {
+            return Err(service::problem(store::StoreError::AgencyNotAllowed(
+                code.clone(),
+            )));
+        }
         let key = service::idempotency_key(req)?;
         let now = OffsetDateTime::now_utc();
         let holidays = store::load_holidays(&state.db)

@@ -433,6 +433,17 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
         let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
     }
+    // Registering for an agency the back office is not bound to.
+    let elsewhere = rig
+        .post(
+            &rig.other_agency,
+            "/v1/agency/dossiers",
+            json!({"procedure_code": PROCEDURE, "agency_code": rig.agency_code, "applicant_id_number": LAN_ID_NUMBER, "applicant_name": "A"}),
+            None,
+        )
+        .await;
+    let refused = problem(elsewhere, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["errors"][0]["pointer"], "/agency_code", "{refused}");
     let malformed = rig
         .transition(&rig.agency, "not-a-code", "processing")
         .await;
