@@ -64,7 +64,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let version = match self.lookup(ns, key).await {
+        let version = match self.lookup(ns, "", key).await {
             Lookup::Hit { bytes, version } => match serde_json::from_slice(&bytes) {
                 Ok(value) => {
                     count(ns, "hit");
@@ -96,7 +96,7 @@ impl Cache {
             })
             .await?;
         if leader && let Some(version) = version {
-            self.store(ns, key, &version, &bytes, ttl).await;
+            self.store((ns, ""), key, &version, &bytes, ttl).await;
         }
         if let Some(value) = own {
             return Ok(value);
@@ -124,16 +124,35 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
-        let version = match self.lookup(ns, key).await {
+        self.get_or_load_scoped(ns, "", key, ttl, load).await
+    }
+
+    /// Like [`get_or_load_bytes`](Self::get_or_load_bytes) within one `scope` of a namespace
+    /// (one citizen's entries, say), which [`invalidate_scope`](Self::invalidate_scope) drops
+    /// alone.
+    pub async fn get_or_load_scoped<E, F, Fut>(
+        &self,
+        ns: Namespace,
+        scope: &str,
+        key: &str,
+        ttl: Duration,
+        load: F,
+    ) -> Result<(Bytes, Source), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Bytes, E>>,
+    {
+        let version = match self.lookup(ns, scope, key).await {
             Lookup::Hit { bytes, .. } => {
                 count(ns, "hit");
                 return Ok((bytes, Source::Cache));
             }
             other => other.into_version(ns),
         };
-        let (bytes, leader) = self.single_flight(ns, key, load).await?;
+        let flight = format!("{scope}:{key}");
+        let (bytes, leader) = self.single_flight(ns, &flight, load).await?;
         if leader && let Some(version) = version {
-            self.store(ns, key, &version, &bytes, ttl).await;
+            self.store((ns, scope), key, &version, &bytes, ttl).await;
         }
         Ok((bytes, Source::Loader))
     }
@@ -184,7 +203,14 @@ impl Cache {
 
     /// Invalidates every entry of a namespace, on every instance, with one `INCR`.
     pub async fn invalidate(&self, ns: Namespace) {
-        let version_key = self.version_key(ns);
+        self.invalidate_scope(ns, "").await
+    }
+
+    /// Invalidates the entries of one scope of a namespace, on every instance, with one
+    /// `INCR`. Call it after the write has committed: a load that read the old state stores it
+    /// under the old version, which nobody reads again.
+    pub async fn invalidate_scope(&self, ns: Namespace, scope: &str) {
+        let version_key = self.version_key(ns, scope);
         let result = self
             .redis
             .run(|mut conn| async move { conn.incr::<_, _, i64>(&version_key, 1).await })
@@ -198,9 +224,9 @@ impl Cache {
         }
     }
 
-    async fn lookup(&self, ns: Namespace, key: &str) -> Lookup {
-        let version_key = self.version_key(ns);
-        let entry_prefix = self.entry_prefix(ns);
+    async fn lookup(&self, ns: Namespace, scope: &str, key: &str) -> Lookup {
+        let version_key = self.version_key(ns, scope);
+        let entry_prefix = self.entry_prefix(ns, scope);
         let script = self.script.clone();
         let key = key.to_string();
         let result = self
@@ -227,10 +253,17 @@ impl Cache {
         }
     }
 
-    async fn store(&self, ns: Namespace, key: &str, version: &str, bytes: &Bytes, ttl: Duration) {
+    async fn store(
+        &self,
+        (ns, scope): (Namespace, &str),
+        key: &str,
+        version: &str,
+        bytes: &Bytes,
+        ttl: Duration,
+    ) {
         // Written under the version read before loading: if an invalidation raced the load, this
         // lands in the old generation and is never read.
-        let entry_key = format!("{}{}:{}", self.entry_prefix(ns), version, key);
+        let entry_key = format!("{}{}:{}", self.entry_prefix(ns, scope), version, key);
         let ttl_secs = ttl.as_secs().max(1);
         let payload = bytes.to_vec();
         let result =
@@ -244,14 +277,18 @@ impl Cache {
         }
     }
 
-    // A hash tag keeps a namespace's version and entries in one Redis Cluster slot, which the
-    // lookup script needs.
-    fn version_key(&self, ns: Namespace) -> String {
-        format!("{}cache:{{{}}}:version", self.redis.prefix(), ns.0)
+    // A hash tag keeps a namespace's (or a scope's) version and entries in one Redis Cluster
+    // slot, which the lookup script needs.
+    fn version_key(&self, ns: Namespace, scope: &str) -> String {
+        format!(
+            "{}cache:{{{}}}:version",
+            self.redis.prefix(),
+            tag(ns, scope)
+        )
     }
 
-    fn entry_prefix(&self, ns: Namespace) -> String {
-        format!("{}cache:{{{}}}:v", self.redis.prefix(), ns.0)
+    fn entry_prefix(&self, ns: Namespace, scope: &str) -> String {
+        format!("{}cache:{{{}}}:v", self.redis.prefix(), tag(ns, scope))
     }
 }
 
@@ -281,6 +318,14 @@ impl Lookup {
 /// which runs it at most once; a waiter's loader is never taken.
 fn unreachable_loader<T, E>() -> Result<T, E> {
     unreachable!("a cache waiter's loader is never taken")
+}
+
+/// A namespace, or one scope of it (say, one citizen's dossiers) with its own version.
+fn tag(ns: Namespace, scope: &str) -> String {
+    match scope {
+        "" => ns.0.to_string(),
+        scope => format!("{}:{scope}", ns.0),
+    }
 }
 
 fn count(ns: Namespace, result: &'static str) {

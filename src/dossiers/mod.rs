@@ -2,10 +2,17 @@
 //! receipt to result, its due date in Vietnamese working days, the citizen's timeline and
 //! notifications, public lookup from the receipt, and the open statistics of the service index.
 //!
-//! This is the domain core, free of HTTP: `model` holds the vocabulary and the transition table,
+//! The domain core is free of HTTP: `model` holds the vocabulary and the transition table,
 //! `calendar` the working-time arithmetic, `store` every SQL statement, `seed` the demo data.
+//! On top, `api` (thin handlers), `views` (the JSON shapes) and `service` (callers, cache,
+//! receipts, idempotency, problems).
 
+pub mod api;
 pub mod calendar;
 pub mod model;
 pub mod seed;
+pub mod service;
 pub mod store;
+pub mod views;
+
+pub use api::DossiersApi;

@@ -1797,6 +1797,17 @@ pub async fn stats(
     })
 }
 
+/// The applicant's citizen id, once linked (for cache invalidation after a write).
+pub async fn citizen_of(db: &PgPool, code: &str) -> Result<Option<Uuid>> {
+    Ok(
+        sqlx::query_scalar::<_, Option<Uuid>>("SELECT citizen_id FROM dossiers WHERE code = $1")
+            .bind(code)
+            .fetch_optional(db)
+            .await?
+            .flatten(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

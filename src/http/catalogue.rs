@@ -75,6 +75,14 @@ problem_types! {
         title("Conflict", "Xung đột dữ liệu"),
         detail("The request conflicts with the current state: {reason}",
                "Yêu cầu xung đột với trạng thái hiện tại: {reason}");
+    TRANSITION_NOT_ALLOWED = "transition-not-allowed", 409,
+        title("Transition not allowed", "Không được chuyển trạng thái"),
+        detail("A dossier in `{from}` cannot go to `{to}`; allowed: {allowed}.",
+               "Hồ sơ ở trạng thái `{from}` không thể chuyển sang `{to}`; được phép: {allowed}.");
+    IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused", 422,
+        title("Idempotency-Key reused", "Idempotency-Key đã được dùng"),
+        detail("This Idempotency-Key was used for a different request; use a new key.",
+               "Idempotency-Key này đã được dùng cho một yêu cầu khác; vui lòng dùng khóa mới.");
     PAYLOAD_TOO_LARGE = "payload-too-large", 413,
         title("Request body too large", "Nội dung yêu cầu quá lớn"),
         detail("The request body is larger than the limit of {limit} bytes.",

@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod lang;
 pub mod paths;
+pub mod payload;
 pub mod pipeline;
 pub mod problem;
 
@@ -46,4 +47,7 @@ pub enum ApiTag {
     Operations,
     /// Tamper evidence of the audit log, public for auditors.
     Audit,
+    /// Administrative-procedure dossiers: the catalogue, agencies' back offices, citizens'
+    /// dossiers and notifications, public lookup and open statistics.
+    Dossiers,
 }

@@ -137,7 +137,8 @@ impl OpsAccessApi {
     async fn list_sessions(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
         /// The previous page's `next_cursor`.
@@ -149,6 +150,16 @@ impl OpsAccessApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<CitizenSessionPage>> {
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "citizen_sessions_listed",
+                sub.0.to_string(),
+                serde_json::json!({}),
+            )
+            .await;
         let after = crate::sessions::api::parse_cursor(cursor.0.as_deref())?;
         let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0).await?;
         Ok(Json(CitizenSessionPage {
@@ -237,10 +248,32 @@ impl OpsAccessApi {
     async fn introspect(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         body: Json<TokenQuery>,
     ) -> ApiResult<Json<Introspection>> {
         let seen = crate::oauth::introspect::describe(&state, &body.0.token, None).await?;
+        // Named by its `jti` or session, else by its hash: never by the token itself.
+        let target = seen
+            .jti
+            .clone()
+            .or_else(|| seen.sid.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "sha256:{}",
+                    crate::crypto::sha256_b64(body.0.token.as_bytes())
+                )
+            });
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "token_introspected",
+                target,
+                serde_json::json!({ "active": seen.active }),
+            )
+            .await;
         Ok(Json(seen))
     }
 
@@ -289,10 +322,21 @@ impl OpsAccessApi {
     async fn list_roles(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         /// The citizen's `sub`.
         sub: Path<Uuid>,
     ) -> ApiResult<Json<Roles>> {
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "roles_listed",
+                sub.0.to_string(),
+                serde_json::json!({}),
+            )
+            .await;
         roles_of(&state, sub.0).await
     }
 

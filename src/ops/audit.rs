@@ -1,5 +1,6 @@
 //! `/v1/ops/audit`: reading the audit log.
 
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -92,7 +93,8 @@ impl OpsAuditApi {
     async fn audit_log(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         /// Exact actor, e.g. `operator:<sub>` or a client id.
         actor: Query<Option<String>>,
         /// Exact action, e.g. `client_suspended`, `sign_in`, `rate_limited`.
@@ -114,6 +116,19 @@ impl OpsAuditApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<AuditPage>> {
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "audit_log_searched",
+                "audit_log",
+                serde_json::json!({
+                    "actor": actor.0, "action": action.0, "target": target.0,
+                    "client_id": client_id.0, "since": since.0, "until": until.0,
+                }),
+            )
+            .await;
         let filter = Filter {
             actor: actor.0,
             action: action.0,

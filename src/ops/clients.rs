@@ -276,7 +276,8 @@ impl OpsClientsApi {
     async fn list_clients(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         /// The last client id of the previous page.
         after: Query<Option<String>>,
         /// Page size, 1 to 200.
@@ -286,6 +287,16 @@ impl OpsClientsApi {
         )]
         limit: Query<i64>,
     ) -> ApiResult<Json<Vec<ClientView>>> {
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "clients_listed",
+                "clients",
+                serde_json::json!({ "after": after.0 }),
+            )
+            .await;
         let clients = store::list(&state.db, after.0.as_deref(), limit.0).await?;
         Ok(Json(clients.into_iter().map(ClientView::from).collect()))
     }
@@ -336,11 +347,23 @@ impl OpsClientsApi {
     async fn show_client(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
         /// The client id.
         id: Path<String>,
     ) -> ApiResult<Json<ClientView>> {
-        Ok(Json(service::find(&state.db, &id.0).await?.into()))
+        let client = service::find(&state.db, &id.0).await?;
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "client_shown",
+                id.0.clone(),
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(Json(client.into()))
     }
 
     /// Update a client

@@ -88,8 +88,19 @@ impl OpsKeysApi {
     async fn list_keys(
         &self,
         state: Data<&AppState>,
-        _operator: OperatorAuth,
+        req: &Request,
+        operator: OperatorAuth,
     ) -> ApiResult<Json<Vec<SigningKey>>> {
+        operator
+            .0
+            .audit(
+                &state,
+                req,
+                "signing_keys_listed",
+                "keys",
+                serde_json::json!({}),
+            )
+            .await;
         let keys = keys::list(&state.db).await?;
         Ok(Json(keys.into_iter().map(SigningKey::from).collect()))
     }

@@ -8,8 +8,8 @@ use sqlx::Row;
 use motcua::audit::chain::{Content, entry_hash};
 use motcua::audit::{Event, Outcome};
 
-use crate::cli::motcua_with;
 use crate::helpers::TestApp;
+use crate::helpers::motcua_with;
 
 async fn record(app: &TestApp, n: usize) {
     for i in 0..n {
@@ -163,12 +163,21 @@ async fn verify_names_an_edited_entry_and_the_log_refuses_edits() {
             .execute(&app.state.db)
             .await;
     assert!(refused.unwrap_err().to_string().contains("append-only"));
-    assert!(
-        sqlx::query("DELETE FROM audit_log")
+    for statement in ["DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let refused = sqlx::query(statement)
             .execute(&app.state.db)
             .await
-            .is_err()
-    );
+            .expect_err(statement);
+        assert!(
+            refused.to_string().contains("append-only"),
+            "{statement}: {refused}"
+        );
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 8);
     let (ok, report) = verify(&app);
     assert!(ok, "{report}");
     assert!(
@@ -325,4 +334,153 @@ async fn auditors_copies_of_checkpoints_catch_what_the_database_was_made_to_forg
             .contains("deleted"),
         "{report}"
     );
+}
+
+async fn checkpoints(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar("SELECT seq FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_server_signs_the_chain_head_at_its_interval_and_the_command_does_on_demand() {
+    let app = TestApp::spawn_with(crate::helpers::Options {
+        env: vec![("MOTCUA_AUDIT_CHECKPOINT_SECS", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    record(&app, 3).await;
+    assert!(
+        crate::helpers::eventually(std::time::Duration::from_secs(15), || async {
+            checkpoints(&app).await.contains(&3)
+        })
+        .await,
+        "the server never signed the head: {:?}",
+        checkpoints(&app).await
+    );
+
+    let quiet = TestApp::spawn().await;
+    record(&quiet, 2).await;
+    assert_eq!(checkpoints(&quiet).await, Vec::<i64>::new());
+    let output = motcua_with(
+        &quiet,
+        &["audit", "checkpoint"],
+        &[("MOTCUA_PUBLIC_URL", &quiet.address)],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(checkpoints(&quiet).await, [2]);
+    let (ok, report) = verify(&quiet);
+    assert!(ok, "{report}");
+    assert!(
+        report
+            .get("warnings")
+            .is_none_or(|w| w == &serde_json::json!([])),
+        "{report}"
+    );
+}
+
+/// The hash of entry `seq`, hex, as a checkpoint states it.
+async fn hash_of(app: &TestApp, seq: i64) -> String {
+    let hash: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain_seq = $1")
+        .bind(seq)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    motcua::audit::chain::hex(&hash)
+}
+
+async fn insert_checkpoint(app: &TestApp, seq: i64, kid: &str, jws: &str) {
+    let hash: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE chain_seq = $1")
+        .bind(seq)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO audit_checkpoints (seq, hash, kid, jws) VALUES ($1, $2, $3, $4)")
+        .bind(seq)
+        .bind(hash)
+        .bind(kid)
+        .bind(jws)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+}
+
+fn broken_because(report: &Value, seq: i64, why: &str) {
+    assert_eq!(report["ok"], false, "{report}");
+    assert_eq!(report["first_broken"]["seq"], seq, "{report}");
+    assert!(
+        report["first_broken"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(why),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_planted_in_the_table_proves_nothing() {
+    let app = TestApp::spawn().await;
+    record(&app, 3).await;
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    // Someone with write access adds a key of their own, published like ours, and signs the
+    // head with it: it does not decrypt under the master key, so it vouches for nothing.
+    let key = crate::helpers::p256();
+    let kid = crate::helpers::unique("planted");
+    let jwk = crate::helpers::public_jwk(&key, &kid);
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk) VALUES ($1, 'ES256', $2, $3)",
+    )
+    .bind(&kid)
+    .bind(vec![7u8; 80])
+    .bind(serde_json::to_value(&jwk).unwrap())
+    .execute(&app.state.db)
+    .await
+    .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.clone());
+    header.typ = Some(motcua::audit::chain::CHECKPOINT_TYP.into());
+    let claims = serde_json::json!({
+        "iss": app.state.tokens.issuer(), "seq": 3, "hash": hash_of(&app, 3).await,
+        "iat": crate::helpers::now(),
+    });
+    let jws = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    insert_checkpoint(&app, 3, &kid, &jws).await;
+    let (ok, report) = verify(&app);
+    assert!(!ok);
+    broken_because(&report, 3, "not ours");
+}
+
+#[tokio::test]
+async fn a_checkpoint_dated_after_its_key_retired_is_refused() {
+    let app = TestApp::spawn().await;
+    record(&app, 3).await;
+    let claims = motcua::audit::chain::CheckpointClaims {
+        iss: app.state.tokens.issuer().to_string(),
+        seq: 3,
+        hash: hash_of(&app, 3).await,
+        iat: crate::helpers::now(),
+    };
+    let (kid, jws) = app
+        .state
+        .tokens
+        .sign_statement(&claims, motcua::audit::chain::CHECKPOINT_TYP)
+        .unwrap();
+    insert_checkpoint(&app, 3, &kid, &jws).await;
+    let (ok, report) = verify(&app);
+    assert!(ok, "signed by our key while it signed: {report}");
+    // The same statement, once its key is on record as retired an hour before it: not ours.
+    sqlx::query("UPDATE signing_keys SET retired_at = now() - interval '1 hour' WHERE kid = $1")
+        .bind(&kid)
+        .execute(&app.state.db)
+        .await
+        .unwrap();
+    let (ok, report) = verify(&app);
+    assert!(!ok);
+    broken_because(&report, 3, "after its key retired");
 }

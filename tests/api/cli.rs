@@ -2,41 +2,10 @@
 
 use std::process::{Command, Output};
 
-use crate::helpers::{TestApp, postgres_server_url, redis_url};
-
-/// Runs the `motcua` binary against the app's database, with extra settings.
-pub fn motcua_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_motcua"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env(
-            "DATABASE_URL",
-            format!("{}/{}", postgres_server_url(), app.db_name),
-        )
-        .env("REDIS_URL", redis_url())
-        .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("motcua runs")
-}
+use crate::helpers::{TestApp, motcua_with, postgres_server_url, redis_url, stdout_json};
 
 fn motcua(app: &TestApp, args: &[&str]) -> Output {
     motcua_with(app, args, &[])
-}
-
-pub fn stdout_json(output: &Output) -> serde_json::Value {
-    assert!(
-        output.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout.clone()).unwrap();
-    assert_eq!(
-        text.lines().count(),
-        1,
-        "stdout carries only the result: {text}"
-    );
-    serde_json::from_str(&text).unwrap()
 }
 
 #[tokio::test]
@@ -106,6 +75,11 @@ async fn client_create_shows_a_confidential_secret_once_and_stores_only_its_hash
         .await
         .unwrap();
     assert_eq!(stored, motcua::crypto::sha256(secret.as_bytes()));
+    // And the secret itself is nowhere: not in the client's row, not in the audit log.
+    assert_eq!(
+        crate::helpers::rows_containing(&app, secret).await,
+        Vec::<String>::new()
+    );
     // The entry the operator API writes for the same registration, with the command line as
     // its actor.
     let (actor, details): (String, serde_json::Value) = sqlx::query_as(

@@ -9,12 +9,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{Options, TestApp, eventually};
-use crate::keys::{grant, operator_token, ops_console};
-use crate::ops::{ok_json, ops};
-use crate::sessions::{me_status, refresh, refreshed, signed_in};
+use crate::helpers::{grant, ok_json, operator_token, ops, ops_console};
 use crate::signin::{
     APP_REDIRECT, Request, browse_sign_in, browser, exchange, jwt_parts, query_of, sign_in,
 };
+use crate::signin::{me_status, refresh, refreshed, signed_in};
 
 async fn audit_count(app: &TestApp, action: &str, reason: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1 AND reason = $2")
@@ -691,7 +690,7 @@ async fn moving_a_client_to_private_key_jwt_retires_its_secret_and_back_issues_a
 #[tokio::test]
 async fn client_create_narrows_grant_types_on_the_command_line() {
     let app = TestApp::spawn().await;
-    let out = crate::cli::stdout_json(&crate::cli::motcua_with(
+    let out = crate::helpers::stdout_json(&crate::helpers::motcua_with(
         &app,
         &[
             "client",

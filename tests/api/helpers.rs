@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::process::{Command, Output};
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use motcua::config::Config;
 use motcua::startup::Application;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
@@ -396,6 +399,24 @@ impl Drop for TcpProxy {
     }
 }
 
+/// How long a test waits for what the README promises within a second or a few: room for a
+/// loaded two-core machine. The time it took is printed; the promised figure is a benchmark's.
+pub const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Waits until `check` holds, at most [`PROMPTLY`]; panics naming `what` otherwise.
+pub async fn promptly<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let since = std::time::Instant::now();
+    assert!(
+        eventually(PROMPTLY, check).await,
+        "{what}: not within {PROMPTLY:?}"
+    );
+    eprintln!("{what}: after {:?}", since.elapsed());
+}
+
 /// Polls `check` until it returns true or `timeout` passes.
 pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
 where
@@ -411,6 +432,205 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// Operators and the command line.
+
+use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
+
+/// Runs the `motcua` binary against the app's database, with extra settings.
+pub fn motcua_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_motcua"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env(
+            "DATABASE_URL",
+            format!("{}/{}", postgres_server_url(), app.db_name),
+        )
+        .env("REDIS_URL", redis_url())
+        .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("motcua runs")
+}
+
+pub fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "stdout carries only the result: {text}"
+    );
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The operators' console: an app granted the `ops` scope.
+pub async fn ops_console(app: &TestApp) -> String {
+    app.client_with(motcua::clients::NewClient {
+        name: "Operators' console".into(),
+        kind: motcua::clients::ClientKind::Public,
+        redirect_uris: vec![APP_REDIRECT.into()],
+        scopes: ["openid", "profile", "offline_access", "ops"]
+            .map(String::from)
+            .to_vec(),
+        rate_limit_per_min: None,
+        jwks_uri: None,
+        ..Default::default()
+    })
+    .await
+    .0
+}
+
+pub fn grant(app: &TestApp, sub: &str, role: &str) {
+    let out = stdout_json(&motcua_with(
+        app,
+        &["role", "grant", "--subject", sub, "--role", role],
+        &[],
+    ));
+    assert_eq!(out["role"], role);
+}
+
+pub async fn operator_token(app: &TestApp) -> String {
+    let console = ops_console(app).await;
+    let mut request = Request::new(&console);
+    request.acr_values = Some("2".into());
+    let operator = sign_in(app, &request, "official").await;
+    grant(
+        app,
+        jwt_parts(&operator.access_token).1["sub"].as_str().unwrap(),
+        "operator",
+    );
+    operator.access_token
+}
+
+/// Calls an operator endpoint.
+pub async fn ops(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+pub async fn ok_json(response: reqwest::Response, status: StatusCode) -> Value {
+    let got = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(got, status, "{body}");
+    // Only an empty body (204) is not JSON.
+    match body.is_empty() {
+        true => Value::Null,
+        false => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+    }
+}
+
+// Keys, time and what the database holds.
+
+/// A fresh P-256 signing key (ES256), as PKCS#8 DER.
+pub fn p256() -> jsonwebtoken::EncodingKey {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("P-256 key");
+    jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().expect("PKCS#8").as_ref())
+}
+
+/// The public half of `key` as a JWK published under `kid`.
+pub fn public_jwk(key: &jsonwebtoken::EncodingKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::ES256)
+        .expect("JWK of a P-256 key");
+    jwk.common.key_id = Some(kid.to_string());
+    jwk
+}
+
+/// Seconds since the epoch, as tokens count them.
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The sessions' clock, which the test controls: every session and refresh-token time moves
+/// back by `by`, so to the server that much time has passed since each sign-in and each use.
+/// Session limits are compared with these stored times, so no test has to sleep through them.
+pub async fn advance_session_clock(app: &TestApp, by: Duration) {
+    let by = sqlx::postgres::types::PgInterval::try_from(by).expect("interval");
+    sqlx::query(
+        "UPDATE sessions SET auth_time = auth_time - $1, created_at = created_at - $1,
+                last_used_at = last_used_at - $1, idle_expires_at = idle_expires_at - $1,
+                absolute_expires_at = absolute_expires_at - $1",
+    )
+    .bind(by)
+    .execute(&app.state.db)
+    .await
+    .expect("sessions moved back");
+    sqlx::query(
+        "UPDATE refresh_tokens SET created_at = created_at - $1, rotated_at = rotated_at - $1,
+                reply_until = reply_until - $1",
+    )
+    .bind(by)
+    .execute(&app.state.db)
+    .await
+    .expect("refresh tokens moved back");
+}
+
+/// Rows of any table whose text, or the hex of whose bytes, contains `needle`: a secret or
+/// token that must be stored only as a hash must give none.
+pub async fn rows_containing(app: &TestApp, needle: &str) -> Vec<String> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("tables");
+    assert!(tables.len() > 5, "{tables:?}");
+    let mut found = Vec::new();
+    for table in tables {
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM \"{table}\" t
+              WHERE strpos(t::text, $1) > 0 OR strpos(t::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0"
+        )))
+        .bind(needle)
+        .fetch_all(&app.state.db)
+        .await
+        .expect("rows");
+        found.extend(rows.into_iter().map(|row| format!("{table}: {row}")));
+    }
+    found
+}
+
+/// A server that accepts connections and never answers, as a wedged Redis or PostgreSQL looks:
+/// unlike a closed port, which refuses at once, only a timeout gets a caller out.
+pub struct Silent {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Silent {
+    pub async fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Silent { addr, task }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -3,6 +3,8 @@
 mod audit;
 mod cache;
 mod cli;
+mod config;
+mod dossiers_api;
 mod dossiers_store;
 mod eid_faults;
 mod fake_provider;

@@ -103,7 +103,7 @@ async fn the_served_document_describes_the_errors_and_oauth_values_the_server_an
     let create = &spec["paths"]["/v1/ops/clients"]["post"]["responses"];
     assert!(create.get("415").is_some(), "{create}");
     // Operators are checked first: only an operator gets as far as the body.
-    let operator = crate::keys::operator_token(&app).await;
+    let operator = crate::helpers::operator_token(&app).await;
     let unsupported = app
         .client
         .post(app.url("/v1/ops/clients"))

@@ -1,40 +1,12 @@
 //! The operator API: who may use it (every operation, from the OpenAPI document), and what
 //! operators do with clients, sessions, tokens, roles, keys and the audit log.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, eventually};
-use crate::keys::{grant, operator_token, ops_console};
+use crate::helpers::{Options, TestApp, promptly};
+use crate::helpers::{grant, ok_json, operator_token, ops, ops_console};
 use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
-
-/// Calls an operator endpoint.
-pub async fn ops(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-pub async fn ok_json(response: reqwest::Response, status: StatusCode) -> Value {
-    let got = response.status();
-    let body = response.text().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    // Only an empty body (204) is not JSON.
-    match body.is_empty() {
-        true => Value::Null,
-        false => serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
-    }
-}
 
 async fn introspect_as_operator(app: &TestApp, operator: &str, token: &str) -> Value {
     ok_json(
@@ -142,7 +114,13 @@ async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operat
 
 #[tokio::test]
 async fn operators_register_update_rotate_and_delete_service_providers() {
-    let first = TestApp::spawn().await;
+    // The first replica believes the loopback proxy's X-Forwarded-For, so a failure can come
+    // from another address (failures of one client, reason and address are sampled a minute).
+    let first = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_TRUSTED_PROXIES", "127.0.0.1".into())],
+        ..Options::default()
+    })
+    .await;
     let second = first.replica().await;
     let operator = operator_token(&first).await;
 
@@ -184,6 +162,18 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     )
     .await;
     assert!(shown.get("client_secret").is_none());
+    // A wrong secret now, from another address, long before the refusal the time filters look
+    // for below.
+    let early = first
+        .client
+        .post(first.url("/v1/auth/token"))
+        .basic_auth(&id, Some("not-the-secret"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), StatusCode::UNAUTHORIZED);
 
     // Its tokens carry the bindings, for resource servers that verify offline.
     let body: Value = first
@@ -250,13 +240,13 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     .await;
     assert_eq!(updated["scopes"], json!(["dossiers:read"]));
     assert!(updated.get("rate_limit_per_min").is_none());
-    assert!(
-        eventually(Duration::from_secs(1), || async {
+    promptly(
+        "the narrowed client's old token on the second replica",
+        || async {
             introspect_as_operator(&second, &operator, &old_token).await["active"] == false
-        })
-        .await,
-        "the old token still works on the second replica"
-    );
+        },
+    )
+    .await;
     let body: Value = second
         .client_credentials(&id, &secret)
         .await
@@ -313,6 +303,19 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
 
     // Apps have no secret to rotate.
     let app_id = first.public_client(APP_REDIRECT).await;
+    // An operation on another target, which the target filter below must leave out.
+    ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{app_id}"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
     ok_json(
         ops(
             &first,
@@ -337,12 +340,11 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     )
     .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(
-        eventually(Duration::from_secs(1), || async {
-            introspect_as_operator(&second, &operator, &latest).await["active"] == false
-        })
-        .await
-    );
+    promptly(
+        "the deleted client's token on the second replica",
+        || async { introspect_as_operator(&second, &operator, &latest).await["active"] == false },
+    )
+    .await;
     assert_eq!(
         second.client_credentials(&id, &new_secret).await.status(),
         StatusCode::UNAUTHORIZED
@@ -413,7 +415,7 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["client_updated", "client_created"]);
+    assert_eq!(actions, ["client_updated", "client_shown"]);
     let last = ok_json(
         ops(
             &first,
@@ -429,8 +431,29 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(last["entries"], json!([]));
+    assert_eq!(last["entries"].as_array().unwrap().len(), 1, "{last}");
+    assert_eq!(last["entries"][0]["action"], "client_created");
     assert!(last.get("next_before").is_none());
+    // Without the target filter the other client's entry is there: the filter left it out.
+    let shown = ok_json(
+        ops(
+            &first,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/audit?actor={actor}&action=client_shown"),
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let targets: Vec<&str> = shown["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, [app_id.as_str(), id.as_str()]);
     for entry in page["entries"].as_array().unwrap() {
         assert!(
             entry["request_id"].is_string() && entry["client_ip"] == "127.0.0.1",
@@ -438,7 +461,7 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
         );
     }
     // Filters by action and time as well: the refused old secret, and nothing else, falls in
-    // its window; nothing of the kind came before it.
+    // its window; the wrong secret tried at the start falls before it.
     let failures = |window: String| {
         let path = format!("/v1/ops/audit?action=client_authentication&client_id={id}&{window}");
         let (app, operator) = (&first, &operator);
@@ -454,10 +477,12 @@ async fn operators_register_update_rotate_and_delete_service_providers() {
     let inside = failures(format!("since={before_refusal}&until={after_refusal}")).await;
     assert_eq!(inside.len(), 1, "{inside:?}");
     assert_eq!(inside[0]["outcome"], "failure");
-    assert_eq!(
-        failures(format!("until={before_refusal}")).await,
-        Vec::<Value>::new()
-    );
+    let since = failures(format!("since={before_refusal}")).await;
+    assert_eq!(since, inside);
+    let earlier = failures(format!("until={before_refusal}")).await;
+    assert_eq!(earlier.len(), 1, "{earlier:?}");
+    assert_ne!(earlier[0]["seq"], inside[0]["seq"]);
+    assert_eq!(failures(String::new()).await.len(), 2);
 }
 
 #[tokio::test]
@@ -518,20 +543,27 @@ async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(me(tablet.access_token.clone()).await, StatusCode::OK);
-    // Someone else's session id is not found under this citizen.
-    let other = uuid::Uuid::new_v4();
+    // Another citizen's live session is not found under this citizen, and keeps working.
+    let stranger = sign_in(&app, &Request::new(&app_id), "merchant").await;
+    let stranger_sid = jwt_parts(&stranger.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(me(stranger.access_token.clone()).await, StatusCode::OK);
     ok_json(
         ops(
             &app,
             &operator,
             Method::DELETE,
-            &format!("/v1/ops/citizens/{other}/sessions/{phone_sid}"),
+            &format!("/v1/ops/citizens/{sub}/sessions/{stranger_sid}"),
             None,
         )
         .await,
         StatusCode::NOT_FOUND,
     )
     .await;
+    assert_eq!(me(stranger.access_token.clone()).await, StatusCode::OK);
+    let other = uuid::Uuid::new_v4();
 
     // An access token denied by its jti alone.
     let jti = jwt_parts(&tablet.access_token).1["jti"]
@@ -657,22 +689,61 @@ async fn operators_end_citizens_sessions_revoke_tokens_and_manage_roles() {
     .await;
     assert_eq!(roles["roles"], json!(["operator"]));
 
-    let actions: Vec<String> =
-        sqlx::query_scalar("SELECT action FROM audit_log WHERE actor = $1 ORDER BY chain_seq")
-            .bind(format!("operator:{operator_sub}"))
-            .fetch_all(&app.state.db)
-            .await
-            .unwrap();
+    // Every operation, reads included, is audited with its target, the address and the request
+    // id; refused ones (the 404s, 409 and 422 above) are not operations that happened.
+    type Entry = (String, Option<String>, Option<String>, Option<String>);
+    let entries: Vec<Entry> = sqlx::query_as(
+        "SELECT action, target, host(client_ip), request_id FROM audit_log
+          WHERE actor = $1 ORDER BY chain_seq",
+    )
+    .bind(format!("operator:{operator_sub}"))
+    .fetch_all(&app.state.db)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
     assert_eq!(
         actions,
         [
+            "citizen_sessions_listed",
             "session_revoked",
             "token_revoked",
+            "token_introspected",
+            "token_introspected",
             "sessions_revoked",
+            "token_introspected",
             "role_granted",
-            "role_revoked"
+            "role_revoked",
+            "roles_listed",
         ]
     );
+    for (action, target, ip, request_id) in &entries {
+        assert!(
+            target.as_deref().is_some_and(|t| !t.is_empty())
+                && ip.as_deref() == Some("127.0.0.1")
+                && request_id.as_deref().is_some_and(|r| !r.is_empty()),
+            "{action}: target {target:?}, address {ip:?}, request id {request_id:?}"
+        );
+    }
+    // An inactive token is named by its hash, a live one by its session; neither by itself.
+    assert_eq!(
+        entries[3].1,
+        Some(format!(
+            "sha256:{}",
+            motcua::crypto::sha256_b64(tablet.access_token.as_bytes())
+        ))
+    );
+    assert_eq!(
+        entries[4].1,
+        jwt_parts(&tablet.access_token).1["sid"]
+            .as_str()
+            .map(String::from)
+    );
+    for token in [&tablet.access_token, &refresh, &phone.access_token] {
+        assert_eq!(
+            crate::helpers::rows_containing(&app, token).await,
+            Vec::<String>::new()
+        );
+    }
 }
 
 #[tokio::test]
@@ -747,19 +818,26 @@ async fn operators_retire_keys_and_withdraw_a_compromised_one() {
         StatusCode::CONFLICT,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let retired = ok_json(
-        ops(
+    // Refused until the new key signs (the rotation delay), then accepted: wait for that.
+    let deadline = std::time::Instant::now() + crate::helpers::PROMPTLY;
+    let retired = loop {
+        let response = ops(
             &app,
             &operator,
             Method::POST,
             &format!("/v1/ops/keys/{old}/retire"),
             Some(json!({ "withdraw": true })),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await;
+        if response.status() != StatusCode::CONFLICT {
+            break ok_json(response, StatusCode::OK).await;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new key never signed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(retired["status"], "withdrawn");
 
     // Withdrawn: out of the JWKS, and the operator's own token (signed by it) stops working.
@@ -859,5 +937,176 @@ async fn narrowing_an_apps_scopes_reaches_its_citizens_at_once_and_renaming_chan
         me(fresh).await,
         StatusCode::FORBIDDEN,
         "/v1/me needs profile"
+    );
+}
+
+async fn registered(app: &TestApp, operator: &str, body: Value) -> Value {
+    ok_json(
+        ops(app, operator, Method::POST, "/v1/ops/clients", Some(body)).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn concurrent_updates_of_one_client_lose_no_change() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let created = registered(
+        &app,
+        &operator,
+        json!({ "name": "Original", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let path = format!("/v1/ops/clients/{id}");
+    // Operators change different fields at once: each change must survive the others.
+    let patches: Vec<Value> = (0..6)
+        .map(|i| match i % 2 {
+            0 => json!({ "name": format!("Renamed {i}") }),
+            _ => json!({ "rate_limit_per_min": 100 + i }),
+        })
+        .collect();
+    let results = futures::future::join_all(patches.into_iter().map(|patch| {
+        let (app, operator, path) = (&app, &operator, &path);
+        async move {
+            ops(app, operator, Method::PATCH, path, Some(patch))
+                .await
+                .status()
+        }
+    }))
+    .await;
+    assert!(results.iter().all(|s| *s == StatusCode::OK), "{results:?}");
+    let shown = ok_json(
+        ops(&app, &operator, Method::GET, &path, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        shown["name"].as_str().unwrap().starts_with("Renamed"),
+        "{shown}"
+    );
+    assert!(
+        shown["rate_limit_per_min"].as_i64().unwrap() > 100,
+        "{shown}"
+    );
+    assert_eq!(shown["scopes"], json!(["dossiers:read"]));
+}
+
+#[tokio::test]
+async fn a_deleted_clients_id_stays_taken() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let created = registered(
+        &app,
+        &operator,
+        json!({ "name": "Short-lived", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let response = ops(
+        &app,
+        &operator,
+        Method::DELETE,
+        &format!("/v1/ops/clients/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // The row stays, so no later client can be given the id (it is the primary key).
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM clients WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+    let reuse =
+        sqlx::query("INSERT INTO clients (id, name, kind) VALUES ($1, 'Impostor', 'public')")
+            .bind(&id)
+            .execute(&app.state.db)
+            .await;
+    assert!(
+        reuse.is_err(),
+        "the deleted client's id was given out again"
+    );
+    ok_json(
+        ops(
+            &app,
+            &operator,
+            Method::GET,
+            &format!("/v1/ops/clients/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_suspended_client_gets_no_new_tokens_of_any_grant() {
+    let app = TestApp::spawn().await;
+    let operator = operator_token(&app).await;
+    let provider = registered(
+        &app,
+        &operator,
+        json!({ "name": "Back office", "kind": "confidential", "scopes": ["dossiers:read"] }),
+    )
+    .await;
+    let (provider_id, secret) = (
+        provider["client_id"].as_str().unwrap().to_string(),
+        provider["client_secret"].as_str().unwrap().to_string(),
+    );
+    let app_id = app.public_client(APP_REDIRECT).await;
+    let signed_in = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    // A code obtained just before the suspension, not yet exchanged.
+    let pending = Request::new(&app_id);
+    let back =
+        crate::signin::browse_sign_in(&app, &crate::signin::browser(), &pending, "merchant").await;
+    let code = crate::signin::query_of(&back)["code"].clone();
+    assert_eq!(
+        app.client_credentials(&provider_id, &secret).await.status(),
+        StatusCode::OK
+    );
+
+    for id in [&provider_id, &app_id] {
+        let response = ops(
+            &app,
+            &operator,
+            Method::POST,
+            &format!("/v1/ops/clients/{id}/suspend"),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = |response: reqwest::Response, grant: &str| {
+        assert!(
+            response.status().is_client_error(),
+            "{grant}: {}",
+            response.status()
+        );
+        assert!(response.headers().get("location").is_none(), "{grant}");
+    };
+    refused(
+        app.client_credentials(&provider_id, &secret).await,
+        "client_credentials",
+    );
+    refused(
+        crate::signin::refresh(&app, &app_id, signed_in.refresh_token.as_deref().unwrap()).await,
+        "refresh_token",
+    );
+    refused(
+        crate::signin::exchange(&app, &pending, &code).await,
+        "authorization_code",
+    );
+    // And no new sign-in starts for it.
+    refused(
+        crate::signin::browser()
+            .get(Request::new(&app_id).authorize_url(&app))
+            .send()
+            .await
+            .unwrap(),
+        "authorize",
     );
 }

@@ -60,57 +60,61 @@ async fn problems_speak_vietnamese_when_asked() {
 }
 
 #[tokio::test]
-async fn wrong_method_is_a_405_problem() {
-    let app = TestApp::spawn().await;
-    let response = app.client.delete(app.url("/healthz")).send().await.unwrap();
-    let (status, _, body) = problem(response).await;
-    assert_eq!(status, 405);
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/problems/method-not-allowed")
-    );
-}
-
-#[tokio::test]
-async fn oversized_body_is_refused_with_413_before_it_is_read() {
+async fn requests_the_pipeline_refuses_get_the_problem_that_says_why() {
     let app = TestApp::spawn_with(crate::helpers::Options {
         env: vec![("MOTCUA_MAX_BODY_BYTES", "1024".into())],
         ..Default::default()
     })
     .await;
-    let response = app
-        .client
-        .post(app.url("/healthz"))
-        .header("content-type", "application/json")
-        .body(vec![b'x'; 4096])
-        .send()
-        .await
-        .unwrap();
-    let (status, _, body) = problem(response).await;
-    assert_eq!(status, 413);
-    assert!(body["detail"].as_str().unwrap().contains("1024"));
-}
-
-#[tokio::test]
-async fn oversized_chunked_body_without_length_is_refused_too() {
-    let app = TestApp::spawn_with(crate::helpers::Options {
-        env: vec![("MOTCUA_MAX_BODY_BYTES", "1024".into())],
-        ..Default::default()
-    })
-    .await;
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
-    let response = app
-        .client
-        .post(app.url("/healthz"))
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .unwrap();
-    let (status, _, _) = problem(response).await;
-    assert_eq!(status, 413);
+    let chunked = || {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            (0..8).map(|_| Ok(vec![b'x'; 512])).collect();
+        reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+    };
+    let cases: Vec<(&str, reqwest::RequestBuilder, u16, &str, Option<&str>)> = vec![
+        (
+            "a wrong method",
+            app.client.delete(app.url("/healthz")),
+            405,
+            "method-not-allowed",
+            None,
+        ),
+        (
+            "a body over the limit, with its length",
+            app.client
+                .post(app.url("/healthz"))
+                .header("content-type", "application/json")
+                .body(vec![b'x'; 4096]),
+            413,
+            "payload-too-large",
+            Some("1024"),
+        ),
+        (
+            "a chunked body over the limit, without a length",
+            app.client.post(app.url("/healthz")).body(chunked()),
+            413,
+            "payload-too-large",
+            None,
+        ),
+    ];
+    for (what, request, want_status, want_type, in_detail) in cases {
+        let (status, _, body) = problem(request.send().await.unwrap()).await;
+        assert_eq!(status, want_status, "{what}: {body}");
+        assert_eq!(body["status"], want_status, "{what}: {body}");
+        assert!(
+            body["type"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/problems/{want_type}")),
+            "{what}: {body}"
+        );
+        if let Some(fragment) = in_detail {
+            assert!(
+                body["detail"].as_str().unwrap().contains(fragment),
+                "{what}: {body}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use serde_json::Value;
 use motcua::clients::{ClientKind, NewClient};
 
 use crate::helpers::TestApp;
+use crate::helpers::{p256, public_jwk};
 use crate::signin::{APP_REDIRECT, Request, sign_in};
 
 async fn provider(app: &TestApp, scopes: &[&str]) -> (String, String) {
@@ -238,19 +239,6 @@ struct KeyHost {
     key: jsonwebtoken::EncodingKey,
 }
 
-fn p256() -> jsonwebtoken::EncodingKey {
-    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    jsonwebtoken::EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
-}
-
-fn public_jwk(key: &jsonwebtoken::EncodingKey, kid: &str) -> jsonwebtoken::jwk::Jwk {
-    let mut jwk =
-        jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::ES256).unwrap();
-    jwk.common.key_id = Some(kid.to_string());
-    jwk
-}
-
 /// Serves `endpoint` at /jwks.json on a free port; returns its URI.
 async fn serve_jwks(endpoint: impl poem::Endpoint + 'static) -> String {
     let route = poem::Route::new().at("/jwks.json", endpoint);
@@ -417,6 +405,95 @@ async fn expired_long_lived_misaddressed_or_foreign_assertions_are_refused() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// An assertion with exactly these claims.
+fn signed_claims(claims: &Value, kid: &str, key: &jsonwebtoken::EncodingKey) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+#[tokio::test]
+async fn assertions_for_another_subject_without_jti_or_longer_than_five_minutes_are_refused() {
+    let app = TestApp::spawn().await;
+    let host = host_keys().await;
+    let id = key_client(&app, &host).await;
+    let other = key_client(&app, &host).await;
+    let now = crate::helpers::now();
+    let claims = |exp_in: i64| {
+        serde_json::json!({
+            "iss": id, "sub": id, "aud": app.address, "iat": now, "exp": now + exp_in,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        })
+    };
+    // Just inside the five minutes: accepted, the control for every case below.
+    let inside = signed_claims(&claims(290), &host.kid, &host.key);
+    assert_eq!(with_assertion(&app, &inside).await.status(), StatusCode::OK);
+
+    let mut another_sub = claims(60);
+    another_sub["sub"] = serde_json::json!(other);
+    let mut another_iss = claims(60);
+    another_iss["iss"] = serde_json::json!(other);
+    let mut without_jti = claims(60);
+    without_jti.as_object_mut().unwrap().remove("jti");
+    let cases = [
+        ("sub another client", another_sub),
+        ("iss another client", another_iss),
+        ("without jti", without_jti),
+        ("just past five minutes", claims(320)),
+    ];
+    for (what, claims) in cases {
+        let response = with_assertion(&app, &signed_claims(&claims, &host.kid, &host.key)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"],
+            "invalid_client",
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn agencies_and_merchant_bindings_are_in_tokens_and_introspection() {
+    let app = TestApp::spawn().await;
+    let (introspector, introspector_secret) = provider(&app, &["introspect"]).await;
+    for (binding, claim, value) in [
+        (
+            NewClient {
+                agencies: vec!["000.00.12.H12".into()],
+                ..NewClient::default()
+            },
+            "agencies",
+            serde_json::json!(["000.00.12.H12"]),
+        ),
+        (
+            NewClient {
+                merchant_id: Some("htx-ca-phe".into()),
+                ..NewClient::default()
+            },
+            "merchant_id",
+            serde_json::json!("htx-ca-phe"),
+        ),
+    ] {
+        let (id, secret) = app
+            .client_with(NewClient {
+                name: "Bound provider".into(),
+                kind: ClientKind::Confidential,
+                scopes: vec!["dossiers:read".into()],
+                ..binding
+            })
+            .await;
+        let secret = secret.unwrap();
+        let body: Value = token(&app, &id, &secret, None).await.json().await.unwrap();
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(crate::signin::jwt_parts(access).1[claim], value);
+        for (who, who_secret) in [(&id, &secret), (&introspector, &introspector_secret)] {
+            let seen = introspect(&app, who, who_secret, access).await;
+            assert_eq!(seen["active"], true, "{seen}");
+            assert_eq!(seen[claim], value, "{claim} as {who} sees it: {seen}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_assertion_audience_is_our_issuer_as_a_string_not_an_array_holding_it() {
     let app = TestApp::spawn().await;
@@ -573,4 +650,73 @@ async fn a_failing_client_jwks_is_fetched_once_for_many_assertions_and_not_again
         1,
         "a second attempt right after the failure asked the provider again"
     );
+}
+
+#[tokio::test]
+async fn changing_a_clients_jwks_uri_cuts_off_the_tokens_it_got_before() {
+    let first = TestApp::spawn().await;
+    let second = first.replica().await;
+    let operator = crate::helpers::operator_token(&first).await;
+    let old = host_keys().await;
+    let new = host_keys().await;
+    let id = key_client(&first, &old).await;
+    let response = with_assertion(
+        &first,
+        &assertion(&id, &first.address, 60, &old.kid, &old.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let earlier = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for app in [&first, &second] {
+        assert!(token_active(app, &operator, &earlier).await);
+    }
+    crate::helpers::ok_json(
+        crate::helpers::ops(
+            &first,
+            &operator,
+            reqwest::Method::PATCH,
+            &format!("/v1/ops/clients/{id}"),
+            Some(serde_json::json!({ "jwks_uri": new.jwks_uri })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    for app in [&first, &second] {
+        crate::helpers::promptly("a token obtained under the old keys", || async {
+            !token_active(app, &operator, &earlier).await
+        })
+        .await;
+    }
+    // Tokens obtained under the new keys work.
+    let response = with_assertion(
+        &second,
+        &assertion(&id, &first.address, 60, &new.kid, &new.key),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let later = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(token_active(&first, &operator, &later).await);
+}
+
+async fn token_active(app: &TestApp, operator: &str, token: &str) -> bool {
+    crate::helpers::ok_json(
+        crate::helpers::ops(
+            app,
+            operator,
+            reqwest::Method::POST,
+            "/v1/ops/tokens/introspect",
+            Some(serde_json::json!({ "token": token })),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await["active"]
+        == true
 }

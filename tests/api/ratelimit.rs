@@ -7,6 +7,7 @@ use serde_json::Value;
 use motcua::clients::{ClientKind, NewClient};
 
 use crate::helpers::{Options, TestApp, closed_port};
+use crate::signin::{APP_REDIRECT, Request, me, refresh, sign_in};
 
 fn header(response: &reqwest::Response, name: &str) -> String {
     response
@@ -232,16 +233,184 @@ async fn requests_refused_before_client_authentication_spend_the_address_budget(
 
 #[tokio::test]
 async fn without_redis_each_instance_still_limits_and_nothing_fails() {
+    let dead_redis = Some(format!("redis://127.0.0.1:{}", closed_port()));
+    let limit = ("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string());
+    let first = TestApp::spawn_with(Options {
+        redis_url: dead_redis.clone(),
+        env: vec![limit.clone()],
+        ..Options::default()
+    })
+    .await;
+    let mut options = first.replica_options();
+    options.redis_url = dead_redis;
+    options.env.push(limit);
+    let second = TestApp::spawn_with(options).await;
+    // With nothing shared, each instance keeps its own budget for the address, in full.
+    for app in [&first, &second] {
+        for expected in ["2", "1", "0"] {
+            let response = app.get("/.well-known/oauth-authorization-server").await;
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(header(&response, "ratelimit-remaining"), expected);
+        }
+        assert_rate_limited(app.get("/.well-known/oauth-authorization-server").await).await;
+    }
+}
+
+async fn confidential(app: &TestApp, per_min: i32, scopes: &[&str]) -> (String, String) {
+    let (id, secret) = app
+        .client_with(NewClient {
+            name: "Agency".into(),
+            kind: ClientKind::Confidential,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            rate_limit_per_min: Some(per_min),
+            ..NewClient::default()
+        })
+        .await;
+    (id, secret.unwrap())
+}
+
+#[tokio::test]
+async fn each_citizen_of_an_app_has_the_apps_budget_to_themselves() {
+    let app = TestApp::spawn().await;
+    let (app_id, _) = app
+        .client_with(NewClient {
+            name: "Test app".into(),
+            kind: ClientKind::Public,
+            redirect_uris: vec![APP_REDIRECT.into()],
+            rate_limit_per_min: Some(3),
+            ..NewClient::default()
+        })
+        .await;
+    let alice = sign_in(&app, &Request::new(&app_id), "citizen-l2").await;
+    let bob = sign_in(&app, &Request::new(&app_id), "merchant").await;
+    for expected in ["2", "1", "0"] {
+        let response = me(&app, &alice.access_token).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(header(&response, "ratelimit-remaining"), expected);
+    }
+    assert_rate_limited(me(&app, &alice.access_token).await).await;
+    // Another citizen of the same app is untouched by the first one's spending.
+    let response = me(&app, &bob.access_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-remaining"), "2");
+}
+
+#[tokio::test]
+async fn guessing_a_clients_secret_leaves_its_budget_untouched() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = confidential(&app, 5, &["dossiers:read"]).await;
+    for _ in 0..3 {
+        let response = app.client_credentials(&id, "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let response = app.client_credentials(&id, &secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-limit"), "5");
+    assert_eq!(
+        header(&response, "ratelimit-remaining"),
+        "4",
+        "the guesses spent the client's own budget"
+    );
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_spend_the_clients_budget() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = confidential(&app, 5, &["dossiers:read"]).await;
+    let response = app.client_credentials(&id, &secret).await;
+    assert_eq!(header(&response, "ratelimit-remaining"), "4");
+    let token = response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = app
+        .client
+        .post(app.url("/v1/auth/introspect"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-limit"), "5");
+    assert_eq!(header(&response, "ratelimit-remaining"), "3");
+    let response = app
+        .client
+        .post(app.url("/v1/auth/revoke"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "ratelimit-limit"), "5");
+    assert_eq!(header(&response, "ratelimit-remaining"), "2");
+}
+
+#[tokio::test]
+async fn public_clients_spend_their_callers_address_budget() {
     let app = TestApp::spawn_with(Options {
-        redis_url: Some(format!("redis://127.0.0.1:{}", closed_port())),
         env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "3".to_string())],
         ..Options::default()
     })
     .await;
-    for expected in ["2", "1", "0"] {
-        let response = app.get("/.well-known/oauth-authorization-server").await;
-        assert_eq!(response.status(), StatusCode::OK);
+    let (app_id, _) = app
+        .client_with(NewClient {
+            name: "Test app".into(),
+            kind: ClientKind::Public,
+            redirect_uris: vec![APP_REDIRECT.into()],
+            rate_limit_per_min: Some(1000),
+            ..NewClient::default()
+        })
+        .await;
+    for expected in ["2", "1"] {
+        let response = refresh(&app, &app_id, "not-a-refresh-token").await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(header(&response, "ratelimit-limit"), "3");
         assert_eq!(header(&response, "ratelimit-remaining"), expected);
     }
-    assert_rate_limited(app.get("/.well-known/oauth-authorization-server").await).await;
+    // The same budget as any anonymous request from the address.
+    let response = app.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(header(&response, "ratelimit-remaining"), "0");
+    assert_rate_limited(refresh(&app, &app_id, "not-a-refresh-token").await).await;
+}
+
+#[tokio::test]
+async fn the_shared_budget_refills_at_its_rate_and_the_headers_say_when() {
+    let first = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "30".to_string())],
+        ..Options::default()
+    })
+    .await;
+    let mut options = first.replica_options();
+    options
+        .env
+        .push(("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "30".to_string()));
+    let second = TestApp::spawn_with(options).await;
+    let path = "/.well-known/oauth-authorization-server";
+    let response = first.get(path).await;
+    assert_eq!(header(&response, "ratelimit-policy"), "30;w=60");
+    assert_eq!(header(&response, "ratelimit-limit"), "30");
+    let reset_after_one: u64 = header(&response, "ratelimit-reset").parse().unwrap();
+    assert!((1..=2).contains(&reset_after_one), "{reset_after_one}");
+    let mut last = response;
+    while last.status() == StatusCode::OK {
+        last = first.get(path).await;
+    }
+    assert_rate_limited(last).await;
+    let refused = second.get(path).await;
+    let reset: u64 = header(&refused, "ratelimit-reset").parse().unwrap();
+    assert!(
+        (55..=60).contains(&reset),
+        "an empty budget is full again in 60 s: {reset}"
+    );
+    assert_rate_limited(refused).await;
+    // One request comes back every 2 s, in the budget both replicas share through Redis.
+    assert!(
+        crate::helpers::eventually(std::time::Duration::from_secs(15), || async {
+            second.get(path).await.status() == StatusCode::OK
+        })
+        .await,
+        "the budget never refilled"
+    );
 }

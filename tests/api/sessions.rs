@@ -6,62 +6,13 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{Options, TestApp, eventually};
-use crate::signin::{APP_REDIRECT, Request, Tokens, sign_in};
-
-pub async fn signed_in(app: &TestApp) -> (String, Tokens) {
-    let client_id = app.public_client(APP_REDIRECT).await;
-    let tokens = sign_in(app, &Request::new(&client_id), "citizen-l2").await;
-    assert!(
-        tokens.refresh_token.is_some(),
-        "offline_access gives a refresh token"
-    );
-    (client_id, tokens)
-}
-
-/// The province's own app: the only kind granted `account` (the device list).
-pub async fn province_app(app: &TestApp) -> String {
-    app.client_with(motcua::clients::NewClient {
-        name: "Province app".into(),
-        kind: motcua::clients::ClientKind::Public,
-        redirect_uris: vec![APP_REDIRECT.into()],
-        scopes: ["openid", "profile", "offline_access", "account"]
-            .map(String::from)
-            .to_vec(),
-        ..Default::default()
-    })
-    .await
-    .0
-}
-
-pub async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/auth/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", client_id),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-pub async fn refreshed(app: &TestApp, client_id: &str, refresh_token: &str) -> Tokens {
-    let response = refresh(app, client_id, refresh_token).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
-}
-
-pub async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
-    app.client
-        .get(app.url("/v1/me"))
-        .bearer_auth(access_token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
+use crate::helpers::{
+    Options, TestApp, advance_session_clock, eventually, redis_url, rows_containing,
+};
+use crate::signin::{
+    APP_REDIRECT, Request, Tokens, jwt_parts, me_status, province_app, refresh, refreshed, sign_in,
+    signed_in,
+};
 
 async fn revoke(app: &TestApp, client_id: &str, token: &str) -> StatusCode {
     app.client
@@ -86,7 +37,7 @@ async fn refreshing_rotates_the_refresh_token_and_issues_a_new_access_token() {
     assert_eq!(me_status(&app, &second.access_token).await, StatusCode::OK);
     let third = refreshed(&app, &client_id, &r1).await;
     assert_ne!(third.refresh_token.unwrap(), r1);
-    // The refresh token is stored only as a hash.
+    // The refresh token is stored only as a hash: its hash is there, the token nowhere.
     let stored: i64 =
         sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE token_sha256 = $1")
             .bind(motcua::crypto::sha256(r0.as_bytes()).to_vec())
@@ -94,6 +45,9 @@ async fn refreshing_rotates_the_refresh_token_and_issues_a_new_access_token() {
             .await
             .unwrap();
     assert_eq!(stored, 1);
+    for token in [&r0, &r1, &first.access_token] {
+        assert_eq!(rows_containing(&app, token).await, Vec::<String>::new());
+    }
 }
 
 #[tokio::test]
@@ -374,13 +328,40 @@ async fn a_second_instance_refuses_a_revoked_token_within_a_second() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    assert!(
-        eventually(Duration::from_secs(1), || async {
-            me_status(&second, &tokens.access_token).await == StatusCode::UNAUTHORIZED
-        })
-        .await,
-        "the second instance still accepted the token after 1 s"
-    );
+    crate::helpers::promptly("a logout on the other instance", || async {
+        me_status(&second, &tokens.access_token).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+/// Writes a deny-list entry straight into Redis, as another replica's publish would leave it,
+/// without telling PostgreSQL or the subscribers.
+async fn deny_in_redis_only(app: &TestApp, sid: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let until = crate::helpers::now() + 600;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}deny:sid:{sid}", app.redis_prefix))
+        .arg(until)
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+fn sid_of(tokens: &Tokens) -> String {
+    jwt_parts(&tokens.access_token).1["sid"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn live(app: &TestApp, want: bool) -> bool {
+    eventually(Duration::from_secs(10), || async {
+        app.state.revocations.is_live() == want
+    })
+    .await
 }
 
 #[tokio::test]
@@ -392,58 +373,141 @@ async fn revocation_holds_while_the_subscription_is_down() {
         ..first.replica_options()
     })
     .await;
+    let (_, logged_out) = signed_in(&first).await;
+    let (_, denied_in_redis) = signed_in(&first).await;
+    let (_, untouched) = signed_in(&first).await;
+    assert!(live(&second, true).await);
+    for tokens in [&logged_out, &denied_in_redis] {
+        assert_eq!(
+            me_status(&second, &tokens.access_token).await,
+            StatusCode::OK
+        );
+    }
+    // The second instance loses Redis entirely: no subscription, no deny-list.
+    proxy.pause();
+    assert!(live(&second, false).await);
+    logout(&first, &logged_out).await;
+    assert_eq!(
+        me_status(&second, &logged_out.access_token).await,
+        StatusCode::UNAUTHORIZED,
+        "PostgreSQL still knows"
+    );
+    // Only Redis knows of this one, and the second instance cannot reach it.
+    deny_in_redis_only(&first, &sid_of(&denied_in_redis)).await;
+    assert_eq!(
+        me_status(&second, &denied_in_redis.access_token).await,
+        StatusCode::OK,
+        "neither PostgreSQL nor the in-process set knows of the Redis-only entry"
+    );
+
+    // Back online, the subscription reloads the deny-list from Redis: the in-process set alone
+    // now refuses a token PostgreSQL never heard of and pub/sub never carried.
+    proxy.resume();
+    assert!(live(&second, true).await);
+    assert_eq!(
+        me_status(&second, &denied_in_redis.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me_status(&second, &logged_out.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        me_status(&second, &untouched.access_token).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn while_the_subscription_is_down_each_check_asks_redis() {
+    let proxy = crate::helpers::TcpProxy::start(crate::helpers::redis_addr()).await;
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        redis_url: Some(format!("redis://{}", proxy.addr)),
+        ..first.replica_options()
+    })
+    .await;
+    let (_, denied) = signed_in(&first).await;
+    let (_, untouched) = signed_in(&first).await;
+    assert!(live(&second, true).await);
+    assert_eq!(
+        me_status(&second, &denied.access_token).await,
+        StatusCode::OK
+    );
+    // The subscription stops delivering while plain Redis commands still work.
+    proxy.stall_subscriptions();
+    assert!(live(&second, false).await);
+    deny_in_redis_only(&first, &sid_of(&denied)).await;
+    assert_eq!(
+        me_status(&second, &denied.access_token).await,
+        StatusCode::UNAUTHORIZED,
+        "only Redis knows, so the check asked Redis"
+    );
+    assert_eq!(
+        me_status(&second, &untouched.access_token).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_refused_when_neither_redis_nor_postgresql_answers() {
+    let redis = crate::helpers::TcpProxy::start(crate::helpers::redis_addr()).await;
+    let postgres_url = url::Url::parse(&crate::helpers::postgres_server_url()).unwrap();
+    let postgres = crate::helpers::TcpProxy::start(
+        format!(
+            "{}:{}",
+            postgres_url.host_str().unwrap(),
+            postgres_url.port().unwrap_or(5432)
+        )
+        .parse()
+        .unwrap(),
+    )
+    .await;
+    let first = TestApp::spawn().await;
+    let second = TestApp::spawn_with(Options {
+        redis_url: Some(format!("redis://{}", redis.addr)),
+        postgres_addr: Some(postgres.addr),
+        ..first.replica_options()
+    })
+    .await;
     let (_, tokens) = signed_in(&first).await;
+    assert!(live(&second, true).await);
     assert_eq!(
         me_status(&second, &tokens.access_token).await,
         StatusCode::OK
     );
-    // The second instance loses Redis entirely: no subscription, no deny-list.
-    proxy.pause();
-    assert!(
-        crate::helpers::eventually(Duration::from_secs(5), || async {
-            !second.state.revocations.is_live()
-        })
-        .await
-    );
-    let response = first
-        .client
-        .post(first.url("/v1/auth/logout"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    redis.pause();
+    assert!(live(&second, false).await);
+    // Redis alone gone: PostgreSQL answers for the token.
     assert_eq!(
         me_status(&second, &tokens.access_token).await,
-        StatusCode::UNAUTHORIZED,
-        "PostgreSQL still knows"
+        StatusCode::OK
     );
-
-    // Back online, the subscription reloads the deny-list: the in-process set alone now refuses
-    // the token it never heard about over pub/sub.
-    proxy.resume();
+    postgres.pause();
+    let status = me_status(&second, &tokens.access_token).await;
     assert!(
-        crate::helpers::eventually(Duration::from_secs(5), || async {
-            second.state.revocations.is_live()
-        })
-        .await
+        status == StatusCode::UNAUTHORIZED || status == StatusCode::SERVICE_UNAVAILABLE,
+        "nobody can say the token is good, yet it got {status}"
     );
-    assert_eq!(
-        me_status(&second, &tokens.access_token).await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_ne!(status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn an_idle_session_ends() {
     let app = TestApp::spawn_with(Options {
-        env: vec![("MOTCUA_SESSION_IDLE_SECS", "1".into())],
+        env: vec![("MOTCUA_SESSION_IDLE_SECS", "600".into())],
         ..Options::default()
     })
     .await;
     let (client_id, tokens) = signed_in(&app).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let response = refresh(&app, &client_id, tokens.refresh_token.as_deref().unwrap()).await;
+    // Used within the idle limit, twice over the limit in all: each use extends it.
+    advance_session_clock(&app, Duration::from_secs(500)).await;
+    let used = refreshed(&app, &client_id, tokens.refresh_token.as_deref().unwrap()).await;
+    advance_session_clock(&app, Duration::from_secs(500)).await;
+    let used = refreshed(&app, &client_id, used.refresh_token.as_deref().unwrap()).await;
+    // Then left unused past it.
+    advance_session_clock(&app, Duration::from_secs(601)).await;
+    let response = refresh(&app, &client_id, used.refresh_token.as_deref().unwrap()).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
         response.json::<Value>().await.unwrap()["error"],
@@ -454,20 +518,150 @@ async fn an_idle_session_ends() {
 #[tokio::test]
 async fn a_session_ends_at_its_absolute_lifetime_even_when_used() {
     let app = TestApp::spawn_with(Options {
-        env: vec![("MOTCUA_SESSION_ABSOLUTE_SECS", "2".into())],
+        env: vec![
+            ("MOTCUA_SESSION_IDLE_SECS", "300".into()),
+            ("MOTCUA_SESSION_ABSOLUTE_SECS", "600".into()),
+        ],
         ..Options::default()
     })
     .await;
     let (client_id, tokens) = signed_in(&app).await;
-    let first = tokens.refresh_token.unwrap();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let second = refreshed(&app, &client_id, &first)
-        .await
-        .refresh_token
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    advance_session_clock(&app, Duration::from_secs(250)).await;
+    let used = refreshed(&app, &client_id, tokens.refresh_token.as_deref().unwrap()).await;
+    advance_session_clock(&app, Duration::from_secs(250)).await;
+    let used = refreshed(&app, &client_id, used.refresh_token.as_deref().unwrap()).await;
+    // Last used 150 s ago, well inside the idle limit, but 650 s after signing in.
+    advance_session_clock(&app, Duration::from_secs(150)).await;
+    let response = refresh(&app, &client_id, used.refresh_token.as_deref().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(
-        refresh(&app, &client_id, &second).await.status(),
-        StatusCode::BAD_REQUEST
+        response.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+}
+
+#[tokio::test]
+async fn the_predecessor_after_the_grace_window_ends_the_session() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_REFRESH_GRACE_SECS", "30".into())],
+        ..Options::default()
+    })
+    .await;
+    let (client_id, first) = signed_in(&app).await;
+    let r0 = first.refresh_token.unwrap();
+    let next = refreshed(&app, &client_id, &r0).await;
+    advance_session_clock(&app, Duration::from_secs(31)).await;
+    let late = refresh(&app, &client_id, &r0).await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        late.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        refresh(&app, &client_id, next.refresh_token.as_deref().unwrap())
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST,
+        "the successor dies with the session"
+    );
+    assert_eq!(
+        me_status(&app, &next.access_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'")
+            .fetch_one(&app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn without_offline_access_there_is_no_refresh_token() {
+    let app = TestApp::spawn().await;
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let mut request = Request::new(&client_id);
+    request.scope = Some("openid profile".into());
+    let tokens = sign_in(&app, &request, "citizen-l2").await;
+    assert_eq!(tokens.refresh_token, None, "scope {}", tokens.scope);
+    assert!(!tokens.scope.split(' ').any(|s| s == "offline_access"));
+    assert_eq!(me_status(&app, &tokens.access_token).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn citizen_revocation_and_logout_are_audited() {
+    let app = TestApp::spawn().await;
+    let (client_id, revoked) = signed_in(&app).await;
+    let (_, logged_out) = signed_in(&app).await;
+    assert_eq!(
+        revoke(&app, &client_id, revoked.refresh_token.as_deref().unwrap()).await,
+        StatusCode::OK
+    );
+    logout(&app, &logged_out).await;
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, target FROM audit_log ORDER BY chain_seq")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    for (tokens, action) in [(&revoked, "token_revoked"), (&logged_out, "logout")] {
+        let entry = (action.to_string(), Some(sid_of(tokens)));
+        assert!(rows.contains(&entry), "no {entry:?} in {rows:?}");
+    }
+}
+
+async fn logout(app: &TestApp, tokens: &Tokens) {
+    let response = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+async fn ttl_of(app: &TestApp, entry: &str) -> i64 {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("TTL")
+        .arg(format!("{}deny:{entry}", app.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deny_list_entries_expire_with_the_longest_access_token_life() {
+    let app = TestApp::spawn_with(Options {
+        env: vec![("MOTCUA_ACCESS_TOKEN_TTL_SECS", "120".into())],
+        ..Options::default()
+    })
+    .await;
+    let (client_id, session) = signed_in(&app).await;
+    let token = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
+    logout(&app, &session).await;
+    assert_eq!(
+        revoke(&app, &client_id, &token.access_token).await,
+        StatusCode::OK
+    );
+    let leeway = motcua::tokens::LEEWAY_SECS as i64;
+    // A session's entry outlives any token of it, and no longer: the longest token life.
+    let longest = motcua::tokens::max_token_life(Duration::from_secs(120)).as_secs() as i64;
+    let sid_ttl = ttl_of(&app, &format!("sid:{}", sid_of(&session))).await;
+    assert!(
+        (120..=longest).contains(&sid_ttl),
+        "session entry TTL {sid_ttl}, longest token life {longest}"
+    );
+    // A token's entry lasts until the token would have expired anyway.
+    let exp = jwt_parts(&token.access_token).1["exp"].as_i64().unwrap();
+    let jti = jwt_parts(&token.access_token).1["jti"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let jti_ttl = ttl_of(&app, &format!("jti:{jti}")).await;
+    let until_exp = exp - crate::helpers::now();
+    assert!(
+        jti_ttl > 0 && jti_ttl <= until_exp + leeway + 1,
+        "token entry TTL {jti_ttl}, {until_exp} s before the token expires"
     );
 }

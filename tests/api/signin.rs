@@ -214,3 +214,61 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     };
     (next(), next())
 }
+
+pub async fn signed_in(app: &TestApp) -> (String, Tokens) {
+    let client_id = app.public_client(APP_REDIRECT).await;
+    let tokens = sign_in(app, &Request::new(&client_id), "citizen-l2").await;
+    assert!(
+        tokens.refresh_token.is_some(),
+        "offline_access gives a refresh token"
+    );
+    (client_id, tokens)
+}
+
+/// The province's own app: the only kind granted `account` (the device list).
+pub async fn province_app(app: &TestApp) -> String {
+    app.client_with(motcua::clients::NewClient {
+        name: "Province app".into(),
+        kind: motcua::clients::ClientKind::Public,
+        redirect_uris: vec![APP_REDIRECT.into()],
+        scopes: ["openid", "profile", "offline_access", "account"]
+            .map(String::from)
+            .to_vec(),
+        ..Default::default()
+    })
+    .await
+    .0
+}
+
+pub async fn refresh(app: &TestApp, client_id: &str, refresh_token: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/auth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn refreshed(app: &TestApp, client_id: &str, refresh_token: &str) -> Tokens {
+    let response = refresh(app, client_id, refresh_token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+pub async fn me_status(app: &TestApp, access_token: &str) -> StatusCode {
+    me(app, access_token).await.status()
+}
+
+/// `GET /v1/me` with `access_token`.
+pub async fn me(app: &TestApp, access_token: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/v1/me"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+}

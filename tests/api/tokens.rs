@@ -3,7 +3,6 @@
 //! Every forgery starts from the claims of a real sign-in, so that the one thing wrong with it
 //! is the thing under test: had it been accepted, `/v1/me` would have answered 200.
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -15,7 +14,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::helpers::{Options, TestApp};
-use crate::signin::{APP_REDIRECT, Request, jwt_parts, sign_in};
+use crate::signin::{APP_REDIRECT, Request, jwt_parts, me, sign_in};
 
 /// A citizen signed in through the eID simulator: their access token and its claims.
 struct SignedIn {
@@ -31,15 +30,6 @@ async fn signed_in(app: &TestApp, citizen: &str) -> SignedIn {
         token: tokens.access_token,
         claims: serde_json::from_value(payload).expect("our access claims"),
     }
-}
-
-async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    app.client
-        .get(app.url("/v1/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
 }
 
 /// 401, an RFC 9457 problem and an RFC 6750 `invalid_token` challenge.
@@ -121,12 +111,6 @@ fn es256_header(typ: Option<&str>) -> Header {
     let mut header = Header::new(Algorithm::ES256);
     header.typ = typ.map(String::from);
     header
-}
-
-/// A fresh P-256 key that is not ours, as PKCS#8 DER.
-fn foreign_p256_key() -> EncodingKey {
-    let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
-    EncodingKey::from_ec_der(pair.to_pkcs8v1().unwrap().as_ref())
 }
 
 #[tokio::test]
@@ -248,7 +232,7 @@ async fn access_token_with_an_unknown_kid_is_refused() {
 async fn access_token_signed_by_a_foreign_es256_key_under_our_kid_is_refused() {
     let app = TestApp::spawn().await;
     let citizen = signed_in(&app, "citizen-l2").await;
-    let foreign = foreign_p256_key();
+    let foreign = crate::helpers::p256();
 
     let mut header = es256_header(Some("at+jwt"));
     header.kid = Some(our_kid(&app));
@@ -347,49 +331,42 @@ async fn token_signed_with_our_key_but_typed_jwt_is_refused() {
 }
 
 #[tokio::test]
-async fn expired_access_token_signed_with_our_key_is_refused() {
+async fn access_tokens_with_one_wrong_claim_are_refused_for_that_reason() {
     let app = TestApp::spawn().await;
     let citizen = signed_in(&app, "citizen-l2").await;
-    let at = |now: OffsetDateTime| {
+    let now = OffsetDateTime::now_utc();
+    // The real claims, minted afresh at `at`: what every case starts from.
+    let at = |when: OffsetDateTime| {
         let mut claims = app.state.tokens.access_claims(
             &citizen.claims.sub,
             &citizen.claims.client_id,
             &citizen.claims.scope,
-            now,
+            when,
         );
         claims.sid = citizen.claims.sid.clone();
         claims.auth_time = citizen.claims.auth_time;
         claims.acr = citizen.claims.acr;
-        app.state.tokens.sign_access(&claims).unwrap()
+        claims
     };
-    let now = OffsetDateTime::now_utc();
-    assert_accepted(&app, &at(now), "a fresh token").await;
-
-    let two_hours_ago = now - time::Duration::hours(2);
-    let expired = at(two_hours_ago);
-    let exp = jwt_parts(&expired).1["exp"].as_i64().unwrap();
-    assert!(exp < now.unix_timestamp() - motcua::tokens::LEEWAY_SECS as i64);
-    assert!(invalid_because(
+    assert_accepted(
         &app,
-        &expired,
-        &ErrorKind::ExpiredSignature
-    ));
-    assert_refused(&app, &expired, "a token expired for over an hour").await;
+        &app.state.tokens.sign_access(&at(now)).unwrap(),
+        "a fresh token",
+    )
+    .await;
 
-    // Not yet valid: issued (nbf) well beyond the leeway in the future.
-    let future = at(now + time::Duration::hours(1));
-    assert!(invalid_because(
-        &app,
-        &future,
-        &ErrorKind::ImmatureSignature
-    ));
-    assert_refused(&app, &future, "a token valid only from an hour from now").await;
-}
-
-#[tokio::test]
-async fn access_token_for_another_audience_is_refused() {
-    let app = TestApp::spawn().await;
-    let citizen = signed_in(&app, "citizen-l2").await;
+    let mut cases: Vec<(String, AccessClaims, ErrorKind)> = vec![
+        (
+            "expired for over an hour".into(),
+            at(now - time::Duration::hours(2)),
+            ErrorKind::ExpiredSignature,
+        ),
+        (
+            "valid only from an hour from now".into(),
+            at(now + time::Duration::hours(1)),
+            ErrorKind::ImmatureSignature,
+        ),
+    ];
     for aud in [
         "https://other-gateway.example".to_string(),
         citizen.claims.client_id.clone(),
@@ -397,18 +374,12 @@ async fn access_token_for_another_audience_is_refused() {
         format!("{}/", app.address),
         String::new(),
     ] {
-        let mut claims = citizen.claims.clone();
-        claims.aud = aud.clone();
-        let token = app.state.tokens.sign_access(&claims).unwrap();
-        assert!(invalid_because(&app, &token, &ErrorKind::InvalidAudience));
-        assert_refused(&app, &token, &format!("aud {aud:?}")).await;
+        let claims = AccessClaims {
+            aud: aud.clone(),
+            ..at(now)
+        };
+        cases.push((format!("aud {aud:?}"), claims, ErrorKind::InvalidAudience));
     }
-}
-
-#[tokio::test]
-async fn access_token_from_another_issuer_is_refused() {
-    let app = TestApp::spawn().await;
-    let citizen = signed_in(&app, "citizen-l2").await;
     for iss in [
         "https://other-gateway.example".to_string(),
         crate::helpers::eid_issuer(),
@@ -416,11 +387,23 @@ async fn access_token_from_another_issuer_is_refused() {
         app.address.to_uppercase(),
         String::new(),
     ] {
-        let mut claims = citizen.claims.clone();
-        claims.iss = iss.clone();
+        let claims = AccessClaims {
+            iss: iss.clone(),
+            ..at(now)
+        };
+        cases.push((format!("iss {iss:?}"), claims, ErrorKind::InvalidIssuer));
+    }
+    let leeway = motcua::tokens::LEEWAY_SECS as i64;
+    assert!(cases[0].1.exp < now.unix_timestamp() - leeway);
+    assert!(cases[1].1.nbf > now.unix_timestamp() + leeway);
+    for (what, claims, kind) in cases {
         let token = app.state.tokens.sign_access(&claims).unwrap();
-        assert!(invalid_because(&app, &token, &ErrorKind::InvalidIssuer));
-        assert_refused(&app, &token, &format!("iss {iss:?}")).await;
+        assert!(
+            invalid_because(&app, &token, &kind),
+            "{what}: refused as {:?}, not {kind:?}",
+            refusal(&app, &token)
+        );
+        assert_refused(&app, &token, &what).await;
     }
 }
 

@@ -1,0 +1,75 @@
+//! A JSON body already serialised (a cached response), documented as the type it encodes.
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+
+/// The bytes of a `T` as JSON: served as they are (no re-encoding on a cache hit), described in
+/// the OpenAPI document as `T`.
+pub struct JsonBytes<T>(pub Bytes, PhantomData<fn() -> T>);
+
+impl<T> JsonBytes<T> {
+    pub fn new(bytes: Bytes) -> Self {
+        Self(bytes, PhantomData)
+    }
+}
+
+impl<T: Type> Payload for JsonBytes<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Send> IntoResponse for JsonBytes<T> {
+    fn into_response(self) -> Response {
+        Response::builder()
+            .content_type(Self::content_type_str())
+            .body(self.0)
+    }
+}
+
+impl<T> JsonBytes<T> {
+    fn content_type_str() -> &'static str {
+        "application/json; charset=utf-8"
+    }
+}
+
+/// A strong `ETag` of a body: its SHA-256, quoted.
+pub fn etag_of(body: &[u8]) -> String {
+    format!("\"{}\"", crate::crypto::sha256_b64(body))
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`), so the answer is `304 Not Modified`.
+pub fn not_modified(if_none_match: Option<&str>, etag: &str) -> bool {
+    if_none_match.is_some_and(|header| {
+        header
+            .split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_matches_the_tag_in_a_list_or_a_star() {
+        let tag = etag_of(b"{}");
+        assert!(not_modified(Some(&tag), &tag));
+        assert!(not_modified(Some(&format!("\"x\", {tag}")), &tag));
+        assert!(not_modified(Some("*"), &tag));
+        assert!(!not_modified(Some("\"other\""), &tag));
+        assert!(!not_modified(None, &tag));
+    }
+}
