@@ -68,6 +68,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let started = Instant::now();
+        let _in_flight = InFlight::enter();
         let request_id = request_id_of(&req);
         let lang = Lang::negotiate(req.header(header::ACCEPT_LANGUAGE));
         let client_ip = client_ip_of(&req, &self.settings.trusted_proxies);
@@ -391,5 +392,22 @@ impl RateSlot {
     /// The headers, for the response.
     pub fn take(&self) -> Option<Headers> {
         self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Counts a request in `motcua_http_requests_in_flight` for as long as it runs (also when it
+/// is cancelled), so operators see the drain and tests can wait for a request to be taken in.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("motcua_http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("motcua_http_requests_in_flight").decrement(1.0);
     }
 }
