@@ -246,6 +246,18 @@ impl NewClient {
                 return Err(InvalidClient::TooMany(name, MAX_LIST_LEN));
             }
         }
+        self.check_redirect_uris()?;
+        self.settle_scopes()?;
+        if self.rate_limit_per_min.is_some_and(|n| n <= 0) {
+            return Err(InvalidClient::RateLimit);
+        }
+        self.settle_bindings()?;
+        self.check_jwks_uri()?;
+        self.settle_grant_types()?;
+        Ok(self)
+    }
+
+    fn check_redirect_uris(&self) -> Result<(), InvalidClient> {
         for uri in &self.redirect_uris {
             if uri.len() > MAX_URI_LEN {
                 return Err(InvalidClient::RedirectUri(
@@ -259,6 +271,11 @@ impl NewClient {
         if self.kind == ClientKind::Public && self.redirect_uris.is_empty() {
             return Err(InvalidClient::NoRedirectUri);
         }
+        Ok(())
+    }
+
+    /// Known scopes, each once; a public client without any gets the default ones.
+    fn settle_scopes(&mut self) -> Result<(), InvalidClient> {
         if self.scopes.is_empty() && self.kind == ClientKind::Public {
             self.scopes = DEFAULT_PUBLIC_SCOPES
                 .iter()
@@ -272,9 +289,11 @@ impl NewClient {
         }
         self.scopes.sort();
         self.scopes.dedup();
-        if self.rate_limit_per_min.is_some_and(|n| n <= 0) {
-            return Err(InvalidClient::RateLimit);
-        }
+        Ok(())
+    }
+
+    /// Agencies or a merchant, well formed, for confidential clients only.
+    fn settle_bindings(&mut self) -> Result<(), InvalidClient> {
         self.agencies.sort();
         self.agencies.dedup();
         for code in self.agencies.iter().chain(self.merchant_id.iter()) {
@@ -290,19 +309,29 @@ impl NewClient {
         {
             return Err(InvalidClient::BindingOnPublic);
         }
-        if let Some(uri) = &self.jwks_uri {
-            if self.kind == ClientKind::Public {
-                return Err(InvalidClient::JwksUriOnPublic);
-            }
-            let ok = uri.len() <= MAX_URI_LEN
-                && url::Url::parse(uri).is_ok_and(|u| {
-                    u.scheme() == "https"
-                        || (u.scheme() == "http" && super::redirect::is_loopback(&u))
-                });
-            if !ok {
-                return Err(InvalidClient::JwksUri);
-            }
+        Ok(())
+    }
+
+    fn check_jwks_uri(&self) -> Result<(), InvalidClient> {
+        let Some(uri) = &self.jwks_uri else {
+            return Ok(());
+        };
+        if self.kind == ClientKind::Public {
+            return Err(InvalidClient::JwksUriOnPublic);
         }
+        let ok = uri.len() <= MAX_URI_LEN
+            && url::Url::parse(uri).is_ok_and(|u| {
+                u.scheme() == "https" || (u.scheme() == "http" && super::redirect::is_loopback(&u))
+            });
+        if !ok {
+            return Err(InvalidClient::JwksUri);
+        }
+        Ok(())
+    }
+
+    /// Known grant types, each once (the kind's defaults when none are given), that make sense
+    /// together and for the kind of client.
+    fn settle_grant_types(&mut self) -> Result<(), InvalidClient> {
         if self.grant_types.is_empty() {
             let defaults = match self.kind {
                 ClientKind::Public => DEFAULT_PUBLIC_GRANTS,
@@ -329,7 +358,7 @@ impl NewClient {
         if has("refresh_token") && !has("authorization_code") {
             return Err(InvalidClient::RefreshWithoutCode);
         }
-        Ok(self)
+        Ok(())
     }
 }
 
