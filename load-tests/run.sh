@@ -56,4 +56,17 @@ token=$(curl -sf -H "$basic" -d grant_type=client_credentials "http://127.0.0.1:
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 run introspection "http://127.0.0.1:$PORT/v1/auth/introspect" --method POST \
   --header "$basic" --header "$form" --body "token=$token"
+
+# A second replica on the same database and Redis, behind the same public URL: how long a
+# revocation on one takes to be refused by the other (the README's "within a second").
+MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) target/release/motcua serve 2> target/load/server-b.log &
+server_b=$!
+trap 'kill $server $server_b 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  curl -sf "http://127.0.0.1:$((PORT + 1))/healthz" >/dev/null && break
+  sleep 0.2
+done
+echo "== revocation-latency" >&2
+python3 load-tests/revocation_latency.py --a "http://127.0.0.1:$PORT" --b "http://127.0.0.1:$((PORT + 1))" \
+  --client-id "$id" --client-secret "$secret" --rounds 50 | tee target/load/revocation-latency.json
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; server and client on the same machine" >&2

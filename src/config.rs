@@ -5,16 +5,21 @@
 //! source uses the same keys: the environment variable names of PRODUCT.md. A value that does not
 //! parse stops start-up with an error naming the variable.
 
+mod parse;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use ipnet::IpNet;
 use url::Url;
+
+use parse::{
+    Values, key_rotation_delay, log_format, parse_base_url, parse_bool, parse_master_key,
+    parse_proxies, parse_scopes, revocation_poll, split_list, store_urls,
+};
 
 /// The eID simulator in `dev/eid-sim` listens here.
 pub const DEV_EID_ISSUER: &str = "http://127.0.0.1:8090";
@@ -173,160 +178,65 @@ impl Config {
         Self::from_map(&values)
     }
 
-    /// Builds the configuration from key/value pairs; unset keys take their defaults.
+    /// Builds the configuration from key/value pairs; unset keys take their defaults. Values are
+    /// checked in the order of the fields, so the first invalid one is the one reported.
     pub fn from_map(values: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
-        let get = |key: &str| values.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-
-        let database_url = get("DATABASE_URL").unwrap_or("postgres://localhost/motcua");
-        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(invalid(
-                "DATABASE_URL",
-                "must be a postgres:// or postgresql:// URL",
-            ));
-        }
-        let redis_url = get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
-        if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-            return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
-        }
-        let jwks_max_age = Duration::from_secs(parse_number(
-            "MOTCUA_JWKS_MAX_AGE_SECS",
-            get("MOTCUA_JWKS_MAX_AGE_SECS"),
-            300,
-        )?);
-        let master_key = match get("MOTCUA_MASTER_KEY") {
+        let v = Values(values);
+        let (database_url, redis_url) = store_urls(&v)?;
+        let jwks_max_age = v.secs("MOTCUA_JWKS_MAX_AGE_SECS", 300)?;
+        let master_key = match v.get("MOTCUA_MASTER_KEY") {
             Some(encoded) => Some(parse_master_key(encoded)?),
             None => None,
         };
-
         let config = Self {
             database_url: Secret::new(database_url.to_string()),
             redis_url: Secret::new(redis_url.to_string()),
-            redis_cluster: parse_bool("MOTCUA_REDIS_CLUSTER", get("MOTCUA_REDIS_CLUSTER"))?,
-            redis_prefix: get("MOTCUA_REDIS_PREFIX").unwrap_or("motcua:").to_string(),
-            listen: get("MOTCUA_LISTEN")
+            redis_cluster: parse_bool("MOTCUA_REDIS_CLUSTER", v.get("MOTCUA_REDIS_CLUSTER"))?,
+            redis_prefix: v
+                .get("MOTCUA_REDIS_PREFIX")
+                .unwrap_or("motcua:")
+                .to_string(),
+            listen: v
+                .get("MOTCUA_LISTEN")
                 .unwrap_or("127.0.0.1:8080")
                 .parse()
                 .map_err(|e| invalid("MOTCUA_LISTEN", format!("not a socket address: {e}")))?,
             public_url: parse_base_url(
                 "MOTCUA_PUBLIC_URL",
-                get("MOTCUA_PUBLIC_URL").unwrap_or("http://127.0.0.1:8080"),
+                v.get("MOTCUA_PUBLIC_URL")
+                    .unwrap_or("http://127.0.0.1:8080"),
             )?,
             eid_issuer: parse_base_url(
                 "MOTCUA_EID_ISSUER",
-                get("MOTCUA_EID_ISSUER").unwrap_or(DEV_EID_ISSUER),
+                v.get("MOTCUA_EID_ISSUER").unwrap_or(DEV_EID_ISSUER),
             )?,
-            eid_client_id: get("MOTCUA_EID_CLIENT_ID")
-                .unwrap_or(DEV_EID_CLIENT_ID)
-                .to_string(),
+            eid_client_id: v.text("MOTCUA_EID_CLIENT_ID", DEV_EID_CLIENT_ID),
             eid_client_secret: Secret::new(
-                get("MOTCUA_EID_CLIENT_SECRET")
-                    .unwrap_or(DEV_EID_CLIENT_SECRET)
-                    .to_string(),
+                v.text("MOTCUA_EID_CLIENT_SECRET", DEV_EID_CLIENT_SECRET),
             ),
-            eid_scopes: parse_scopes(get("MOTCUA_EID_SCOPES").unwrap_or("openid profile"))?,
-            eid_acr_level2: split_list(get("MOTCUA_EID_ACR_LEVEL2").unwrap_or("2")),
-            eid_id_number_claim: get("MOTCUA_EID_ID_NUMBER_CLAIM")
-                .unwrap_or("identification_number")
-                .to_string(),
+            eid_scopes: parse_scopes(v.get("MOTCUA_EID_SCOPES").unwrap_or("openid profile"))?,
+            eid_acr_level2: split_list(v.get("MOTCUA_EID_ACR_LEVEL2").unwrap_or("2")),
+            eid_id_number_claim: v.text("MOTCUA_EID_ID_NUMBER_CLAIM", "identification_number"),
             master_key_is_dev: master_key.is_none(),
             master_key: Secret::new(master_key.unwrap_or(DEV_MASTER_KEY)),
-            trusted_proxies: parse_proxies(get("MOTCUA_TRUSTED_PROXIES").unwrap_or(""))?,
-            log_format: match get("MOTCUA_LOG_FORMAT").unwrap_or("human") {
-                "human" | "text" => LogFormat::Human,
-                "json" => LogFormat::Json,
-                other => {
-                    return Err(invalid(
-                        "MOTCUA_LOG_FORMAT",
-                        format!("expected `human` or `json`, got `{other}`"),
-                    ));
-                }
-            },
-            cors_origins: split_list(get("MOTCUA_CORS_ORIGINS").unwrap_or("")),
-            max_body_bytes: parse_number(
-                "MOTCUA_MAX_BODY_BYTES",
-                get("MOTCUA_MAX_BODY_BYTES"),
-                1024 * 1024,
-            )?,
-            request_timeout: Duration::from_secs(parse_number(
-                "MOTCUA_REQUEST_TIMEOUT_SECS",
-                get("MOTCUA_REQUEST_TIMEOUT_SECS"),
-                30,
-            )?),
-            shutdown_grace: Duration::from_secs(parse_number(
-                "MOTCUA_SHUTDOWN_GRACE_SECS",
-                get("MOTCUA_SHUTDOWN_GRACE_SECS"),
-                30,
-            )?),
-            access_token_ttl: Duration::from_secs(parse_positive(
-                "MOTCUA_ACCESS_TOKEN_TTL_SECS",
-                get("MOTCUA_ACCESS_TOKEN_TTL_SECS"),
-                600,
-            )?),
+            trusted_proxies: parse_proxies(v.get("MOTCUA_TRUSTED_PROXIES").unwrap_or(""))?,
+            log_format: log_format(&v)?,
+            cors_origins: split_list(v.get("MOTCUA_CORS_ORIGINS").unwrap_or("")),
+            max_body_bytes: v.number("MOTCUA_MAX_BODY_BYTES", 1024 * 1024)?,
+            request_timeout: v.secs("MOTCUA_REQUEST_TIMEOUT_SECS", 30)?,
+            shutdown_grace: v.secs("MOTCUA_SHUTDOWN_GRACE_SECS", 30)?,
+            access_token_ttl: v.positive_secs("MOTCUA_ACCESS_TOKEN_TTL_SECS", 600)?,
             jwks_max_age,
-            session_idle: Duration::from_secs(parse_positive(
-                "MOTCUA_SESSION_IDLE_SECS",
-                get("MOTCUA_SESSION_IDLE_SECS"),
-                30 * 24 * 3600,
-            )?),
-            session_absolute: Duration::from_secs(parse_positive(
-                "MOTCUA_SESSION_ABSOLUTE_SECS",
-                get("MOTCUA_SESSION_ABSOLUTE_SECS"),
-                90 * 24 * 3600,
-            )?),
-            refresh_grace: Duration::from_secs(parse_number(
-                "MOTCUA_REFRESH_GRACE_SECS",
-                get("MOTCUA_REFRESH_GRACE_SECS"),
-                30,
-            )?),
-            key_rotation_delay: {
-                let delay = Duration::from_secs(parse_number(
-                    "MOTCUA_KEY_ROTATION_DELAY_SECS",
-                    get("MOTCUA_KEY_ROTATION_DELAY_SECS"),
-                    jwks_max_age.as_secs() + 60,
-                )?);
-                if delay <= jwks_max_age && !jwks_max_age.is_zero() {
-                    return Err(invalid(
-                        "MOTCUA_KEY_ROTATION_DELAY_SECS",
-                        "must be longer than MOTCUA_JWKS_MAX_AGE_SECS, or verifiers would meet tokens signed by keys they have not fetched",
-                    ));
-                }
-                delay
-            },
-            rate_limit_anonymous_per_min: parse_positive(
-                "MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN",
-                get("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN"),
-                1200,
-            )?,
-            rate_limit_client_per_min: parse_positive(
-                "MOTCUA_RATE_LIMIT_CLIENT_PER_MIN",
-                get("MOTCUA_RATE_LIMIT_CLIENT_PER_MIN"),
-                6000,
-            )?,
-            audit_checkpoint_interval: Duration::from_secs(parse_positive(
-                "MOTCUA_AUDIT_CHECKPOINT_SECS",
-                get("MOTCUA_AUDIT_CHECKPOINT_SECS"),
-                300,
-            )?),
-            ops_max_age: Duration::from_secs(parse_positive(
-                "MOTCUA_OPS_MAX_AGE_SECS",
-                get("MOTCUA_OPS_MAX_AGE_SECS"),
-                8 * 3600,
-            )?),
-            revocation_poll: {
-                let ms = parse_positive(
-                    "MOTCUA_REVOCATION_POLL_MS",
-                    get("MOTCUA_REVOCATION_POLL_MS"),
-                    1000,
-                )?;
-                // The README promises every replica refuses a revoked token within 5 s.
-                if !(100..=4000).contains(&ms) {
-                    return Err(invalid(
-                        "MOTCUA_REVOCATION_POLL_MS",
-                        "must be between 100 and 4000",
-                    ));
-                }
-                Duration::from_millis(ms)
-            },
+            session_idle: v.positive_secs("MOTCUA_SESSION_IDLE_SECS", 30 * 24 * 3600)?,
+            session_absolute: v.positive_secs("MOTCUA_SESSION_ABSOLUTE_SECS", 90 * 24 * 3600)?,
+            refresh_grace: v.secs("MOTCUA_REFRESH_GRACE_SECS", 30)?,
+            key_rotation_delay: key_rotation_delay(&v, jwks_max_age)?,
+            rate_limit_anonymous_per_min: v
+                .positive("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", 1200)?,
+            rate_limit_client_per_min: v.positive("MOTCUA_RATE_LIMIT_CLIENT_PER_MIN", 6000)?,
+            audit_checkpoint_interval: v.positive_secs("MOTCUA_AUDIT_CHECKPOINT_SECS", 300)?,
+            ops_max_age: v.positive_secs("MOTCUA_OPS_MAX_AGE_SECS", 8 * 3600)?,
+            revocation_poll: revocation_poll(&v)?,
         };
         config.refuse_development_secrets()?;
         Ok(config)
@@ -418,103 +328,11 @@ fn read_toml(path: &str) -> Result<BTreeMap<String, String>, ConfigError> {
     Ok(values)
 }
 
-fn parse_master_key(encoded: &str) -> Result<[u8; 32], ConfigError> {
-    let bytes = STANDARD
-        .decode(encoded)
-        .map_err(|_| invalid("MOTCUA_MASTER_KEY", "not valid base64"))?;
-    bytes.try_into().map_err(|bytes: Vec<u8>| {
-        invalid(
-            "MOTCUA_MASTER_KEY",
-            format!("must decode to 32 bytes, got {}", bytes.len()),
-        )
-    })
-}
-
-fn parse_base_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(value).map_err(|e| invalid(var, format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(var, "must be an http:// or https:// URL"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(var, "must not have a query or fragment"));
-    }
-    Ok(url)
-}
-
-fn parse_bool(var: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
-    match value.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("0" | "false" | "no" | "off") => Ok(false),
-        Some("1" | "true" | "yes" | "on") => Ok(true),
-        Some(other) => Err(invalid(var, format!("expected 1 or 0, got `{other}`"))),
-    }
-}
-
-fn parse_number<T: std::str::FromStr>(
-    var: &'static str,
-    value: Option<&str>,
-    default: T,
-) -> Result<T, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(text) => text.parse().map_err(|_| {
-            invalid(
-                var,
-                format!("expected a non-negative integer, got `{text}`"),
-            )
-        }),
-    }
-}
-
-fn parse_positive(
-    var: &'static str,
-    value: Option<&str>,
-    default: u64,
-) -> Result<u64, ConfigError> {
-    match parse_number(var, value, default)? {
-        0 => Err(invalid(var, "must be greater than zero")),
-        n => Ok(n),
-    }
-}
-
-fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-fn parse_scopes(value: &str) -> Result<Vec<String>, ConfigError> {
-    let scopes: Vec<String> = value
-        .split([' ', ','])
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    if !scopes.iter().any(|s| s == "openid") {
-        return Err(invalid("MOTCUA_EID_SCOPES", "must include `openid`"));
-    }
-    Ok(scopes)
-}
-
-fn parse_proxies(value: &str) -> Result<Vec<IpNet>, ConfigError> {
-    split_list(value)
-        .into_iter()
-        .map(|item| {
-            item.parse::<IpNet>()
-                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        "MOTCUA_TRUSTED_PROXIES",
-                        format!("`{item}` is neither an IP address nor a CIDR range"),
-                    )
-                })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -79,8 +79,11 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
             .await
         {
             Ok(_) => tracing::info!(database = %name, "created the database"),
-            // Another replica created it between our check and our CREATE.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+            // Another replica created it between our check and our CREATE: PostgreSQL says so
+            // as "duplicate database", or, when both CREATEs race, as a unique violation on
+            // its catalogue.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P04") | Some("23505")) => {}
             Err(e) => return Err(e).context("creating the database (DATABASE_URL)"),
         }
     }

@@ -336,6 +336,7 @@ impl NewClient {
         Ok(())
     }
 
+    /// Known scopes, each once; a public client without any gets the default ones.
     fn normalize_scopes(&mut self) -> Result<(), InvalidClient> {
         if self.scopes.is_empty() && self.kind == ClientKind::Public {
             self.scopes = DEFAULT_PUBLIC_SCOPES
@@ -353,6 +354,7 @@ impl NewClient {
         Ok(())
     }
 
+    /// Agencies or a merchant, well formed, for confidential clients only.
     fn normalize_bindings(&mut self) -> Result<(), InvalidClient> {
         self.agencies.sort();
         self.agencies.dedup();
@@ -389,6 +391,8 @@ impl NewClient {
         Ok(())
     }
 
+    /// Known grant types, each once (the kind's defaults when none are given), that make sense
+    /// together and for the kind of client.
     fn normalize_grants(&mut self) -> Result<(), InvalidClient> {
         if self.grant_types.is_empty() {
             let defaults = match self.kind {

@@ -68,6 +68,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let started = Instant::now();
+        let _in_flight = InFlight::enter();
         let request_id = request_id_of(&req);
         let lang = Lang::negotiate(req.header(header::ACCEPT_LANGUAGE));
         let client_ip = client_ip_of(&req, &self.settings.trusted_proxies);
@@ -98,30 +99,13 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                     .arg("seconds", self.settings.request_timeout.as_secs())
                     .into()),
             };
-            let (route, mut response) = match outcome {
-                Ok(response) => (
-                    response.data::<PathPattern>().map(|p| p.0.clone()),
-                    response,
-                ),
-                Err(err) => {
-                    // A miss carries the pattern of the nest it fell through; count it as unmatched.
-                    let route = match err.is::<NotFoundError>() {
-                        true => None,
-                        false => err.data::<PathPattern>().map(|p| p.0.clone()),
-                    };
-                    let ctx = ProblemContext {
-                        base_url: &self.settings.base_url,
-                        request_id: &request_id,
-                        path: &path,
-                        lang,
-                    };
-                    let api_error = classify(err, &method, self.settings.max_body_bytes);
-                    if let Some(source) = api_error.source() {
-                        tracing::error!(error = format!("{source:#}"), "request failed");
-                    }
-                    (route, api_error.into_response(&ctx))
-                }
+            let ctx = ProblemContext {
+                base_url: &self.settings.base_url,
+                request_id: &request_id,
+                path: &path,
+                lang,
             };
+            let (route, mut response) = self.respond(outcome, &method, &ctx);
             let route: &str = route
                 .as_deref()
                 .filter(|r| !r.is_empty())
@@ -135,26 +119,57 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 }
             }
 
-            let status = response.status();
-            let elapsed = started.elapsed();
-            record_metrics(&method, route, status, elapsed);
-            if status.is_server_error() {
-                tracing::warn!(
-                    status = status.as_u16(),
-                    elapsed_ms = elapsed.as_millis() as u64,
-                    "request completed"
-                );
-            } else {
-                tracing::info!(
-                    status = status.as_u16(),
-                    elapsed_ms = elapsed.as_millis() as u64,
-                    "request completed"
-                );
-            }
+            log_completion(&method, route, response.status(), started.elapsed());
             Ok(response)
         }
         .instrument(span)
         .await
+    }
+}
+
+impl<E> PipelineEndpoint<E> {
+    /// The response, with the route pattern it matched; a failure becomes problem details.
+    fn respond(
+        &self,
+        outcome: poem::Result<Response>,
+        method: &Method,
+        ctx: &ProblemContext<'_>,
+    ) -> (Option<Arc<str>>, Response) {
+        match outcome {
+            Ok(response) => (
+                response.data::<PathPattern>().map(|p| p.0.clone()),
+                response,
+            ),
+            Err(err) => {
+                // A miss carries the pattern of the nest it fell through; count it as unmatched.
+                let route = match err.is::<NotFoundError>() {
+                    true => None,
+                    false => err.data::<PathPattern>().map(|p| p.0.clone()),
+                };
+                let api_error = classify(err, method, self.settings.max_body_bytes);
+                if let Some(source) = api_error.source() {
+                    tracing::error!(error = format!("{source:#}"), "request failed");
+                }
+                (route, api_error.into_response(ctx))
+            }
+        }
+    }
+}
+
+fn log_completion(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+    record_metrics(method, route, status, elapsed);
+    if status.is_server_error() {
+        tracing::warn!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request completed"
+        );
+    } else {
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request completed"
+        );
     }
 }
 
@@ -391,5 +406,22 @@ impl RateSlot {
     /// The headers, for the response.
     pub fn take(&self) -> Option<Headers> {
         self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+}
+
+/// Counts a request in `motcua_http_requests_in_flight` for as long as it runs (also when it
+/// is cancelled), so operators see the drain and tests can wait for a request to be taken in.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("motcua_http_requests_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("motcua_http_requests_in_flight").decrement(1.0);
     }
 }

@@ -54,6 +54,13 @@ type IdFields = IdTokenFields<
     CoreJwsSigningAlgorithm,
 >;
 type ProviderTokenResponse = StandardTokenResponse<IdFields, CoreTokenType>;
+type IdToken = openidconnect::IdToken<
+    ExtraClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type IdClaims = openidconnect::IdTokenClaims<ExtraClaims, CoreGenderClaim>;
 type ProviderClient = Client<
     ExtraClaims,
     CoreAuthDisplay,
@@ -258,70 +265,12 @@ impl Eid {
         nonce: &str,
     ) -> Result<EidIdentity, EidError> {
         let d = self.discovered().await?;
-        let request = d
-            .client
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .map_err(|e| unavailable(format!("token endpoint: {e}")))?;
-        // A 5xx from the provider (or a proxy in front of it) is an outage, whatever its body:
-        // oauth2 would report it as an OAuth error response or as a parse failure.
-        let server_error = std::sync::atomic::AtomicBool::new(false);
-        let http_client = StatusAware {
-            http: &self.http,
-            server_error: &server_error,
-        };
-        let response = match request
-            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&http_client)
-            .await
-        {
-            Ok(response) => response,
-            Err(e) if server_error.load(std::sync::atomic::Ordering::Relaxed) => {
-                return Err(unavailable(format!("token endpoint: server error: {e}")));
-            }
-            Err(RequestTokenError::ServerResponse(e)) => {
-                return Err(EidError::Refused(format!(
-                    "token endpoint error {}",
-                    e.error()
-                )));
-            }
-            // Not 5xx, yet not a token response: an ID token without `sub` or `iat`, say.
-            Err(RequestTokenError::Parse(e, _)) => {
-                return Err(EidError::Refused(format!("token response: {e}")));
-            }
-            Err(e) => return Err(unavailable(format!("token endpoint: {e}"))),
-        };
+        let response = self.redeem(&d, code, pkce_verifier).await?;
         let id_token = response
             .extra_fields()
             .id_token()
             .ok_or_else(|| EidError::Refused("no id_token in the token response".into()))?;
-        let expected_nonce = Nonce::new(nonce.to_string());
-
-        let verified = match id_token.claims(&self.verifier(&d), &expected_nonce) {
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey
-                | SignatureVerificationError::AmbiguousKeyId(_),
-            )) if self.may_refetch_jwks() => {
-                // The provider may have rotated its keys since we last looked.
-                let fresh = CoreJsonWebKeySet::fetch_async(&d.jwks_url, &self.http)
-                    .await
-                    .map_err(|e| unavailable(format!("jwks: {e}")))?;
-                *d.jwks.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-                id_token.claims(&self.verifier(&d), &expected_nonce)
-            }
-            other => other,
-        }
-        .map_err(|e| EidError::Refused(format!("id_token: {e:?}")))?
-        .clone();
-
-        // §3.1.3.7 rule 5: openidconnect does not check `azp`. (Rule 4 needs nothing more: the
-        // verifier refuses any audience besides ours, so several audiences never get here.)
-        if verified
-            .authorized_party()
-            .is_some_and(|azp| azp.as_str() != self.client_id)
-        {
-            return Err(EidError::Refused("id_token: azp is not our client".into()));
-        }
-
+        let verified = self.verify_id_token(&d, id_token, nonce).await?;
         let subject = verified.subject().clone();
         let mut identity = EidIdentity {
             subject: subject.as_str().to_string(),
@@ -335,7 +284,6 @@ impl Eid {
                 .map(|n| n.as_str().to_string()),
             id_number: claim_string(&verified.additional_claims().other, &self.id_number_claim),
         };
-
         // The userinfo `sub` must be the ID token's (§5.3.2); it may also carry what the ID
         // token left out.
         if let Ok(request) = d
@@ -345,18 +293,7 @@ impl Eid {
             let info: Result<UserInfoClaims<ExtraClaims, CoreGenderClaim>, _> =
                 request.request_async(&self.http).await;
             match info {
-                Ok(info) => {
-                    if identity.name.is_none() {
-                        identity.name = info
-                            .name()
-                            .and_then(|n| n.get(None))
-                            .map(|n| n.as_str().to_string());
-                    }
-                    if identity.id_number.is_none() {
-                        identity.id_number =
-                            claim_string(&info.additional_claims().other, &self.id_number_claim);
-                    }
-                }
+                Ok(info) => self.complete_from(&mut identity, &info),
                 Err(UserInfoError::ClaimsVerification(e)) => {
                     return Err(EidError::Refused(format!("userinfo: {e}")));
                 }
@@ -364,6 +301,99 @@ impl Eid {
             }
         }
         Ok(identity)
+    }
+
+    /// The provider's token response for our code.
+    async fn redeem(
+        &self,
+        d: &Discovered,
+        code: &str,
+        pkce_verifier: &str,
+    ) -> Result<ProviderTokenResponse, EidError> {
+        let request = d
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| unavailable(format!("token endpoint: {e}")))?;
+        // A 5xx from the provider (or a proxy in front of it) is an outage, whatever its body:
+        // oauth2 would report it as an OAuth error response or as a parse failure.
+        let server_error = std::sync::atomic::AtomicBool::new(false);
+        let http_client = StatusAware {
+            http: &self.http,
+            server_error: &server_error,
+        };
+        match request
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&http_client)
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(e) if server_error.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(unavailable(format!("token endpoint: server error: {e}")))
+            }
+            Err(RequestTokenError::ServerResponse(e)) => Err(EidError::Refused(format!(
+                "token endpoint error {}",
+                e.error()
+            ))),
+            // Not 5xx, yet not a token response: an ID token without `sub` or `iat`, say.
+            Err(RequestTokenError::Parse(e, _)) => {
+                Err(EidError::Refused(format!("token response: {e}")))
+            }
+            Err(e) => Err(unavailable(format!("token endpoint: {e}"))),
+        }
+    }
+
+    /// The ID token's claims, once its signature (with the provider's current keys), nonce
+    /// and `azp` hold.
+    async fn verify_id_token(
+        &self,
+        d: &Discovered,
+        id_token: &IdToken,
+        nonce: &str,
+    ) -> Result<IdClaims, EidError> {
+        let expected_nonce = Nonce::new(nonce.to_string());
+        let verified = match id_token.claims(&self.verifier(d), &expected_nonce) {
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey
+                | SignatureVerificationError::AmbiguousKeyId(_),
+            )) if self.may_refetch_jwks() => {
+                // The provider may have rotated its keys since we last looked.
+                let fresh = CoreJsonWebKeySet::fetch_async(&d.jwks_url, &self.http)
+                    .await
+                    .map_err(|e| unavailable(format!("jwks: {e}")))?;
+                *d.jwks.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+                id_token.claims(&self.verifier(d), &expected_nonce)
+            }
+            other => other,
+        }
+        .map_err(|e| EidError::Refused(format!("id_token: {e:?}")))?
+        .clone();
+        // §3.1.3.7 rule 5: openidconnect does not check `azp`. (Rule 4 needs nothing more: the
+        // verifier refuses any audience besides ours, so several audiences never get here.)
+        if verified
+            .authorized_party()
+            .is_some_and(|azp| azp.as_str() != self.client_id)
+        {
+            return Err(EidError::Refused("id_token: azp is not our client".into()));
+        }
+        Ok(verified)
+    }
+
+    /// What userinfo adds to what the ID token left out.
+    fn complete_from(
+        &self,
+        identity: &mut EidIdentity,
+        info: &UserInfoClaims<ExtraClaims, CoreGenderClaim>,
+    ) {
+        if identity.name.is_none() {
+            identity.name = info
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string());
+        }
+        if identity.id_number.is_none() {
+            identity.id_number =
+                claim_string(&info.additional_claims().other, &self.id_number_claim);
+        }
     }
 
     fn verifier(&self, d: &Discovered) -> CoreIdTokenVerifier<'static> {

@@ -188,25 +188,58 @@ pub async fn verify(
     if !ALLOWED.contains(&header.alg) {
         return Err(Failure::Refused("assertion algorithm not allowed"));
     }
+    let key = signing_key(keys, client, uri, header.kid.as_deref()).await?;
+    let claims = decode(app, client, assertion, header.alg, &key)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if claims.exp - now > MAX_LIFETIME_SECS {
+        return Err(Failure::Refused("assertion lives too long"));
+    }
+    let Some(jti) = claims.jti.filter(|j| !j.is_empty()) else {
+        return Err(Failure::Refused("assertion has no jti"));
+    };
+    // Each assertion once: remembered until it would have expired anyway.
+    let ttl = (claims.exp - now + crate::tokens::LEEWAY_SECS as i64).max(1) as u64;
+    if !first_use(app, client, &jti, ttl).await? {
+        return Err(Failure::Refused("assertion replayed"));
+    }
+    Ok(())
+}
+
+/// The client's key the assertion names, from its JWKS.
+async fn signing_key(
+    keys: &ClientKeys,
+    client: &Client,
+    uri: &str,
+    kid: Option<&str>,
+) -> Result<DecodingKey, Failure> {
     let set_key = (client.client_id.clone(), uri.to_string(), client.cut_off_ms);
     let (fetched_at, set) = keys.get(&set_key).await?;
-    let key = match find_key(&set, header.kid.as_deref()) {
-        Some(key) => key,
+    match find_key(&set, kid) {
+        Some(key) => Ok(key),
         // The client may have rotated its keys: look again, but not on every request.
         None => keys
             .refetch(&set_key, fetched_at)
             .await?
-            .and_then(|fresh| find_key(&fresh, header.kid.as_deref()))
-            .ok_or(Failure::Refused("assertion signed by an unknown key"))?,
-    };
+            .and_then(|fresh| find_key(&fresh, kid))
+            .ok_or(Failure::Refused("assertion signed by an unknown key")),
+    }
+}
 
-    let mut validation = Validation::new(header.alg);
+/// The assertion's claims, once its signature, `iss`, `sub`, `aud` and `exp` hold.
+fn decode(
+    app: &AppState,
+    client: &Client,
+    assertion: &str,
+    alg: jsonwebtoken::Algorithm,
+    key: &DecodingKey,
+) -> Result<AssertionClaims, Failure> {
+    let mut validation = Validation::new(alg);
     validation.leeway = crate::tokens::LEEWAY_SECS;
     validation.set_audience(&[app.config.issuer()]);
     validation.set_issuer(&[&client.client_id]);
     validation.sub = Some(client.client_id.clone());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, key, &validation)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
                 Failure::Refused("assertion expired")
@@ -227,20 +260,16 @@ pub async fn verify(
             "assertion audience is not our issuer alone",
         ));
     }
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    if claims.exp - now > MAX_LIFETIME_SECS {
-        return Err(Failure::Refused("assertion lives too long"));
-    }
-    let Some(jti) = claims.jti.filter(|j| !j.is_empty()) else {
-        return Err(Failure::Refused("assertion has no jti"));
-    };
-    // Each assertion once: remembered until it would have expired anyway.
+    Ok(claims)
+}
+
+/// Whether this is the first time the client's `jti` is seen (kept for `ttl` seconds).
+async fn first_use(app: &AppState, client: &Client, jti: &str, ttl: u64) -> Result<bool, Failure> {
     let key = app.redis.key(&[
         "assertion",
         &client.client_id,
         &crypto::sha256_b64(jti.as_bytes()),
     ]);
-    let ttl = (claims.exp - now + crate::tokens::LEEWAY_SECS as i64).max(1) as u64;
     let first_use: Option<String> = app
         .redis
         .run(|mut conn| async move {
@@ -255,10 +284,7 @@ pub async fn verify(
         })
         .await
         .map_err(|_| Failure::Unavailable("replay check unavailable"))?;
-    if first_use.is_none() {
-        return Err(Failure::Refused("assertion replayed"));
-    }
-    Ok(())
+    Ok(first_use.is_some())
 }
 
 /// The key named by `kid`, or the only key when the assertion names none. The algorithm is

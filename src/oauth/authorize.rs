@@ -2,6 +2,7 @@
 //! the app's request, then sends the citizen to the national eID with our own state, nonce and
 //! PKCE, remembering the app's request in Redis.
 
+use crate::clients::Client;
 use crate::clients::redirect::error_redirect;
 use crate::clients::store as clients;
 use crate::crypto;
@@ -57,126 +58,246 @@ pub fn is_pkce_value(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome {
-    let issuer = app.config.issuer();
-    let error_page = |message: &str| Outcome::ErrorPage {
-        status: 400,
-        message: message.to_string(),
-    };
+/// Why an authorization request was not sent on to the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuthorizeFailure {
+    NoClientId,
+    UnknownClient,
+    ClientLookupUnavailable,
+    NoRedirectUri,
+    UnregisteredRedirectUri,
+    BadState,
+    BadNonce,
+    GrantNotRegistered,
+    UnsupportedResponseType,
+    NoPkce,
+    PkceMethodNotS256,
+    MalformedChallenge,
+    ScopeNotAllowed(String),
+    LoginRequired,
+    BadMaxAge,
+    UnknownAcr(String),
+    ProviderUnavailable,
+    PendingStoreUnavailable,
+}
 
-    // 1. Who is asking, and where do answers go? Until both are known, nothing redirects.
-    let Some(client_id) = req.client_id.as_deref().filter(|s| !s.is_empty()) else {
-        return error_page("The request has no client_id.");
+/// How a failure is answered.
+enum Answer {
+    /// Until the client and its redirect URI are known, nothing redirects: a page.
+    Page(u16, &'static str),
+    /// Back to the app with an RFC 6749 error and its description.
+    Back(&'static str, String),
+}
+
+impl AuthorizeFailure {
+    fn answer(&self) -> Answer {
+        let invalid = |description: &str| Answer::Back("invalid_request", description.into());
+        match self {
+            AuthorizeFailure::NoClientId => Answer::Page(400, "The request has no client_id."),
+            AuthorizeFailure::UnknownClient => Answer::Page(400, "Unknown or suspended client_id."),
+            AuthorizeFailure::ClientLookupUnavailable => Answer::Page(
+                503,
+                "The service is temporarily unavailable. Try again shortly.",
+            ),
+            AuthorizeFailure::NoRedirectUri => {
+                Answer::Page(400, "The request has no redirect_uri.")
+            }
+            AuthorizeFailure::UnregisteredRedirectUri => {
+                Answer::Page(400, "The redirect_uri is not registered for this client.")
+            }
+            AuthorizeFailure::BadState => {
+                invalid("state must be 1 to 512 printable ASCII characters")
+            }
+            AuthorizeFailure::BadNonce => {
+                invalid("nonce must be 1 to 512 printable ASCII characters")
+            }
+            AuthorizeFailure::GrantNotRegistered => Answer::Back(
+                "unauthorized_client",
+                "This client is not registered for the authorization_code grant".into(),
+            ),
+            AuthorizeFailure::UnsupportedResponseType => Answer::Back(
+                "unsupported_response_type",
+                "Only response_type=code is supported".into(),
+            ),
+            AuthorizeFailure::NoPkce => {
+                invalid("PKCE is required: send code_challenge with code_challenge_method=S256")
+            }
+            AuthorizeFailure::PkceMethodNotS256 => invalid("code_challenge_method must be S256"),
+            AuthorizeFailure::MalformedChallenge => invalid("code_challenge is malformed"),
+            AuthorizeFailure::ScopeNotAllowed(scope) => Answer::Back(
+                "invalid_scope",
+                format!("Scope `{scope}` is not allowed for this client"),
+            ),
+            AuthorizeFailure::LoginRequired => Answer::Back(
+                "login_required",
+                "Signing in needs the citizen at the identity provider".into(),
+            ),
+            AuthorizeFailure::BadMaxAge => invalid("max_age must be a number of seconds"),
+            AuthorizeFailure::UnknownAcr(value) => {
+                invalid(&format!("Unknown acr value `{value}`; use 1 or 2"))
+            }
+            AuthorizeFailure::ProviderUnavailable => Answer::Back(
+                "temporarily_unavailable",
+                "The national identity provider is unavailable; try again shortly".into(),
+            ),
+            AuthorizeFailure::PendingStoreUnavailable => Answer::Back(
+                "temporarily_unavailable",
+                "Sign-in is temporarily unavailable; try again shortly".into(),
+            ),
+        }
+    }
+}
+
+/// What a checked request asks of the provider.
+struct Checked<'r> {
+    code_challenge: &'r str,
+    scope: String,
+    force_login: bool,
+    max_age: Option<u64>,
+    require_level2: bool,
+}
+
+pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome {
+    let failure = match attempt(app, eid, &req).await {
+        Ok(outcome) => return outcome,
+        Err(failure) => failure,
     };
+    match failure.answer() {
+        Answer::Page(status, message) => Outcome::ErrorPage {
+            status,
+            message: message.to_string(),
+        },
+        // Only failures once the redirect URI is known go back, and a state we would not keep
+        // is not echoed.
+        Answer::Back(error, description) => Outcome::ToApp {
+            location: error_redirect(
+                req.redirect_uri.as_deref().unwrap_or_default(),
+                error,
+                &description,
+                req.state.as_deref().filter(|s| is_echo_value(s)),
+                app.config.issuer(),
+            ),
+        },
+    }
+}
+
+async fn attempt(
+    app: &AppState,
+    eid: &Eid,
+    req: &AuthorizeRequest,
+) -> Result<Outcome, AuthorizeFailure> {
+    let (client, redirect_uri) = addressee(app, req).await?;
+    let checked = check(req, &client)?;
+    to_provider(app, eid, req, &client, redirect_uri, checked).await
+}
+
+/// Who is asking, and where answers go: until both are known, nothing redirects.
+async fn addressee<'r>(
+    app: &AppState,
+    req: &'r AuthorizeRequest,
+) -> Result<(Client, &'r str), AuthorizeFailure> {
+    let client_id = req
+        .client_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(AuthorizeFailure::NoClientId)?;
     if client_id.len() > MAX_CLIENT_ID_LEN {
-        return error_page("Unknown or suspended client_id.");
+        return Err(AuthorizeFailure::UnknownClient);
     }
     let client = match clients::find(&app.db, client_id).await {
         Ok(Some(client)) if client.is_active() => client,
-        Ok(_) => return error_page("Unknown or suspended client_id."),
+        Ok(_) => return Err(AuthorizeFailure::UnknownClient),
         Err(err) => {
             tracing::error!(error = %err, "looking up a client");
-            return Outcome::ErrorPage {
-                status: 503,
-                message: "The service is temporarily unavailable. Try again shortly.".into(),
-            };
+            return Err(AuthorizeFailure::ClientLookupUnavailable);
         }
     };
-    let Some(redirect_uri) = req.redirect_uri.as_deref() else {
-        return error_page("The request has no redirect_uri.");
-    };
+    let redirect_uri = req
+        .redirect_uri
+        .as_deref()
+        .ok_or(AuthorizeFailure::NoRedirectUri)?;
     if !client.allows_redirect(redirect_uri) {
-        return error_page("The redirect_uri is not registered for this client.");
+        return Err(AuthorizeFailure::UnregisteredRedirectUri);
     }
+    Ok((client, redirect_uri))
+}
 
-    // 2. From here on, errors go back to the app; a state we would not keep is not echoed.
-    let state = req.state.as_deref().filter(|s| is_echo_value(s));
-    let back = |error: &str, description: &str| Outcome::ToApp {
-        location: error_redirect(redirect_uri, error, description, state, issuer),
-    };
+/// The app's request itself, in the order its defects are reported.
+fn check<'r>(req: &'r AuthorizeRequest, client: &Client) -> Result<Checked<'r>, AuthorizeFailure> {
     if req.state.as_deref().is_some_and(|s| !is_echo_value(s)) {
-        return back(
-            "invalid_request",
-            "state must be 1 to 512 printable ASCII characters",
-        );
+        return Err(AuthorizeFailure::BadState);
     }
     if req.nonce.as_deref().is_some_and(|n| !is_echo_value(n)) {
-        return back(
-            "invalid_request",
-            "nonce must be 1 to 512 printable ASCII characters",
-        );
+        return Err(AuthorizeFailure::BadNonce);
     }
     if !client.may_use_grant("authorization_code") {
-        return back(
-            "unauthorized_client",
-            "This client is not registered for the authorization_code grant",
-        );
+        return Err(AuthorizeFailure::GrantNotRegistered);
     }
     if req.response_type.as_deref() != Some("code") {
-        return back(
-            "unsupported_response_type",
-            "Only response_type=code is supported",
-        );
+        return Err(AuthorizeFailure::UnsupportedResponseType);
     }
-    let Some(code_challenge) = req.code_challenge.as_deref() else {
-        return back(
-            "invalid_request",
-            "PKCE is required: send code_challenge with code_challenge_method=S256",
-        );
-    };
+    let code_challenge = req
+        .code_challenge
+        .as_deref()
+        .ok_or(AuthorizeFailure::NoPkce)?;
     if req.code_challenge_method.as_deref() != Some("S256") {
-        return back("invalid_request", "code_challenge_method must be S256");
+        return Err(AuthorizeFailure::PkceMethodNotS256);
     }
     if !is_pkce_value(code_challenge) {
-        return back("invalid_request", "code_challenge is malformed");
+        return Err(AuthorizeFailure::MalformedChallenge);
     }
-    let requested = Scopes::parse(req.scope.as_deref().unwrap_or_default());
-    let scope = match client.registered_scopes().narrow_to(&requested) {
-        Ok(granted) => granted.to_string(),
-        Err(UnknownScope(scope)) => {
-            return back(
-                "invalid_scope",
-                &format!("Scope `{scope}` is not allowed for this client"),
-            );
-        }
-    };
-    let prompts: Vec<&str> = req
-        .prompt
-        .as_deref()
-        .map(|p| p.split(' ').filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
+    let scope = granted_scope(client, req.scope.as_deref())?;
+    let prompts = words(req.prompt.as_deref());
     if prompts.contains(&"none") {
-        return back(
-            "login_required",
-            "Signing in needs the citizen at the identity provider",
-        );
+        return Err(AuthorizeFailure::LoginRequired);
     }
-    let force_login = prompts.contains(&"login");
     // OIDC Core §3.1.2.1: seconds since the citizen last authenticated at the provider.
     let max_age = match req.max_age.as_deref() {
         None => None,
         Some(value) => match value.parse::<u64>() {
             Ok(seconds) if seconds <= 10 * 365 * 24 * 3600 => Some(seconds),
-            _ => {
-                return back("invalid_request", "max_age must be a number of seconds");
-            }
+            _ => return Err(AuthorizeFailure::BadMaxAge),
         },
     };
-    let acr_values: Vec<&str> = req
-        .acr_values
-        .as_deref()
-        .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
+    let acr_values = words(req.acr_values.as_deref());
     if let Some(unknown) = acr_values.iter().find(|v| !matches!(**v, "1" | "2")) {
-        return back(
-            "invalid_request",
-            &format!("Unknown acr value `{unknown}`; use 1 or 2"),
-        );
+        return Err(AuthorizeFailure::UnknownAcr(unknown.to_string()));
     }
-    // The weakest level the app accepts decides: "1 2" is satisfied by level 1.
-    let require_level2 = !acr_values.is_empty() && acr_values.iter().all(|v| *v == "2");
+    Ok(Checked {
+        code_challenge,
+        scope,
+        force_login: prompts.contains(&"login"),
+        max_age,
+        // The weakest level the app accepts decides: "1 2" is satisfied by level 1.
+        require_level2: !acr_values.is_empty() && acr_values.iter().all(|v| *v == "2"),
+    })
+}
 
-    // 3. Our own secrets towards the provider.
+fn words(value: Option<&str>) -> Vec<&str> {
+    value
+        .map(|v| v.split(' ').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The requested scopes (all the client's when none are asked for), each of them once.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, AuthorizeFailure> {
+    let requested = Scopes::parse(requested.unwrap_or_default());
+    match client.registered_scopes().narrow_to(&requested) {
+        Ok(granted) => Ok(granted.to_string()),
+        Err(UnknownScope(scope)) => Err(AuthorizeFailure::ScopeNotAllowed(scope)),
+    }
+}
+
+/// Our own secrets towards the provider, the app's request remembered under our state, and
+/// the way to the provider.
+async fn to_provider(
+    app: &AppState,
+    eid: &Eid,
+    req: &AuthorizeRequest,
+    client: &Client,
+    redirect_uri: &str,
+    checked: Checked<'_>,
+) -> Result<Outcome, AuthorizeFailure> {
     let our_state = crypto::random_token(32);
     let nonce = crypto::random_token(32);
     let pkce_verifier = crypto::random_token(32);
@@ -185,46 +306,39 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
         app_state: req.state.clone(),
-        app_code_challenge: code_challenge.to_string(),
-        scope,
+        app_code_challenge: checked.code_challenge.to_string(),
+        scope: checked.scope,
         app_nonce: req.nonce.clone(),
-        require_level2,
+        require_level2: checked.require_level2,
         nonce: nonce.clone(),
         pkce_verifier: pkce_verifier.clone(),
         binding_sha256: crypto::sha256_b64(binding.as_bytes()),
-        max_age,
-        force_login,
+        max_age: checked.max_age,
+        force_login: checked.force_login,
         started_at: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
-    let level2_values = require_level2.then_some(app.config.eid_acr_level2.as_slice());
-    let location = match eid
+    let level2_values = checked
+        .require_level2
+        .then_some(app.config.eid_acr_level2.as_slice());
+    let location = eid
         .authorization_url(
             &our_state,
             &nonce,
             &crypto::sha256_b64(pkce_verifier.as_bytes()),
             level2_values,
-            max_age,
-            force_login,
+            checked.max_age,
+            checked.force_login,
         )
         .await
-    {
-        Ok(url) => url,
-        Err(EidError::Unavailable(why) | EidError::Refused(why)) => {
+        .map_err(|(EidError::Unavailable(why) | EidError::Refused(why))| {
             tracing::warn!(reason = %why, "eID provider unavailable at sign-in start");
-            return back(
-                "temporarily_unavailable",
-                "The national identity provider is unavailable; try again shortly",
-            );
-        }
-    };
+            AuthorizeFailure::ProviderUnavailable
+        })?;
     if let Err(err) = login::store_pending(&app.redis, &our_state, &pending).await {
         tracing::error!(error = %err, "storing a pending sign-in");
-        return back(
-            "temporarily_unavailable",
-            "Sign-in is temporarily unavailable; try again shortly",
-        );
+        return Err(AuthorizeFailure::PendingStoreUnavailable);
     }
-    Outcome::ToProvider {
+    Ok(Outcome::ToProvider {
         location: location.to_string(),
         cookie: login::binding_cookie(
             &login::binding_cookie_name(&our_state),
@@ -232,7 +346,7 @@ pub async fn start(app: &AppState, eid: &Eid, req: AuthorizeRequest) -> Outcome 
             &app.config.public_url,
             login::PENDING_TTL_SECS,
         ),
-    }
+    })
 }
 
 #[cfg(test)]

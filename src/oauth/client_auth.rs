@@ -4,7 +4,7 @@
 
 use super::assertion::ClientKeys;
 use super::error::OAuthError;
-use super::token::Refusal;
+use super::error::Refusal;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::{Client, ClientKind, store as clients};
 use crate::crypto;
@@ -75,36 +75,115 @@ pub async fn authenticate(
     result
 }
 
+/// Why a client was not authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthFailure {
+    WrongAssertionType,
+    TwoMethods,
+    NoClientId,
+    /// Longer than anything we issue: not worth a lookup.
+    Oversized,
+    UnknownClient,
+    LookupUnavailable,
+    AssertionRefused(&'static str),
+    AssertionUnavailable,
+    SecretFromKeyClient,
+    WrongSecret,
+}
+
+impl AuthFailure {
+    /// Every failure here is sampled: client ids are not secret, so anyone can cause them.
+    async fn audit(&self, app: &AppState, facts: &RequestFacts, client_id: &str) {
+        let reason = match self {
+            AuthFailure::UnknownClient => {
+                // Anyone can name a client that does not exist: sampled, not one entry each.
+                let event = Event::new("client_authentication", Outcome::Failure)
+                    .reason("unknown or suspended client")
+                    .facts(facts);
+                app.audit.record_sampled(event).await;
+                return;
+            }
+            AuthFailure::AssertionRefused(reason) => reason,
+            AuthFailure::SecretFromKeyClient => "secret presented by a private_key_jwt client",
+            AuthFailure::WrongSecret => "client authentication failed",
+            AuthFailure::WrongAssertionType
+            | AuthFailure::TwoMethods
+            | AuthFailure::NoClientId
+            | AuthFailure::Oversized
+            | AuthFailure::LookupUnavailable
+            | AuthFailure::AssertionUnavailable => return,
+        };
+        failure(app, facts, client_id, reason).await;
+    }
+
+    fn refusal(&self) -> Refusal {
+        let failed = || {
+            Refusal::new(
+                401,
+                OAuthError::invalid_client("Client authentication failed"),
+            )
+        };
+        match self {
+            AuthFailure::WrongAssertionType => Refusal::new(
+                400,
+                OAuthError::invalid_request(
+                    "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+            ),
+            AuthFailure::TwoMethods => Refusal::new(
+                400,
+                OAuthError::invalid_request("Use one client authentication method"),
+            ),
+            AuthFailure::NoClientId => {
+                Refusal::new(401, OAuthError::invalid_client("client_id is required"))
+            }
+            AuthFailure::Oversized
+            | AuthFailure::UnknownClient
+            | AuthFailure::AssertionRefused(_)
+            | AuthFailure::WrongSecret => failed(),
+            AuthFailure::LookupUnavailable | AuthFailure::AssertionUnavailable => {
+                Refusal::unavailable()
+            }
+            AuthFailure::SecretFromKeyClient => Refusal::new(
+                401,
+                OAuthError::invalid_client("This client authenticates with private_key_jwt"),
+            ),
+        }
+    }
+}
+
 async fn verify(
     app: &AppState,
     keys: &ClientKeys,
     credentials: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Client, Refusal> {
+    let claimed = credentials.claimed_client();
+    let client_id = claimed.as_deref().unwrap_or_default();
+    match try_verify(app, keys, credentials, claimed.as_deref()).await {
+        Ok(client) => Ok(client),
+        Err(failure) => {
+            failure.audit(app, facts, client_id).await;
+            Err(failure.refusal())
+        }
+    }
+}
+
+async fn try_verify(
+    app: &AppState,
+    keys: &ClientKeys,
+    credentials: &Credentials,
+    claimed: Option<&str>,
+) -> Result<Client, AuthFailure> {
     if credentials.assertion.is_some()
         && credentials.assertion_type.as_deref() != Some(super::assertion::ASSERTION_TYPE)
     {
-        return Err(Refusal::new(
-            400,
-            OAuthError::invalid_request(
-                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-        ));
+        return Err(AuthFailure::WrongAssertionType);
     }
     if credentials.assertion.is_some() && credentials.secret.is_some() {
-        return Err(Refusal::new(
-            400,
-            OAuthError::invalid_request("Use one client authentication method"),
-        ));
+        return Err(AuthFailure::TwoMethods);
     }
-    let claimed = credentials.claimed_client();
-    let Some(client_id) = claimed.as_deref() else {
-        return Err(Refusal::new(
-            401,
-            OAuthError::invalid_client("client_id is required"),
-        ));
-    };
-    // Nothing we issue is longer; an oversized value is not worth a lookup.
+    let client_id = claimed.ok_or(AuthFailure::NoClientId)?;
     if client_id.len() > super::authorize::MAX_CLIENT_ID_LEN
         || credentials.secret.as_deref().is_some_and(|s| s.len() > 512)
         || credentials
@@ -112,80 +191,49 @@ async fn verify(
             .as_deref()
             .is_some_and(|a| a.len() > 8192)
     {
-        return Err(Refusal::new(
-            401,
-            OAuthError::invalid_client("Client authentication failed"),
-        ));
+        return Err(AuthFailure::Oversized);
     }
     let client = match clients::find(&app.db, client_id).await {
         Ok(Some(client)) if client.is_active() => client,
-        Ok(_) => {
-            // Anyone can name a client that does not exist: sampled, not one entry each.
-            let event = Event::new("client_authentication", Outcome::Failure)
-                .reason("unknown or suspended client")
-                .facts(facts);
-            app.audit.record_sampled(event).await;
-            return Err(Refusal::new(
-                401,
-                OAuthError::invalid_client("Client authentication failed"),
-            ));
-        }
+        Ok(_) => return Err(AuthFailure::UnknownClient),
         Err(err) => {
             tracing::error!(error = %err, "looking up a client");
-            return Err(Refusal::new(
-                503,
-                OAuthError::temporarily_unavailable("Try again shortly"),
-            ));
+            return Err(AuthFailure::LookupUnavailable);
         }
     };
     if let Some(assertion) = credentials.assertion.as_deref() {
         return match super::assertion::verify(app, keys, &client, assertion).await {
             Ok(()) => Ok(client),
             Err(super::assertion::Failure::Refused(reason)) => {
-                failure(app, facts, client_id, reason).await;
-                Err(Refusal::new(
-                    401,
-                    OAuthError::invalid_client("Client authentication failed"),
-                ))
+                Err(AuthFailure::AssertionRefused(reason))
             }
             Err(super::assertion::Failure::Unavailable(reason)) => {
                 tracing::warn!(client_id, reason, "client assertion could not be checked");
-                Err(Refusal::new(
-                    503,
-                    OAuthError::temporarily_unavailable("Try again shortly"),
-                ))
+                Err(AuthFailure::AssertionUnavailable)
             }
         };
     }
     if client.kind == ClientKind::Confidential {
-        // A client registered for `private_key_jwt` proves a key, never a secret.
-        if client.jwks_uri.is_some() {
-            failure(
-                app,
-                facts,
-                client_id,
-                "secret presented by a private_key_jwt client",
-            )
-            .await;
-            return Err(Refusal::new(
-                401,
-                OAuthError::invalid_client("This client authenticates with private_key_jwt"),
-            ));
-        }
-        let presented = credentials.secret.as_deref().unwrap_or("");
-        // Hash first: comparing digests in constant time reveals nothing about the secret.
-        let ok = client.secret_sha256.as_deref().is_some_and(|stored| {
-            crypto::constant_time_eq(&crypto::sha256(presented.as_bytes()), stored)
-        });
-        if !ok {
-            failure(app, facts, client_id, "client authentication failed").await;
-            return Err(Refusal::new(
-                401,
-                OAuthError::invalid_client("Client authentication failed"),
-            ));
-        }
+        check_secret(&client, credentials.secret.as_deref())?;
     }
     Ok(client)
+}
+
+/// A confidential client's secret. A client registered for `private_key_jwt` proves a key,
+/// never a secret.
+fn check_secret(client: &Client, presented: Option<&str>) -> Result<(), AuthFailure> {
+    if client.jwks_uri.is_some() {
+        return Err(AuthFailure::SecretFromKeyClient);
+    }
+    let presented = presented.unwrap_or("");
+    // Hash first: comparing digests in constant time reveals nothing about the secret.
+    let ok = client.secret_sha256.as_deref().is_some_and(|stored| {
+        crypto::constant_time_eq(&crypto::sha256(presented.as_bytes()), stored)
+    });
+    if !ok {
+        return Err(AuthFailure::WrongSecret);
+    }
+    Ok(())
 }
 
 /// A failed authentication of a real client. Client ids are not secret, so anyone can cause

@@ -54,3 +54,46 @@ impl OAuthError {
         Self::new("temporarily_unavailable", description)
     }
 }
+
+/// A refusal at the token, revocation or introspection endpoint: the status (400, 401 for
+/// client authentication, 5xx) and the error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error: OAuthError,
+    /// Set when the caller is over its rate limit: answered with 429, not an OAuth error.
+    pub limited: Option<crate::ratelimit::Decision>,
+}
+
+impl Refusal {
+    pub fn new(status: u16, error: OAuthError) -> Self {
+        Self {
+            status,
+            error,
+            limited: None,
+        }
+    }
+
+    pub fn rate_limited(decision: crate::ratelimit::Decision) -> Self {
+        Self {
+            status: 429,
+            error: OAuthError::temporarily_unavailable("Too many requests"),
+            limited: Some(decision),
+        }
+    }
+
+    pub fn invalid_grant(description: &str) -> Self {
+        Self::new(400, OAuthError::invalid_grant(description))
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(500, OAuthError::server_error())
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            503,
+            OAuthError::temporarily_unavailable("Try again shortly"),
+        )
+    }
+}

@@ -7,7 +7,7 @@ use poem_openapi::types::Example;
 use time::OffsetDateTime;
 
 use super::assertion::ClientKeys;
-use super::token::Refusal;
+use super::error::Refusal;
 use crate::audit::RequestFacts;
 use crate::clients::ClientKind;
 use crate::state::AppState;

@@ -6,6 +6,7 @@ pub mod assertion;
 pub mod authorize;
 pub mod client_auth;
 pub mod error;
+pub mod grants;
 pub mod introspect;
 pub mod metadata;
 pub mod revoke;

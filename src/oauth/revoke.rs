@@ -3,7 +3,7 @@
 
 use super::assertion::ClientKeys;
 use super::error::OAuthError;
-use super::token::Refusal;
+use super::error::Refusal;
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::state::AppState;
 

@@ -140,7 +140,14 @@ async fn shutdown_turns_readiness_off_and_lets_in_flight_requests_finish() {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
     let in_flight = tokio::spawn(app.client.post(app.url("/healthz")).body(body).send());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shut down only once the server has taken the request in.
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            crate::helpers::counter("motcua_http_requests_in_flight") >= 1.0
+        })
+        .await,
+        "the request never reached the server"
+    );
 
     let state = app.state.clone();
     let stopping = tokio::spawn(async move {
