@@ -15,7 +15,7 @@ use crate::audit::AuditLog;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::crypto::MasterKey;
-use crate::dossiers::DossiersApi;
+use crate::dossiers::DossierApis;
 use crate::health::HealthApi;
 use crate::http::catalogue;
 use crate::http::pipeline::{PipelineSettings, RequestPipeline};
@@ -41,7 +41,7 @@ pub type Apis = (
     OpsKeysApi,
     OpsAuditApi,
     AuditApi,
-    DossiersApi,
+    DossierApis,
 );
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the

@@ -15,4 +15,12 @@ pub mod service;
 pub mod store;
 pub mod views;
 
-pub use api::DossiersApi;
+pub use api::{AgencyDossiersApi, CatalogueApi, CitizenDossiersApi, PublicDossiersApi};
+
+/// The capability's APIs, as one member of the application's list.
+pub type DossierApis = (
+    CatalogueApi,
+    AgencyDossiersApi,
+    CitizenDossiersApi,
+    PublicDossiersApi,
+);

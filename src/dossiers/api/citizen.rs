@@ -1,0 +1,152 @@
+//! The citizen's own dossiers (cached per citizen) and notifications.
+
+use super::*;
+
+#[derive(Default)]
+pub struct CitizenDossiersApi;
+
+// Query parameters are handler arguments in poem-openapi.
+#[allow(clippy::too_many_arguments)]
+#[OpenApi(tag = "ApiTag::Dossiers")]
+impl CitizenDossiersApi {
+    /// The citizen's dossiers
+    ///
+    /// Newest first, in keyset pages; `status` and `overdue` filter. Served from cache, exact
+    /// after every event.
+    #[oai(
+        path = "/v1/me/dossiers",
+        method = "get",
+        operation_id = "listMyDossiers"
+    )]
+    async fn my_dossiers(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        status: Query<Option<StatusName>>,
+        overdue: Query<Option<bool>>,
+        #[oai(validator(max_length = 128))] cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> ApiResult<Cached<DossierPage>> {
+        let citizen = service::citizen(&auth)?;
+        let query = DossierQuery {
+            status: status.0.map(Into::into),
+            overdue: overdue.0,
+            cursor: cursor_of(cursor.0.as_deref())?,
+            limit: limit_of(limit.0),
+        };
+        let key = format!(
+            "list|{:?}|{:?}|{}|{}",
+            status.0,
+            query.overdue,
+            cursor.0.as_deref().unwrap_or(""),
+            query.limit
+        );
+        let scope = citizen.to_string();
+        let db = state.db.clone();
+        let (bytes, _) = service::cached(
+            &state,
+            (CITIZEN_DOSSIERS, &scope),
+            &key,
+            service::CITIZEN_TTL,
+            || async move {
+                link(&db, citizen).await?;
+                let now = OffsetDateTime::now_utc();
+                let holidays = store::load_holidays(&db).await.map_err(service::problem)?;
+                let page = store::list_for_citizen(&db, citizen, &query, now)
+                    .await
+                    .map_err(service::problem)?;
+                Ok(service::to_bytes(&DossierPage {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|d| DossierView::of(d, None, now, &holidays))
+                        .collect(),
+                    next_cursor: page.next_cursor,
+                }))
+            },
+        )
+        .await?;
+        Ok(answer(req, bytes, PRIVATE_CACHE))
+    }
+
+    /// One of the citizen's dossiers, with its timeline
+    ///
+    /// Another citizen's dossier is 404, never 403, so codes cannot be probed.
+    #[oai(
+        path = "/v1/me/dossiers/:code",
+        method = "get",
+        operation_id = "showMyDossier"
+    )]
+    async fn my_dossier(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 64))] code: Path<String>,
+    ) -> ApiResult<Cached<DossierView>> {
+        let citizen = service::citizen(&auth)?;
+        let scope = citizen.to_string();
+        let key = format!("detail|{}", code.0);
+        let app = state.clone();
+        let (bytes, _) = service::cached(
+            &state,
+            (CITIZEN_DOSSIERS, &scope),
+            &key,
+            service::CITIZEN_TTL,
+            || async move {
+                link(&app.db, citizen).await?;
+                let view = detail(&app, &Caller::Citizen(citizen), &code.0).await?;
+                Ok(service::to_bytes(&view))
+            },
+        )
+        .await?;
+        Ok(answer(req, bytes, PRIVATE_CACHE))
+    }
+
+    /// The citizen's notifications
+    ///
+    /// Newest first, with the unread count.
+    #[oai(
+        path = "/v1/notifications",
+        method = "get",
+        operation_id = "listNotifications"
+    )]
+    async fn notifications(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 128))] cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<NotificationPage>> {
+        let citizen = service::citizen(&auth)?;
+        link(&state.db, citizen).await?;
+        let after = cursor_of(cursor.0.as_deref())?;
+        let page = store::list_notifications(&state.db, citizen, after.as_ref(), limit_of(limit.0))
+            .await
+            .map_err(service::problem)?;
+        Ok(Json(page.into()))
+    }
+
+    /// Mark a notification read
+    #[oai(
+        path = "/v1/notifications/:id/read",
+        method = "post",
+        operation_id = "markNotificationRead"
+    )]
+    async fn mark_read(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Marked> {
+        let citizen = service::citizen(&auth)?;
+        match store::mark_read(&state.db, citizen, id.0, OffsetDateTime::now_utc())
+            .await
+            .map_err(service::problem)?
+        {
+            true => Ok(Marked::NoContent),
+            false => Err(ApiError::new(&catalogue::NOT_FOUND)),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! What happens to a dossier: transitions, apologies, transfers, results, linking.
+
+use super::*;
+
+/// `POST /v1/agency/dossiers/{code}/transitions` (and a citizen's withdrawal).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransitionRequest {
+    pub to: Status,
+    pub note: Option<String>,
+    /// Result details (decision number, signer …), kept with a `result_ready` transition.
+    pub result: Option<Value>,
+}
+
+/// Applies a transition from the table: locks the dossier, checks the table, keeps the due date
+/// and pause bookkeeping, and writes the event and the notification. A refused transition
+/// writes nothing and lists the allowed ones.
+pub async fn apply_transition(
+    conn: &mut PgConnection,
+    holidays: &Holidays,
+    by: &Caller,
+    code: &str,
+    request: &TransitionRequest,
+    now: OffsetDateTime,
+) -> Result<Dossier> {
+    let mut dossier = lock_visible(conn, code, by).await?;
+    let from = dossier.status;
+    let to = request.to;
+    check_transition(from, to, by.actor())?;
+
+    // The pause ends whenever the dossier leaves `supplement_requested`.
+    let mut pause_ended = WorkingTime::ZERO;
+    if let Some(since) = dossier.paused_since.take() {
+        pause_ended = calendar::working_time_between(since, now, holidays).max(WorkingTime::ZERO);
+        dossier.paused = dossier.paused + pause_ended;
+        dossier.due_at = dossier
+            .due_at
+            .map(|due| calendar::shift_by_paused(due, pause_ended, holidays));
+    }
+    // Receipt of an online dossier: the clock starts (also when a supplement came first).
+    if matches!(to, Status::Received | Status::Processing) && dossier.received_at.is_none() {
+        let procedure = get_procedure_in(conn, &dossier.procedure_code)
+            .await?
+            .ok_or_else(|| StoreError::UnknownProcedure(dossier.procedure_code.clone()))?;
+        dossier.received_at = Some(now);
+        dossier.due_at = Some(calendar::due_at(
+            now,
+            procedure.processing_time()?,
+            procedure.cutoff,
+            holidays,
+        ));
+    }
+    // Only a running clock can be paused: before receipt there is nothing to pause.
+    if to == Status::SupplementRequested && dossier.received_at.is_some() {
+        dossier.paused_since = Some(now);
+    }
+    let mut processing_ticks: Option<i64> = None;
+    if to == Status::ResultReady {
+        dossier.finished_at = Some(now);
+        if let Some(received) = dossier.received_at {
+            let worked =
+                calendar::working_time_between(received, now, holidays).0 - dossier.paused.0;
+            processing_ticks = Some(worked.max(0));
+        }
+        if request.result.is_some() {
+            dossier.result = request.result.clone();
+        }
+    }
+    if to.is_final() {
+        dossier.closed_at = Some(now);
+    }
+    dossier.status = to;
+
+    sqlx::query(
+        "UPDATE dossiers SET status = $2, received_at = $3, due_at = $4, paused_since = $5, paused_ticks = $6,
+                finished_at = $7, closed_at = $8, result = $9, processing_ticks = COALESCE($10, processing_ticks)
+          WHERE code = $1",
+    )
+    .bind(code)
+    .bind(to.as_str())
+    .bind(dossier.received_at)
+    .bind(dossier.due_at)
+    .bind(dossier.paused_since)
+    .bind(dossier.paused.0)
+    .bind(dossier.finished_at)
+    .bind(dossier.closed_at)
+    .bind(&dossier.result)
+    .bind(processing_ticks)
+    .execute(&mut *conn)
+    .await?;
+    let mut details = serde_json::json!({ "from": from.as_str() });
+    if pause_ended > WorkingTime::ZERO {
+        details["paused_working_days"] = serde_json::json!(pause_ended.as_days());
+    }
+    if let Some(due) = dossier.due_at {
+        details["due_at"] = serde_json::json!(due.unix_timestamp());
+    }
+    let note = request.note.as_deref();
+    append_event(
+        conn,
+        code,
+        NewEvent {
+            kind: "status",
+            status: to,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &details,
+        },
+    )
+    .await?;
+    let (title, body) = status_notification(code, to, note, dossier.due_at);
+    notify(conn, code, dossier.citizen_id, "status", &title, &body, now).await?;
+    Ok(dossier)
+}
+
+/// `POST /v1/agency/dossiers/{code}/apologies`: the agency will be late (form 04). The citizen
+/// sees the revised date; statistics keep judging by the promised one.
+pub async fn apologise(
+    conn: &mut PgConnection,
+    by: &Caller,
+    code: &str,
+    revised_due_at: OffsetDateTime,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<Dossier> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        return Err(invalid("reason", "between 1 and 2000 characters"));
+    }
+    let mut dossier = lock_visible(conn, code, by).await?;
+    if dossier.is_settled() || dossier.due_at.is_none() {
+        return Err(invalid(
+            "code",
+            "only a dossier being processed can be apologised for",
+        ));
+    }
+    let floor = dossier
+        .revised_due_at
+        .or(dossier.due_at)
+        .unwrap_or(now)
+        .max(now);
+    if revised_due_at <= floor {
+        return Err(invalid(
+            "revised_due_at",
+            "must be later than the current due date and than now",
+        ));
+    }
+    sqlx::query("UPDATE dossiers SET revised_due_at = $2, apology_reason = $3 WHERE code = $1")
+        .bind(code)
+        .bind(revised_due_at)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    append_event(
+        conn,
+        code,
+        NewEvent {
+            kind: "apology",
+            status: dossier.status,
+            at: now,
+            note: Some(reason),
+            actor: &by.label(),
+            details: &serde_json::json!({ "revised_due_at": revised_due_at.unix_timestamp() }),
+        },
+    )
+    .await?;
+    let title = format!("Hồ sơ {code}: thư xin lỗi và hẹn lại ngày trả kết quả");
+    let body = format!(
+        "Cơ quan giải quyết xin lỗi vì hồ sơ {code} chậm so với ngày hẹn. Ngày hẹn mới: {}. Lý do: {reason}",
+        format_local(revised_due_at)
+    );
+    notify(
+        conn,
+        code,
+        dossier.citizen_id,
+        "apology",
+        &title,
+        &body,
+        now,
+    )
+    .await?;
+    dossier.revised_due_at = Some(revised_due_at);
+    dossier.apology_reason = Some(reason.to_string());
+    Ok(dossier)
+}
+
+/// A transfer between agencies or departments: a timeline event, not a status.
+pub async fn record_transfer(
+    conn: &mut PgConnection,
+    by: &Caller,
+    code: &str,
+    from_unit: &str,
+    to_unit: &str,
+    note: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Dossier> {
+    for (field, value) in [("from", from_unit), ("to", to_unit)] {
+        if value.trim().is_empty() || value.chars().count() > 300 {
+            return Err(invalid(field, "between 1 and 300 characters"));
+        }
+    }
+    let dossier = lock_visible(conn, code, by).await?;
+    if dossier.status.is_final() {
+        return Err(invalid("code", "the dossier is closed"));
+    }
+    append_event(
+        conn,
+        code,
+        NewEvent {
+            kind: "transfer",
+            status: dossier.status,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &serde_json::json!({ "from": from_unit.trim(), "to": to_unit.trim() }),
+        },
+    )
+    .await?;
+    Ok(dossier)
+}
+
+/// Result details (decision number, signer, where to collect …) for a dossier whose result is
+/// ready or returned.
+pub async fn attach_result(
+    conn: &mut PgConnection,
+    by: &Caller,
+    code: &str,
+    result: &Value,
+    now: OffsetDateTime,
+) -> Result<Dossier> {
+    if !result.is_object() {
+        return Err(invalid("result", "an object"));
+    }
+    let mut dossier = lock_visible(conn, code, by).await?;
+    if !matches!(dossier.status, Status::ResultReady | Status::Returned) {
+        return Err(invalid("code", "the dossier has no result yet"));
+    }
+    sqlx::query("UPDATE dossiers SET result = $2 WHERE code = $1")
+        .bind(code)
+        .bind(result)
+        .execute(&mut *conn)
+        .await?;
+    append_event(
+        conn,
+        code,
+        NewEvent {
+            kind: "result",
+            status: dossier.status,
+            at: now,
+            note: None,
+            actor: &by.label(),
+            details: result,
+        },
+    )
+    .await?;
+    dossier.result = Some(result.clone());
+    Ok(dossier)
+}
+
+/// Gives a citizen the dossiers registered under their identification number before they ever
+/// signed in, with the notifications written meanwhile. Call after each sign-in; returns the
+/// codes newly linked (their caches need invalidating).
+pub async fn link_citizen(conn: &mut PgConnection, citizen: Uuid) -> Result<Vec<String>> {
+    let codes: Vec<String> = sqlx::query_scalar(
+        "UPDATE dossiers d SET citizen_id = c.id
+           FROM citizens c
+          WHERE c.id = $1 AND c.id_number_hmac IS NOT NULL
+            AND d.citizen_id IS NULL AND d.applicant_id_hmac = c.id_number_hmac
+         RETURNING d.code",
+    )
+    .bind(citizen)
+    .fetch_all(&mut *conn)
+    .await?;
+    if !codes.is_empty() {
+        sqlx::query(
+            "UPDATE notifications SET citizen_id = $1 WHERE citizen_id IS NULL AND dossier_code = ANY ($2)",
+        )
+        .bind(citizen)
+        .bind(&codes)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(codes)
+}

@@ -1,0 +1,64 @@
+//! The holiday table.
+
+use super::*;
+
+/// A row of the holiday table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolidayRow {
+    pub day: Date,
+    pub name: String,
+    pub kind: DayKind,
+    pub note: Option<String>,
+}
+
+pub async fn list_holidays(db: &PgPool) -> Result<Vec<HolidayRow>> {
+    let rows = sqlx::query("SELECT day, name, kind, note FROM holidays ORDER BY day")
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get("kind")?;
+            Ok(HolidayRow {
+                day: row.try_get("day")?,
+                name: row.try_get("name")?,
+                kind: DayKind::parse(&kind)
+                    .ok_or_else(|| anyhow::anyhow!("holiday kind {kind:?} in the database"))?,
+                note: row.try_get("note")?,
+            })
+        })
+        .collect()
+}
+
+/// The calendar the due-date functions need, from the holiday table.
+pub async fn load_holidays(db: &PgPool) -> Result<Holidays> {
+    Ok(Holidays::new(
+        list_holidays(db)
+            .await?
+            .into_iter()
+            .map(|h| (h.day, h.kind)),
+    ))
+}
+
+/// Adds or replaces a day of the holiday table. Existing due dates are not recomputed: a due
+/// date is a promise made at receipt.
+pub async fn upsert_holiday(db: &PgPool, row: &HolidayRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO holidays (day, name, kind, note) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, note = EXCLUDED.note",
+    )
+    .bind(row.day)
+    .bind(&row.name)
+    .bind(row.kind.as_str())
+    .bind(&row.note)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn delete_holiday(db: &PgPool, day: Date) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM holidays WHERE day = $1")
+        .bind(day)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,131 @@
+//! Idempotency keys.
+
+use super::*;
+
+/// Hash of what makes two requests "the same": method, path and body bytes.
+pub fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(method.len() + path.len() + body.len() + 2);
+    data.extend_from_slice(method.as_bytes());
+    data.push(0);
+    data.extend_from_slice(path.as_bytes());
+    data.push(0);
+    data.extend_from_slice(body);
+    crate::crypto::sha256(&data).to_vec()
+}
+
+/// The answer stored for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// What [`begin_idempotent`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyStart {
+    /// First use: do the work in this transaction, then [`finish_idempotent`].
+    Fresh,
+    /// A retry: answer this, write nothing.
+    Replay(StoredResponse),
+}
+
+/// Claims `(caller, key)` inside the caller's transaction. A concurrent request with the same key
+/// waits on the claim until this transaction ends, then sees the stored response (or claims the
+/// key itself if this one rolled back), so racing retries write once.
+pub async fn begin_idempotent(
+    conn: &mut PgConnection,
+    caller: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<IdempotencyStart> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(invalid(
+            "Idempotency-Key",
+            "1 to 255 visible ASCII characters",
+        ));
+    }
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (caller, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (caller, key) DO NOTHING",
+    )
+    .bind(caller)
+    .bind(key)
+    .bind(request_hash)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if claimed {
+        return Ok(IdempotencyStart::Fresh);
+    }
+    let row = sqlx::query(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE caller = $1 AND key = $2",
+    )
+    .bind(caller)
+    .bind(key)
+    .fetch_one(&mut *conn)
+    .await?;
+    let stored_hash: Vec<u8> = row.try_get("request_hash")?;
+    if !constant_time_eq(&stored_hash, request_hash) {
+        return Err(StoreError::IdempotencyMismatch);
+    }
+    let status: Option<i16> = row.try_get("response_status")?;
+    let body: Option<Value> = row.try_get("response_body")?;
+    match (status, body) {
+        (Some(status), Some(body)) => Ok(IdempotencyStart::Replay(StoredResponse {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        })),
+        // Claimed and committed without a response: only a caller that forgot to finish.
+        _ => Err(StoreError::Other(anyhow::anyhow!(
+            "idempotency key {key:?} has no stored response"
+        ))),
+    }
+}
+
+/// Stores the response of a fresh request, in the same transaction as its writes.
+pub async fn finish_idempotent(
+    conn: &mut PgConnection,
+    caller: &str,
+    key: &str,
+    response: &StoredResponse,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE caller = $1 AND key = $2",
+    )
+    .bind(caller)
+    .bind(key)
+    .bind(i16::try_from(response.status).unwrap_or(500))
+    .bind(&response.body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Runs `op` at most once per `(caller, key)`: in one transaction, claims the key, runs the
+/// write, stores its response and commits; a retry (also a racing one) gets the stored response.
+/// An error from `op` rolls everything back, the key included, so the request may be retried.
+/// Returns the response and whether it is a replay.
+pub async fn run_idempotent<F>(
+    db: &PgPool,
+    caller: &str,
+    key: &str,
+    request_hash: &[u8],
+    op: F,
+) -> Result<(StoredResponse, bool)>
+where
+    F: for<'c> FnOnce(
+        &'c mut PgConnection,
+    ) -> futures::future::BoxFuture<'c, Result<StoredResponse>>,
+{
+    let mut tx = db.begin().await?;
+    match begin_idempotent(&mut tx, caller, key, request_hash).await? {
+        IdempotencyStart::Replay(stored) => Ok((stored, true)),
+        IdempotencyStart::Fresh => {
+            let response = op(&mut tx).await?;
+            finish_idempotent(&mut tx, caller, key, &response).await?;
+            tx.commit().await?;
+            Ok((response, false))
+        }
+    }
+}

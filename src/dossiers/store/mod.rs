@@ -1,0 +1,221 @@
+//! Every SQL statement of dossier tracking.
+//!
+//! Writes take `&mut PgConnection` so the caller decides the transaction: an HTTP handler opens
+//! one, records its `Idempotency-Key` ([`begin_idempotent`]), calls the write, stores the
+//! response ([`finish_idempotent`]) and commits, so the dossier, its event, its notification and
+//! the stored response are all or nothing. A refused write returns an error before writing.
+//! Functions whose result depends on the time take `now`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use time::{Date, Month as CalendarMonth, OffsetDateTime, PrimitiveDateTime, Time};
+use uuid::Uuid;
+
+use super::calendar::{self, DayKind, Holidays, VIETNAM, WorkingTime};
+use super::model::{
+    self, Actor, AgencyCode, DossierCode, Status, TransitionRefused, check_transition,
+};
+use crate::crypto::{MasterKey, constant_time_eq};
+
+/// What a store function can refuse, and why. Each variant maps to one API answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such dossier, or not the caller's (the API answers 404 either way).
+    #[error("no such dossier")]
+    NotFound,
+    #[error("unknown procedure {0}")]
+    UnknownProcedure(String),
+    #[error("unknown agency {0}")]
+    UnknownAgency(String),
+    /// The client is not bound to the agency it acts for.
+    #[error("the client does not act for agency {0}")]
+    AgencyNotAllowed(String),
+    /// A field is unusable; `field` names it as the API spells it.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Transition(#[from] TransitionRefused),
+    /// The key was used before with a different request.
+    #[error("the Idempotency-Key was used for a different request")]
+    IdempotencyMismatch,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> StoreError {
+    StoreError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Who acts. Agencies' clients see only the dossiers of the agencies they are bound to; citizens
+/// only their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Agency {
+        client_id: String,
+        agencies: Vec<String>,
+    },
+    Citizen(Uuid),
+}
+
+impl Caller {
+    fn actor(&self) -> Actor {
+        match self {
+            Caller::Agency { .. } => Actor::Agency,
+            Caller::Citizen(_) => Actor::Citizen,
+        }
+    }
+
+    /// How the timeline names the caller.
+    fn label(&self) -> String {
+        match self {
+            Caller::Agency { client_id, .. } => format!("agency:{client_id}"),
+            Caller::Citizen(id) => format!("citizen:{id}"),
+        }
+    }
+
+    fn agencies(&self) -> Option<&[String]> {
+        match self {
+            Caller::Agency { agencies, .. } => Some(agencies),
+            Caller::Citizen(_) => None,
+        }
+    }
+
+    fn citizen(&self) -> Option<Uuid> {
+        match self {
+            Caller::Citizen(id) => Some(*id),
+            Caller::Agency { .. } => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyset cursors
+
+/// A position in a list ordered by (time, key) descending; opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub at: OffsetDateTime,
+    pub key: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.at.unix_timestamp_nanos(), self.key))
+    }
+
+    pub fn decode(value: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (nanos, key) = text.split_once('|')?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
+        Some(Cursor {
+            at,
+            key: key.to_string(),
+        })
+    }
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn clamp_limit(limit: u32) -> i64 {
+    i64::from(limit.clamp(1, 100))
+}
+
+mod catalogue;
+mod dossier;
+mod events;
+mod holidays;
+mod idempotency;
+mod lookup;
+mod notifications;
+mod reads;
+mod register;
+mod stats;
+
+pub use catalogue::*;
+pub use dossier::*;
+pub use events::*;
+pub use holidays::*;
+pub use idempotency::*;
+pub use lookup::*;
+pub use notifications::*;
+pub use reads::*;
+pub use register::*;
+pub use stats::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = Cursor {
+            at: datetime!(2025-03-03 09:00:00.123456789 UTC),
+            key: "000.00.12.H12-250303-0001".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for bad in ["", "!!", "bm9waXBl", &URL_SAFE_NO_PAD.encode("x|y")] {
+            assert_eq!(Cursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn months_parse_and_bound_in_vietnam_time() {
+        let table = [
+            ("2025-01", true),
+            ("2025-12", true),
+            ("2025-13", false),
+            ("2025-1", false),
+            ("25-01", false),
+            ("1999-01", false),
+            ("2025/01", false),
+        ];
+        for (value, ok) in table {
+            assert_eq!(Month::parse(value).is_some(), ok, "{value}");
+        }
+        let december = Month::parse("2025-12").unwrap();
+        assert_eq!(december.to_string(), "2025-12");
+        assert_eq!(december.next().to_string(), "2026-01");
+        assert_eq!(
+            december.first_instant().unwrap(),
+            datetime!(2025-11-30 17:00 UTC)
+        );
+        // 18:00 UTC on 31 January is already February in Vietnam.
+        assert_eq!(
+            Month::of(datetime!(2025-01-31 18:00 UTC)).to_string(),
+            "2025-02"
+        );
+    }
+
+    #[test]
+    fn request_hashes_separate_their_parts() {
+        assert_ne!(
+            request_hash("POST", "/a", b"b"),
+            request_hash("POST", "/ab", b"")
+        );
+        assert_eq!(
+            request_hash("POST", "/a", b"{}"),
+            request_hash("POST", "/a", b"{}")
+        );
+    }
+}

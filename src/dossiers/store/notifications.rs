@@ -1,0 +1,96 @@
+//! In-app notifications.
+
+use super::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Notification {
+    pub id: Uuid,
+    pub dossier_code: String,
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub created_at: OffsetDateTime,
+    pub read_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub next_cursor: Option<String>,
+    pub unread: i64,
+}
+
+/// `GET /v1/notifications`: newest first, keyset-paginated, with the unread count.
+pub async fn list_notifications(
+    db: &PgPool,
+    citizen: Uuid,
+    cursor: Option<&Cursor>,
+    limit: u32,
+) -> Result<NotificationPage> {
+    let limit = clamp_limit(limit);
+    let after_id = cursor.and_then(|c| Uuid::parse_str(&c.key).ok());
+    let rows = sqlx::query(
+        "SELECT id, dossier_code, kind, title, body, created_at, read_at FROM notifications
+          WHERE citizen_id = $1
+            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+          ORDER BY created_at DESC, id DESC
+          LIMIT $4",
+    )
+    .bind(citizen)
+    .bind(cursor.map(|c| c.at))
+    .bind(after_id)
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            Ok(Notification {
+                id: row.try_get("id")?,
+                dossier_code: row.try_get("dossier_code")?,
+                kind: row.try_get("kind")?,
+                title: row.try_get("title")?,
+                body: row.try_get("body")?,
+                created_at: row.try_get("created_at")?,
+                read_at: row.try_get("read_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|n| {
+            Cursor {
+                at: n.created_at,
+                key: n.id.to_string(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let unread: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
+    )
+    .bind(citizen)
+    .fetch_one(db)
+    .await?;
+    Ok(NotificationPage {
+        items,
+        next_cursor,
+        unread,
+    })
+}
+
+/// `POST /v1/notifications/{id}/read`. `false` when the notification is not the citizen's.
+/// Marking twice keeps the first time.
+pub async fn mark_read(db: &PgPool, citizen: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND citizen_id = $2",
+    )
+    .bind(id)
+    .bind(citizen)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

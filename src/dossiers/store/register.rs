@@ -1,0 +1,209 @@
+//! Registering dossiers: at the counter and online.
+
+use super::*;
+
+/// `POST /v1/agency/dossiers`: a dossier received at the counter.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CounterRegistration {
+    pub procedure_code: String,
+    /// The receiving agency; the procedure's own agency when absent.
+    pub agency_code: Option<String>,
+    pub applicant_id_number: String,
+    pub applicant_name: String,
+    pub note: Option<String>,
+}
+
+/// What a registration returns: the dossier and the PIN printed on the receipt (shown once;
+/// only its keyed hash is stored).
+#[derive(Debug, Clone, Serialize)]
+pub struct Registered {
+    pub dossier: Dossier,
+    pub lookup_pin: String,
+    /// Keyed hash of the PIN, base64url, for the signed receipt.
+    pub lookup_pin_hash: String,
+}
+
+pub(super) async fn citizen_by_hmac(conn: &mut PgConnection, hmac: &[u8]) -> Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM citizens WHERE id_number_hmac = $1 ORDER BY last_sign_in_at DESC LIMIT 1",
+    )
+    .bind(hmac)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Registers a counter dossier: assigns its code, computes its due date, writes the first
+/// timeline event and the applicant's notification, all in the caller's transaction.
+pub async fn register_counter(
+    conn: &mut PgConnection,
+    master: &MasterKey,
+    holidays: &Holidays,
+    by: &Caller,
+    registration: &CounterRegistration,
+    now: OffsetDateTime,
+) -> Result<Registered> {
+    let id_number = registration.applicant_id_number.trim();
+    if !model::valid_id_number(id_number) {
+        return Err(invalid(
+            "applicant_id_number",
+            "a personal identification number has 12 digits",
+        ));
+    }
+    let name = registration.applicant_name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid("applicant_name", "between 1 and 200 characters"));
+    }
+    let procedure = get_procedure_in(conn, &registration.procedure_code)
+        .await?
+        .ok_or_else(|| StoreError::UnknownProcedure(registration.procedure_code.clone()))?;
+    let agency = registration
+        .agency_code
+        .clone()
+        .unwrap_or_else(|| procedure.agency_code.clone());
+    let agency = AgencyCode::parse(&agency).map_err(|e| invalid("agency_code", e.to_string()))?;
+    if let Some(allowed) = by.agencies()
+        && !allowed.iter().any(|a| a == agency.as_str())
+    {
+        return Err(StoreError::AgencyNotAllowed(agency.to_string()));
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1)")
+        .bind(agency.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(StoreError::UnknownAgency(agency.to_string()));
+    }
+    let processing = procedure.processing_time()?;
+    let due = calendar::due_at(now, processing, procedure.cutoff, holidays);
+    let hmac = model::id_number_hmac(master, id_number)?;
+    let citizen = citizen_by_hmac(conn, &hmac).await?;
+    let day = now.to_offset(VIETNAM).date();
+    let seq = next_sequence(conn, agency.as_str(), day).await?;
+    let code = DossierCode::new(agency.clone(), day, seq).to_string();
+    let pin = model::new_lookup_pin();
+    let pin_hash = model::lookup_pin_hash(master, &code, &pin)?;
+    sqlx::query(
+        "INSERT INTO dossiers (code, procedure_code, agency_code, status, online, citizen_id, applicant_id_hmac,
+                               applicant_name_masked, filed_at, received_at, due_at, lookup_pin_hash)
+         VALUES ($1, $2, $3, 'received', false, $4, $5, $6, $7, $7, $8, $9)",
+    )
+    .bind(&code)
+    .bind(&procedure.code)
+    .bind(agency.as_str())
+    .bind(citizen)
+    .bind(&hmac)
+    .bind(model::mask_name(name))
+    .bind(now)
+    .bind(due)
+    .bind(&pin_hash)
+    .execute(&mut *conn)
+    .await?;
+    let note = registration.note.as_deref();
+    append_event(
+        conn,
+        &code,
+        NewEvent {
+            kind: "status",
+            status: Status::Received,
+            at: now,
+            note,
+            actor: &by.label(),
+            details: &serde_json::json!({ "due_at": due.unix_timestamp() }),
+        },
+    )
+    .await?;
+    let (title, body) = status_notification(&code, Status::Received, None, Some(due));
+    notify(conn, &code, citizen, "status", &title, &body, now).await?;
+    let dossier = lock_visible(conn, &code, by).await?;
+    Ok(Registered {
+        dossier,
+        lookup_pin: pin,
+        lookup_pin_hash: URL_SAFE_NO_PAD.encode(pin_hash),
+    })
+}
+
+/// `POST /v1/me/dossiers`: a signed-in citizen applies online. The HTTP layer checks the form
+/// against the procedure's schema and the uploads before calling this.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OnlineSubmission {
+    pub procedure_code: String,
+    pub form: Value,
+    /// `[{"type": <required document code>, "upload_id": …}]`
+    pub documents: Value,
+}
+
+pub async fn submit_online(
+    conn: &mut PgConnection,
+    master: &MasterKey,
+    citizen: Uuid,
+    submission: &OnlineSubmission,
+    now: OffsetDateTime,
+) -> Result<Registered> {
+    let procedure = get_procedure_in(conn, &submission.procedure_code)
+        .await?
+        .ok_or_else(|| StoreError::UnknownProcedure(submission.procedure_code.clone()))?;
+    if !procedure.online {
+        return Err(invalid(
+            "procedure_code",
+            "this procedure cannot be applied for online",
+        ));
+    }
+    let row = sqlx::query("SELECT name, id_number_hmac FROM citizens WHERE id = $1")
+        .bind(citizen)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let hmac: Option<Vec<u8>> = row.try_get("id_number_hmac")?;
+    let hmac = hmac.ok_or_else(|| {
+        invalid(
+            "applicant",
+            "the identity provider did not release your identification number",
+        )
+    })?;
+    let name: Option<String> = row.try_get("name")?;
+    let agency = AgencyCode::parse(&procedure.agency_code).map_err(anyhow::Error::from)?;
+    let day = now.to_offset(VIETNAM).date();
+    let seq = next_sequence(conn, agency.as_str(), day).await?;
+    let code = DossierCode::new(agency.clone(), day, seq).to_string();
+    let pin = model::new_lookup_pin();
+    let pin_hash = model::lookup_pin_hash(master, &code, &pin)?;
+    sqlx::query(
+        "INSERT INTO dossiers (code, procedure_code, agency_code, status, online, citizen_id, applicant_id_hmac,
+                               applicant_name_masked, filed_at, submitted_at, lookup_pin_hash, form, documents)
+         VALUES ($1, $2, $3, 'submitted', true, $4, $5, $6, $7, $7, $8, $9, $10)",
+    )
+    .bind(&code)
+    .bind(&procedure.code)
+    .bind(agency.as_str())
+    .bind(citizen)
+    .bind(&hmac)
+    .bind(model::mask_name(name.as_deref().unwrap_or("")))
+    .bind(now)
+    .bind(&pin_hash)
+    .bind(&submission.form)
+    .bind(&submission.documents)
+    .execute(&mut *conn)
+    .await?;
+    let by = Caller::Citizen(citizen);
+    append_event(
+        conn,
+        &code,
+        NewEvent {
+            kind: "status",
+            status: Status::Submitted,
+            at: now,
+            note: None,
+            actor: &by.label(),
+            details: &Value::Object(Default::default()),
+        },
+    )
+    .await?;
+    let (title, body) = status_notification(&code, Status::Submitted, None, None);
+    notify(conn, &code, Some(citizen), "status", &title, &body, now).await?;
+    let dossier = lock_visible(conn, &code, &by).await?;
+    Ok(Registered {
+        dossier,
+        lookup_pin: pin,
+        lookup_pin_hash: URL_SAFE_NO_PAD.encode(pin_hash),
+    })
+}

@@ -1,0 +1,246 @@
+//! A dossier, its timeline, and what agencies send to change it.
+
+use super::*;
+
+/// One line of a dossier's timeline.
+#[derive(Debug, Clone, Object)]
+pub struct TimelineEntry {
+    pub status: StatusName,
+    pub at: OffsetDateTime,
+    pub note: Option<String>,
+    /// `status`, `transfer`, `apology` or `result`.
+    pub kind: String,
+}
+
+/// A dossier as its applicant and its agency see it.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct DossierView {
+    /// `{agency code}-{yyMMdd}-{NNNN}`.
+    pub code: String,
+    pub procedure_code: String,
+    pub procedure_name: String,
+    pub agency_code: String,
+    pub status: StatusName,
+    /// The national synchronisation code of `status`.
+    pub status_code: i16,
+    /// Submitted online.
+    pub online: bool,
+    /// The applicant's name, masked.
+    pub applicant: String,
+    pub submitted_at: Option<OffsetDateTime>,
+    pub received_at: Option<OffsetDateTime>,
+    /// The promised date (moved only by time waiting for the citizen's supplement).
+    pub due_at: Option<OffsetDateTime>,
+    /// The agency's revised date after an apology.
+    pub revised_due_at: Option<OffsetDateTime>,
+    #[oai(skip_serializing_if_is_none)]
+    pub apology_reason: Option<String>,
+    /// Past the promised date and not finished.
+    pub overdue: bool,
+    /// Working days left to the revised or promised date (negative when late); `null` before
+    /// receipt and once finished.
+    pub working_days_left: Option<f64>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// Result details, when the agency attached them.
+    #[oai(skip_serializing_if_is_none)]
+    pub result: Option<Value>,
+    /// Oldest first (detail only).
+    #[oai(skip_serializing_if_is_none)]
+    pub timeline: Option<Vec<TimelineEntry>>,
+}
+
+impl Example for DossierView {
+    fn example() -> Self {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        DossierView {
+            code: "000.00.31.H15-251201-0001".into(),
+            procedure_code: "1.001193".into(),
+            procedure_name: "Đăng ký khai sinh".into(),
+            agency_code: "000.00.31.H15".into(),
+            status: StatusName::Processing,
+            status_code: 4,
+            online: false,
+            applicant: "N*** V*** A***".into(),
+            submitted_at: None,
+            received_at: Some(at),
+            due_at: Some(at),
+            revised_due_at: None,
+            apology_reason: None,
+            overdue: false,
+            working_days_left: Some(1.5),
+            finished_at: None,
+            result: None,
+            timeline: Some(vec![TimelineEntry {
+                status: StatusName::Received,
+                at,
+                note: None,
+                kind: "status".into(),
+            }]),
+        }
+    }
+}
+
+impl DossierView {
+    pub fn of(
+        d: store::Dossier,
+        timeline: Option<Vec<store::Event>>,
+        now: OffsetDateTime,
+        holidays: &Holidays,
+    ) -> Self {
+        DossierView {
+            overdue: d.is_overdue(now),
+            working_days_left: d.working_days_left(now, holidays),
+            status: d.status.into(),
+            status_code: d.status.code(),
+            code: d.code,
+            procedure_code: d.procedure_code,
+            procedure_name: d.procedure_name,
+            agency_code: d.agency_code,
+            online: d.online,
+            applicant: d.applicant_name_masked,
+            submitted_at: d.submitted_at,
+            received_at: d.received_at,
+            due_at: d.due_at,
+            revised_due_at: d.revised_due_at,
+            apology_reason: d.apology_reason,
+            finished_at: d.finished_at,
+            result: d.result,
+            timeline: timeline.map(|events| {
+                events
+                    .into_iter()
+                    .map(|e| TimelineEntry {
+                        status: e.status.into(),
+                        at: e.at,
+                        note: e.note,
+                        kind: e.kind,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// A page of dossiers, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct DossierPage {
+    pub items: Vec<DossierView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+impl Example for DossierPage {
+    fn example() -> Self {
+        DossierPage {
+            items: vec![DossierView {
+                timeline: None,
+                ..DossierView::example()
+            }],
+            next_cursor: None,
+        }
+    }
+}
+
+/// A dossier received at the counter.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(example)]
+pub struct CounterRegistrationBody {
+    /// National procedure code.
+    #[oai(validator(min_length = 1, max_length = 32))]
+    pub procedure_code: String,
+    /// The receiving agency; default: the procedure's agency.
+    #[oai(validator(max_length = 40))]
+    pub agency_code: Option<String>,
+    /// The applicant's 12-digit personal identification number (kept only as a keyed hash).
+    #[oai(validator(max_length = 12))]
+    pub applicant_id_number: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub applicant_name: String,
+    #[oai(validator(max_length = 2000))]
+    pub note: Option<String>,
+}
+
+impl Example for CounterRegistrationBody {
+    fn example() -> Self {
+        CounterRegistrationBody {
+            procedure_code: "1.001193".into(),
+            agency_code: None,
+            applicant_id_number: "054190000123".into(),
+            applicant_name: "Nguyễn Văn An".into(),
+            note: None,
+        }
+    }
+}
+
+/// A registered dossier: print `receipt` (as a QR code) and `lookup_pin` on the paper receipt.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct RegisteredView {
+    pub code: String,
+    pub status: StatusName,
+    pub received_at: Option<OffsetDateTime>,
+    pub due_at: Option<OffsetDateTime>,
+    /// Compact JWS (ES256, `typ` `dossier-receipt+jwt`, `kid` in our JWKS) naming the dossier.
+    pub receipt: String,
+    /// For the public lookup; shown this once, kept only as a keyed hash.
+    pub lookup_pin: String,
+    pub dossier: DossierView,
+}
+
+impl Example for RegisteredView {
+    fn example() -> Self {
+        let dossier = DossierView {
+            timeline: None,
+            ..DossierView::example()
+        };
+        RegisteredView {
+            code: dossier.code.clone(),
+            status: StatusName::Received,
+            received_at: dossier.received_at,
+            due_at: dossier.due_at,
+            receipt: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRvc3NpZXItcmVjZWlwdCtqd3QifQ.e30.c2ln".into(),
+            lookup_pin: "48213906".into(),
+            dossier,
+        }
+    }
+}
+
+/// A status change.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(example)]
+pub struct TransitionBody {
+    pub to: StatusName,
+    #[oai(validator(max_length = 2000))]
+    pub note: Option<String>,
+    /// Result details (decision number, signer …), kept with `result_ready`.
+    pub result: Option<Value>,
+}
+
+impl Example for TransitionBody {
+    fn example() -> Self {
+        TransitionBody {
+            to: StatusName::Processing,
+            note: Some("Chuyển phòng chuyên môn".into()),
+            result: None,
+        }
+    }
+}
+
+/// An apology for a late result (form 04) with the revised date.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+#[oai(example)]
+pub struct ApologyBody {
+    pub revised_due_at: OffsetDateTime,
+    #[oai(validator(min_length = 1, max_length = 2000))]
+    pub reason: String,
+}
+
+impl Example for ApologyBody {
+    fn example() -> Self {
+        ApologyBody {
+            revised_due_at: OffsetDateTime::UNIX_EPOCH,
+            reason: "Cần xác minh thêm thông tin".into(),
+        }
+    }
+}
