@@ -101,6 +101,14 @@ pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
     )
 }
 
+/// The response an idempotent write keeps: its status and the view as JSON.
+pub fn stored<T: poem_openapi::types::ToJSON>(status: u16, view: &T) -> store::StoredResponse {
+    store::StoredResponse {
+        status,
+        body: view.to_json().unwrap_or_default(),
+    }
+}
+
 /// A cached read: the bytes of the scope's entry, or the loader's.
 pub async fn cached<F, Fut>(
     state: &AppState,

@@ -75,10 +75,7 @@ impl AgencyDossiersApi {
                         lookup_pin: registered.lookup_pin.clone(),
                         dossier: DossierView::of(d, None, now, &holidays),
                     };
-                    Ok(store::StoredResponse {
-                        status: 201,
-                        body: serde_json::from_slice(&service::to_bytes(&view)).unwrap_or_default(),
-                    })
+                    Ok(service::stored(201, &view))
                 })
             },
         )
@@ -138,10 +135,7 @@ impl AgencyDossiersApi {
                     )
                     .await?;
                     let view = DossierView::of(dossier, None, now, &holidays);
-                    Ok(store::StoredResponse {
-                        status: 200,
-                        body: serde_json::from_slice(&service::to_bytes(&view)).unwrap_or_default(),
-                    })
+                    Ok(service::stored(200, &view))
                 })
             },
         )
@@ -191,10 +185,7 @@ impl AgencyDossiersApi {
                     )
                     .await?;
                     let view = DossierView::of(dossier, None, now, &holidays);
-                    Ok(store::StoredResponse {
-                        status: 200,
-                        body: serde_json::from_slice(&service::to_bytes(&view)).unwrap_or_default(),
-                    })
+                    Ok(service::stored(200, &view))
                 })
             },
         )
