@@ -87,7 +87,7 @@ pub fn problem(err: StoreError) -> ApiError {
                 )
         }
         StoreError::IdempotencyMismatch => ApiError::new(&catalogue::IDEMPOTENCY_KEY_REUSED),
-        StoreError::Database(err) => ApiError::internal(err),
+        StoreError::Database(err) => ApiError::from(err),
         StoreError::Other(err) => ApiError::internal(err),
     }
 }

@@ -195,6 +195,15 @@ impl std::error::Error for ApiError {}
 // them into the opaque 500, and the log keeps the cause.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        // PostgreSQL refuses text it cannot store (a NUL character): the caller's mistake.
+        if let sqlx::Error::Database(db) = &err
+            && db.code().as_deref() == Some("22021")
+        {
+            return ApiError::new(&catalogue::INVALID_REQUEST).arg(
+                "reason",
+                "a text value contains a character that cannot be stored (NUL)",
+            );
+        }
         Self::internal(err)
     }
 }

@@ -27,6 +27,7 @@ pub struct OpsAccessApi;
 struct CitizenSessionPage {
     items: Vec<CitizenSession>,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 

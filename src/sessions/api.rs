@@ -88,6 +88,7 @@ impl Example for SessionView {
 struct SessionPage {
     items: Vec<SessionView>,
     /// Pass as `cursor` for the next (older) page; `null` on the last page.
+    #[oai(nullable)]
     next_cursor: Option<String>,
 }
 

@@ -538,6 +538,9 @@ async fn statistics_are_open_data_in_json_and_csv() {
     assert!(text.contains(&rig.agency_code));
     let bad = rig.app.get("/v1/stats/dossiers?month=2026-13").await;
     problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await;
+    // Text PostgreSQL cannot store is the caller's mistake, not a 500.
+    let nul = rig.app.get("/v1/stats/dossiers?agency=a%00b").await;
+    problem(nul, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test]

@@ -81,12 +81,18 @@ enum Marked {
 
 #[derive(ApiResponse)]
 enum StatsResponse {
-    /// JSON (`Accept: text/csv` for CSV with the same column names).
+    /// JSON, or CSV with `Accept: text/csv` (the same column names; one row per agency, the
+    /// province last with `agency_code` empty).
     #[oai(status = 200)]
-    Json(Json<StatsView>, #[oai(header = "Cache-Control")] String),
-    /// CSV, one row per agency and the province (`agency_code` empty) last.
-    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
-    Csv(PlainText<String>, #[oai(header = "Cache-Control")] String),
+    Ok(StatsBody, #[oai(header = "Cache-Control")] String),
+}
+
+/// The statistics in the format the client accepts.
+#[derive(poem_openapi::ResponseContent)]
+enum StatsBody {
+    Json(Json<StatsView>),
+    #[oai(content_type = "text/csv; charset=utf-8")]
+    Csv(PlainText<String>),
 }
 
 const PUBLIC_CACHE: &str = "public, max-age=60";

@@ -98,8 +98,11 @@ impl PublicDossiersApi {
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("statistics entry unreadable")))?;
         let wants_csv = req.header("accept").is_some_and(|a| a.contains("text/csv"));
         Ok(match wants_csv {
-            true => StatsResponse::Csv(PlainText(stats_csv(&view)), PUBLIC_CACHE.into()),
-            false => StatsResponse::Json(Json(view), PUBLIC_CACHE.into()),
+            true => StatsResponse::Ok(
+                StatsBody::Csv(PlainText(stats_csv(&view))),
+                PUBLIC_CACHE.into(),
+            ),
+            false => StatsResponse::Ok(StatsBody::Json(Json(view)), PUBLIC_CACHE.into()),
         })
     }
 }

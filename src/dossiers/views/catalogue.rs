@@ -25,6 +25,7 @@ impl Example for AgencyView {
 #[oai(example)]
 pub struct AgencyList {
     pub items: Vec<AgencyView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -121,6 +122,7 @@ impl From<store::Procedure> for ProcedureView {
 pub struct ProcedurePage {
     pub items: Vec<ProcedureView>,
     /// Pass as `cursor` for the next page; `null` on the last one (and with `q`).
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

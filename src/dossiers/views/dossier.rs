@@ -7,6 +7,7 @@ use super::*;
 pub struct TimelineEntry {
     pub status: StatusName,
     pub at: OffsetDateTime,
+    #[oai(nullable)]
     pub note: Option<String>,
     /// `status`, `transfer`, `apology` or `result`.
     pub kind: String,
@@ -28,11 +29,15 @@ pub struct DossierView {
     pub online: bool,
     /// The applicant's name, masked.
     pub applicant: String,
+    #[oai(nullable)]
     pub submitted_at: Option<OffsetDateTime>,
+    #[oai(nullable)]
     pub received_at: Option<OffsetDateTime>,
     /// The promised date (moved only by time waiting for the citizen's supplement).
+    #[oai(nullable)]
     pub due_at: Option<OffsetDateTime>,
     /// The agency's revised date after an apology.
+    #[oai(nullable)]
     pub revised_due_at: Option<OffsetDateTime>,
     #[oai(skip_serializing_if_is_none)]
     pub apology_reason: Option<String>,
@@ -40,7 +45,9 @@ pub struct DossierView {
     pub overdue: bool,
     /// Working days left to the revised or promised date (negative when late); `null` before
     /// receipt and once finished.
+    #[oai(nullable)]
     pub working_days_left: Option<f64>,
+    #[oai(nullable)]
     pub finished_at: Option<OffsetDateTime>,
     /// Result details, when the agency attached them.
     #[oai(skip_serializing_if_is_none)]
@@ -127,6 +134,7 @@ impl DossierView {
 pub struct DossierPage {
     pub items: Vec<DossierView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -150,14 +158,14 @@ pub struct CounterRegistrationBody {
     #[oai(validator(min_length = 1, max_length = 32))]
     pub procedure_code: String,
     /// The receiving agency; default: the procedure's agency.
-    #[oai(validator(max_length = 40))]
+    #[oai(nullable, validator(max_length = 40))]
     pub agency_code: Option<String>,
     /// The applicant's 12-digit personal identification number (kept only as a keyed hash).
     #[oai(validator(max_length = 12))]
     pub applicant_id_number: String,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub applicant_name: String,
-    #[oai(validator(max_length = 2000))]
+    #[oai(nullable, validator(max_length = 2000))]
     pub note: Option<String>,
 }
 
@@ -179,7 +187,9 @@ impl Example for CounterRegistrationBody {
 pub struct RegisteredView {
     pub code: String,
     pub status: StatusName,
+    #[oai(nullable)]
     pub received_at: Option<OffsetDateTime>,
+    #[oai(nullable)]
     pub due_at: Option<OffsetDateTime>,
     /// Compact JWS (ES256, `typ` `dossier-receipt+jwt`, `kid` in our JWKS) naming the dossier.
     pub receipt: String,
@@ -211,9 +221,10 @@ impl Example for RegisteredView {
 #[oai(example)]
 pub struct TransitionBody {
     pub to: StatusName,
-    #[oai(validator(max_length = 2000))]
+    #[oai(nullable, validator(max_length = 2000))]
     pub note: Option<String>,
     /// Result details (decision number, signer …), kept with `result_ready`.
+    #[oai(nullable)]
     pub result: Option<Value>,
 }
 

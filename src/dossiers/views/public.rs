@@ -8,9 +8,9 @@ use super::*;
 pub struct LookupBody {
     #[oai(validator(max_length = 64))]
     pub code: String,
-    #[oai(validator(max_length = 32))]
+    #[oai(nullable, validator(max_length = 32))]
     pub pin: Option<String>,
-    #[oai(validator(max_length = 12))]
+    #[oai(nullable, validator(max_length = 12))]
     pub id_number: Option<String>,
 }
 
@@ -39,9 +39,13 @@ pub struct PublicDossierView {
     pub status: StatusName,
     pub procedure_code: String,
     pub procedure_name: String,
+    #[oai(nullable)]
     pub received_at: Option<OffsetDateTime>,
+    #[oai(nullable)]
     pub due_at: Option<OffsetDateTime>,
+    #[oai(nullable)]
     pub revised_due_at: Option<OffsetDateTime>,
+    #[oai(nullable)]
     pub finished_at: Option<OffsetDateTime>,
     pub overdue: bool,
     pub timeline: Vec<PublicEventView>,
@@ -100,6 +104,7 @@ pub struct NotificationView {
     pub title: String,
     pub body: String,
     pub created_at: OffsetDateTime,
+    #[oai(nullable)]
     pub read_at: Option<OffsetDateTime>,
 }
 
@@ -108,6 +113,7 @@ pub struct NotificationView {
 #[oai(example)]
 pub struct NotificationPage {
     pub items: Vec<NotificationView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
     /// Unread notifications in all.
     pub unread: i64,
@@ -157,6 +163,7 @@ impl From<store::NotificationPage> for NotificationPage {
 #[derive(Debug, Clone, Object)]
 pub struct StatsRowView {
     /// `null` on the province row.
+    #[oai(nullable)]
     pub agency_code: Option<String>,
     /// `YYYY-MM`.
     pub month: String,
@@ -168,9 +175,12 @@ pub struct StatsRowView {
     pub in_progress: i64,
     pub overdue: i64,
     /// finished_on_time ÷ finished.
+    #[oai(nullable)]
     pub on_time_rate: Option<f64>,
     /// Online dossiers ÷ received.
+    #[oai(nullable)]
     pub online_share: Option<f64>,
+    #[oai(nullable)]
     pub average_processing_days: Option<f64>,
 }
 
