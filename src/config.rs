@@ -60,6 +60,8 @@ pub struct Config {
     pub redis_url: Secret<String>,
     pub redis_cluster: bool,
     pub redis_prefix: String,
+    /// Serve every cached read from PostgreSQL: for diagnosis and for measuring the uncached path.
+    pub cache_disabled: bool,
     pub listen: SocketAddr,
     pub public_url: Url,
     pub eid_issuer: Url,
@@ -150,6 +152,7 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_AUDIT_CHECKPOINT_SECS",
     "MOTCUA_OPS_MAX_AGE_SECS",
     "MOTCUA_REVOCATION_POLL_MS",
+    "MOTCUA_CACHE_DISABLED",
 ];
 
 impl Config {
@@ -196,6 +199,7 @@ impl Config {
                 .get("MOTCUA_REDIS_PREFIX")
                 .unwrap_or("motcua:")
                 .to_string(),
+            cache_disabled: parse_bool("MOTCUA_CACHE_DISABLED", v.get("MOTCUA_CACHE_DISABLED"))?,
             listen: v
                 .get("MOTCUA_LISTEN")
                 .unwrap_or("127.0.0.1:8080")
@@ -356,6 +360,7 @@ mod tests {
         assert_eq!(c.redis_prefix, "motcua:");
         assert!(c.master_key_is_dev);
         assert!(!c.redis_cluster);
+        assert!(!c.cache_disabled);
         assert!(c.trusted_proxies.is_empty());
         assert_eq!(c.revocation_poll, Duration::from_secs(1));
     }

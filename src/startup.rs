@@ -140,7 +140,7 @@ impl Application {
             audit,
             limiter,
             revocations,
-            cache: Cache::new(redis.clone()),
+            cache: Cache::new(redis.clone()).enabled(!config.cache_disabled),
             tokens,
             config: Arc::new(config),
             db,

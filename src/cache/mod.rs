@@ -33,6 +33,7 @@ pub struct Cache {
     redis: Redis,
     script: Arc<redis::Script>,
     inflight: Arc<Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>>,
+    enabled: bool,
 }
 
 /// Where a value came from, for metrics and tests.
@@ -48,7 +49,16 @@ impl Cache {
             redis,
             script: Arc::new(redis::Script::new(GET_SCRIPT)),
             inflight: Arc::default(),
+            enabled: true,
         }
+    }
+
+    /// A disabled cache runs every loader itself: no Redis, no sharing of loads between
+    /// concurrent callers. Reads then cost what they cost without a cache, which is what the
+    /// uncached benchmarks measure and what an operator wants when suspecting the cache.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
     }
 
     /// Returns the cached JSON value of `key`, or loads, caches and returns it.
@@ -64,6 +74,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        if !self.enabled {
+            count(ns, "bypass");
+            return load().await;
+        }
         let version = match self.lookup(ns, "", key).await {
             Lookup::Hit { bytes, version } => match serde_json::from_slice(&bytes) {
                 Ok(value) => {
@@ -142,6 +156,10 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Bytes, E>>,
     {
+        if !self.enabled {
+            count(ns, "bypass");
+            return load().await.map(|bytes| (bytes, Source::Loader));
+        }
         let version = match self.lookup(ns, scope, key).await {
             Lookup::Hit { bytes, .. } => {
                 count(ns, "hit");
@@ -210,6 +228,7 @@ impl Cache {
     /// `INCR`. Call it after the write has committed: a load that read the old state stores it
     /// under the old version, which nobody reads again.
     pub async fn invalidate_scope(&self, ns: Namespace, scope: &str) {
+        // Even a disabled cache invalidates: other replicas may be serving from it.
         let version_key = self.version_key(ns, scope);
         let result = self
             .redis

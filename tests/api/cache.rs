@@ -236,3 +236,29 @@ async fn reads_fall_through_to_the_loader_quickly_when_redis_is_down() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_disabled_cache_loads_every_read_and_stores_nothing() {
+    let f = Fixture::new();
+    let disabled = f.cache.clone().enabled(false);
+    for _ in 0..3 {
+        let loads = f.loads.clone();
+        let (bytes, source) = disabled
+            .get_or_load_bytes(PROCEDURES, "all", TTL, || async move {
+                loads.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, String>(bytes::Bytes::from_static(b"fresh"))
+            })
+            .await
+            .unwrap();
+        assert_eq!((&bytes[..], source), (&b"fresh"[..], Source::Loader));
+    }
+    assert_eq!(f.loads(), 3, "every read runs its loader");
+    // Nothing was written: the enabled cache on the same Redis misses.
+    assert_eq!(
+        f.get(PROCEDURES, "all", "from the enabled cache")
+            .await
+            .unwrap(),
+        "from the enabled cache"
+    );
+    assert_eq!(f.loads(), 4);
+}

@@ -30,6 +30,11 @@ fn every_default_is_the_documented_one() {
             "false".into(),
         ),
         (
+            "MOTCUA_CACHE_DISABLED",
+            c.cache_disabled.to_string(),
+            "false".into(),
+        ),
+        (
             "MOTCUA_REDIS_PREFIX",
             c.redis_prefix.clone(),
             "motcua:".into(),
