@@ -2,6 +2,12 @@
 //! itself after `--duration` seconds or `--requests` requests, whichever comes first.
 //!
 //!     cargo run --release -p motcua-load -- --url http://127.0.0.1:8080/healthz
+//!
+//! With `--items FILE`, `{item}` in the URL and bodies stands for one line of the file: worker
+//! `w` of `c` takes the lines `w, w + c, w + 2c, …` in turn, so with as many lines as workers each
+//! worker owns one item. Several `--body` values are sent in turn for each item, which drives a
+//! state machine back and forth (a dossier between two statuses, say) without two workers racing
+//! on one item.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,9 +39,12 @@ struct Args {
     /// HTTP method.
     #[arg(long, default_value = "GET")]
     method: String,
-    /// Request body (form or JSON as given).
+    /// Request body (form or JSON as given); repeatable: each item gets them in turn.
+    #[arg(long = "body")]
+    bodies: Vec<String>,
+    /// File of items substituted for `{item}` in the URL and bodies, one per line.
     #[arg(long)]
-    body: Option<String>,
+    items: Option<std::path::PathBuf>,
     /// Seconds of warm-up not counted in the results.
     #[arg(long, default_value_t = 1)]
     warmup: u64,
@@ -71,42 +80,65 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let method: reqwest::Method = args.method.parse()?;
 
-    let warmup_end = Instant::now() + Duration::from_secs(args.warmup);
-    while Instant::now() < warmup_end {
-        let _ = client
-            .request(method.clone(), url.clone())
-            .body(args.body.clone().unwrap_or_default())
-            .send()
-            .await;
+    let items: Vec<String> = match &args.items {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--items {}", path.display()))?
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| line.trim().to_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    if args.items.is_some() && items.is_empty() {
+        bail!("--items: the file has no items");
     }
+    let plan = Arc::new(Plan {
+        url: args.url.clone(),
+        bodies: args.bodies.clone(),
+        items,
+        concurrency: args.concurrency,
+    });
 
+    let warmup_end = Instant::now() + Duration::from_secs(args.warmup);
     let budget = Arc::new(AtomicU64::new(args.requests));
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let started = Instant::now();
+    let deadline = warmup_end + Duration::from_secs(args.duration);
     let mut workers = Vec::new();
-    for _ in 0..args.concurrency {
-        let (client, url, method, body, budget) = (
-            client.clone(),
-            url.clone(),
-            method.clone(),
-            args.body.clone(),
-            budget.clone(),
-        );
+    for worker in 0..args.concurrency {
+        let (client, method, budget, plan) =
+            (client.clone(), method.clone(), budget.clone(), plan.clone());
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
             let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
             let mut errors = 0u64;
-            while Instant::now() < deadline
-                && budget
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-                    .is_ok()
-            {
-                let t = Instant::now();
-                let mut req = client.request(method.clone(), url.clone());
-                if let Some(body) = &body {
-                    req = req.body(body.clone());
+            let mut sent = 0usize;
+            loop {
+                let now = Instant::now();
+                let counted = now >= warmup_end;
+                if now >= deadline
+                    || (counted
+                        && budget
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                                n.checked_sub(1)
+                            })
+                            .is_err())
+                {
+                    break;
                 }
-                match req.send().await {
+                let (url, body) = plan.request(worker, sent);
+                sent += 1;
+                let t = Instant::now();
+                let mut req = client.request(method.clone(), url);
+                if let Some(body) = body {
+                    req = req.body(body);
+                }
+                let result = req.send().await;
+                if !counted {
+                    if let Ok(resp) = result {
+                        let _ = resp.bytes().await;
+                    }
+                    continue;
+                }
+                match result {
                     Ok(resp) => {
                         let status = resp.status().as_u16();
                         let _ = resp.bytes().await;
@@ -119,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
             (hist, statuses, errors)
         }));
     }
+    let started = warmup_end;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut statuses = std::collections::BTreeMap::<u16, u64>::new();
     let mut errors = 0;
@@ -130,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
         }
         errors += e;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64().min(args.duration as f64).max(0.001);
     let total = hist.len();
     let report = serde_json::json!({
         "url": url.as_str(),
@@ -150,4 +183,36 @@ async fn main() -> anyhow::Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// What each worker sends: its `n`-th request.
+struct Plan {
+    url: String,
+    bodies: Vec<String>,
+    items: Vec<String>,
+    concurrency: usize,
+}
+
+impl Plan {
+    fn request(&self, worker: usize, n: usize) -> (String, Option<String>) {
+        let (item, round) = if self.items.is_empty() {
+            (None, n)
+        } else {
+            // The worker's items are `worker, worker + c, …`; with fewer items than workers,
+            // workers share them.
+            let first = worker % self.items.len();
+            let own = (self.items.len() - first).div_ceil(self.concurrency).max(1);
+            let item = &self.items[first + (n % own) * self.concurrency];
+            (Some(item.as_str()), n / own)
+        };
+        let fill = |text: &str| match item {
+            Some(item) => text.replace("{item}", item),
+            None => text.to_string(),
+        };
+        let body = match self.bodies.len() {
+            0 => None,
+            len => Some(fill(&self.bodies[round % len])),
+        };
+        (fill(&self.url), body)
+    }
 }
