@@ -808,59 +808,7 @@ pub async fn load(db: &PgPool, master: &MasterKey, dossiers: usize) -> anyhow::R
         .await?;
     }
     for p in &procedures {
-        let fields = (p.form)();
-        let schema = (!fields.is_empty()).then(|| form_schema(p.name, fields));
-        let schema = match (p.online_level, schema) {
-            // A partly online procedure without a dedicated form takes the generic request.
-            ("none", _) => None,
-            (_, Some(schema)) => Some(schema),
-            (_, None) => Some(form_schema(
-                p.name,
-                vec![
-                    text(
-                        "applicant_address",
-                        "Địa chỉ liên hệ",
-                        "Phường Tuy Hòa, tỉnh Đắk Lắk",
-                    ),
-                    text("request", "Nội dung đề nghị", p.name),
-                ],
-            )),
-        };
-        let documents: Vec<Value> = p
-            .documents
-            .iter()
-            .map(|(code, name)| json!({ "code": code, "name": name }))
-            .collect();
-        sqlx::query(
-            "INSERT INTO procedures (code, name, field, agency_code, processing_days, cutoff, fee_vnd, fee_note,
-                                     online_level, required_documents, form_schema)
-             VALUES ($1, $2, $3, $4, $5::float8::numeric, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, field = EXCLUDED.field,
-                 agency_code = EXCLUDED.agency_code, processing_days = EXCLUDED.processing_days,
-                 cutoff = EXCLUDED.cutoff, fee_vnd = EXCLUDED.fee_vnd, fee_note = EXCLUDED.fee_note,
-                 online_level = EXCLUDED.online_level, required_documents = EXCLUDED.required_documents,
-                 form_schema = EXCLUDED.form_schema
-             WHERE (procedures.name, procedures.field, procedures.agency_code, procedures.processing_days,
-                    procedures.cutoff, procedures.fee_vnd, procedures.fee_note, procedures.online_level,
-                    procedures.required_documents, procedures.form_schema)
-                   IS DISTINCT FROM
-                   (EXCLUDED.name, EXCLUDED.field, EXCLUDED.agency_code, EXCLUDED.processing_days,
-                    EXCLUDED.cutoff, EXCLUDED.fee_vnd, EXCLUDED.fee_note, EXCLUDED.online_level,
-                    EXCLUDED.required_documents, EXCLUDED.form_schema)",
-        )
-        .bind(p.code)
-        .bind(p.name)
-        .bind(p.field)
-        .bind(p.agency)
-        .bind(p.days)
-        .bind(p.cutoff)
-        .bind(p.fee_vnd)
-        .bind(p.fee_note)
-        .bind(p.online_level)
-        .bind(Value::Array(documents))
-        .bind(schema)
-        .execute(&mut *tx)
-        .await?;
+        upsert_procedure(&mut tx, p).await?;
     }
     tx.commit().await?;
 
@@ -883,6 +831,68 @@ pub async fn load(db: &PgPool, master: &MasterKey, dossiers: usize) -> anyhow::R
         demo_pin: DEMO_PIN,
         elapsed_ms: started.elapsed().as_millis(),
     })
+}
+
+/// The form a procedure's online application fills in: its own, or the generic request when it
+/// is partly online without one.
+fn procedure_form(p: &ProcedureSeed) -> Option<Value> {
+    let fields = (p.form)();
+    let schema = (!fields.is_empty()).then(|| form_schema(p.name, fields));
+    match (p.online_level, schema) {
+        ("none", _) => None,
+        (_, Some(schema)) => Some(schema),
+        (_, None) => Some(form_schema(
+            p.name,
+            vec![
+                text(
+                    "applicant_address",
+                    "Địa chỉ liên hệ",
+                    "Phường Tuy Hòa, tỉnh Đắk Lắk",
+                ),
+                text("request", "Nội dung đề nghị", p.name),
+            ],
+        )),
+    }
+}
+
+async fn upsert_procedure(conn: &mut sqlx::PgConnection, p: &ProcedureSeed) -> anyhow::Result<()> {
+    let schema = procedure_form(p);
+    let documents: Vec<Value> = p
+        .documents
+        .iter()
+        .map(|(code, name)| json!({ "code": code, "name": name }))
+        .collect();
+    sqlx::query(
+        "INSERT INTO procedures (code, name, field, agency_code, processing_days, cutoff, fee_vnd, fee_note,
+                                 online_level, required_documents, form_schema)
+         VALUES ($1, $2, $3, $4, $5::float8::numeric, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, field = EXCLUDED.field,
+             agency_code = EXCLUDED.agency_code, processing_days = EXCLUDED.processing_days,
+             cutoff = EXCLUDED.cutoff, fee_vnd = EXCLUDED.fee_vnd, fee_note = EXCLUDED.fee_note,
+             online_level = EXCLUDED.online_level, required_documents = EXCLUDED.required_documents,
+             form_schema = EXCLUDED.form_schema
+         WHERE (procedures.name, procedures.field, procedures.agency_code, procedures.processing_days,
+                procedures.cutoff, procedures.fee_vnd, procedures.fee_note, procedures.online_level,
+                procedures.required_documents, procedures.form_schema)
+               IS DISTINCT FROM
+               (EXCLUDED.name, EXCLUDED.field, EXCLUDED.agency_code, EXCLUDED.processing_days,
+                EXCLUDED.cutoff, EXCLUDED.fee_vnd, EXCLUDED.fee_note, EXCLUDED.online_level,
+                EXCLUDED.required_documents, EXCLUDED.form_schema)",
+    )
+    .bind(p.code)
+    .bind(p.name)
+    .bind(p.field)
+    .bind(p.agency)
+    .bind(p.days)
+    .bind(p.cutoff)
+    .bind(p.fee_vnd)
+    .bind(p.fee_note)
+    .bind(p.online_level)
+    .bind(Value::Array(documents))
+    .bind(schema)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// One generated dossier, before insertion.
@@ -984,6 +994,30 @@ pub async fn generate_dossiers(
     let mut rng = StdRng::seed_from_u64(0x6d6f74637561 ^ n as u64 ^ now.unix_timestamp() as u64);
 
     let mut tx = db.begin().await?;
+    let mut counters = lock_counters(&mut tx).await?;
+    let mut generated = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut g = generate_one(&mut rng, &catalogue, applicants.len(), &holidays, now)?;
+        let day = g.filed_at.to_offset(VIETNAM).date();
+        let counter = counters.entry((g.agency.clone(), day)).or_insert(0);
+        *counter += 1;
+        let agency = AgencyCode::parse(&g.agency)?;
+        g.code = DossierCode::new(agency, day, *counter).to_string();
+        generated.push(g);
+    }
+
+    for chunk in generated.chunks(10_000) {
+        insert_chunk(&mut tx, master, &applicants, chunk).await?;
+    }
+    store_counters(&mut tx, counters).await?;
+    tx.commit().await?;
+    Ok(n)
+}
+
+/// The daily code counters, locked until the transaction ends.
+async fn lock_counters(
+    tx: &mut sqlx::PgConnection,
+) -> anyhow::Result<HashMap<(String, Date), u32>> {
     // Registrations wait while the counters are handed out in bulk.
     sqlx::query("LOCK TABLE dossier_code_counters IN EXCLUSIVE MODE")
         .execute(&mut *tx)
@@ -997,138 +1031,13 @@ pub async fn generate_dossiers(
     {
         counters.insert((row.0, row.1), row.2.max(0) as u32);
     }
+    Ok(counters)
+}
 
-    let mut generated = Vec::with_capacity(n);
-    for _ in 0..n {
-        let procedure = pick(&mut rng, &catalogue);
-        let agency = if COMMUNE_AGENCIES.contains(&procedure.agency_code.as_str()) {
-            pick(&mut rng, COMMUNE_AGENCIES).to_string()
-        } else {
-            procedure.agency_code.clone()
-        };
-        let online = match procedure.online_level.as_str() {
-            "whole_process" => rng.random_bool(0.45),
-            "partial" => rng.random_bool(0.2),
-            _ => false,
-        };
-        let processing = procedure.processing_time()?;
-        let received = random_receipt(&mut rng, now, 400, &holidays);
-        let submitted = online.then(|| received - Duration::minutes(rng.random_range(5..3000)));
-        let filed_at = submitted.unwrap_or(received);
-        let due = calendar::due_at(received, processing, procedure.cutoff, &holidays);
-        let mut g = Generated {
-            code: String::new(),
-            procedure: procedure.code.clone(),
-            agency,
-            status: Status::Received,
-            online,
-            applicant: rng.random_range(0..applicants.len()),
-            name: model::mask_name(&format!(
-                "{} {} {}",
-                pick(&mut rng, FAMILY),
-                pick(&mut rng, MIDDLE),
-                pick(&mut rng, GIVEN)
-            )),
-            filed_at,
-            submitted_at: submitted,
-            received_at: Some(received),
-            due_at: Some(due),
-            paused_since: None,
-            finished_at: None,
-            processing_ticks: None,
-            closed_at: None,
-            events: Vec::new(),
-        };
-        if let Some(at) = submitted {
-            g.events.push((Status::Submitted, at));
-        }
-        let roll: f64 = rng.random();
-        let started = received + Duration::minutes(rng.random_range(10..240));
-        if online && roll < 0.02 && filed_at > now - Duration::days(3) {
-            // Still waiting to be received.
-            g.status = Status::Submitted;
-            g.received_at = None;
-            g.due_at = None;
-        } else if online && roll < 0.04 {
-            g.status = Status::Refused;
-            g.received_at = None;
-            g.due_at = None;
-            g.closed_at = Some(received);
-            g.events.push((Status::Refused, received));
-        } else {
-            g.events.push((Status::Received, received));
-            let overdue_now = due < now;
-            let outcome: f64 = rng.random();
-            if overdue_now && outcome < 0.86 || !overdue_now && outcome < 0.3 {
-                // Finished: mostly on time, some late.
-                let late = overdue_now && rng.random_bool(0.12);
-                let finished = if late {
-                    between(&mut rng, due, now.min(due + Duration::days(20)))
-                } else {
-                    between(&mut rng, started, due.min(now))
-                };
-                let finished = finished.max(started);
-                g.events.push((Status::Processing, started));
-                g.events.push((Status::ResultReady, finished));
-                g.finished_at = Some(finished);
-                g.processing_ticks = Some(
-                    calendar::working_time_between(received, finished, &holidays)
-                        .0
-                        .max(0),
-                );
-                g.status = Status::ResultReady;
-                if finished < now - Duration::days(2) || rng.random_bool(0.5) {
-                    let returned =
-                        between(&mut rng, finished, now.min(finished + Duration::days(5)));
-                    g.events.push((Status::Returned, returned));
-                    g.status = Status::Returned;
-                    g.closed_at = Some(returned);
-                }
-            } else if outcome < 0.93 {
-                // Still open: some overdue now.
-                g.events.push((Status::Processing, started.min(now)));
-                g.status = match rng.random_range(0..10) {
-                    0 => Status::Received,
-                    1 | 2 => Status::SupplementRequested,
-                    3 => Status::AwaitingFee,
-                    _ => Status::Processing,
-                };
-                match g.status {
-                    Status::Received => {
-                        g.events.pop();
-                    }
-                    Status::SupplementRequested | Status::AwaitingFee => {
-                        let at = between(&mut rng, started.min(now), due.min(now));
-                        g.events.push((g.status, at));
-                        if g.status == Status::SupplementRequested {
-                            g.paused_since = Some(at);
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
-                let status = if rng.random_bool(0.6) {
-                    Status::Withdrawn
-                } else {
-                    Status::Stopped
-                };
-                let at = between(&mut rng, received, due.min(now));
-                g.events.push((status, at));
-                g.status = status;
-                g.closed_at = Some(at);
-            }
-        }
-        let day = g.filed_at.to_offset(VIETNAM).date();
-        let counter = counters.entry((g.agency.clone(), day)).or_insert(0);
-        *counter += 1;
-        let agency = AgencyCode::parse(&g.agency)?;
-        g.code = DossierCode::new(agency, day, *counter).to_string();
-        generated.push(g);
-    }
-
-    for chunk in generated.chunks(10_000) {
-        insert_chunk(&mut tx, master, &applicants, chunk).await?;
-    }
+async fn store_counters(
+    tx: &mut sqlx::PgConnection,
+    counters: HashMap<(String, Date), u32>,
+) -> anyhow::Result<()> {
     let (agencies, days, values): (Vec<String>, Vec<Date>, Vec<i32>) = counters
         .into_iter()
         .map(|((agency, day), n)| (agency, day, n as i32))
@@ -1151,8 +1060,149 @@ pub async fn generate_dossiers(
     .bind(&values)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(n)
+    Ok(())
+}
+
+/// One dossier without its code: procedure, agency, channel, applicant, dates and how far it got.
+fn generate_one(
+    rng: &mut StdRng,
+    catalogue: &[store::Procedure],
+    applicants: usize,
+    holidays: &Holidays,
+    now: OffsetDateTime,
+) -> anyhow::Result<Generated> {
+    let procedure = pick(rng, catalogue);
+    let agency = if COMMUNE_AGENCIES.contains(&procedure.agency_code.as_str()) {
+        pick(rng, COMMUNE_AGENCIES).to_string()
+    } else {
+        procedure.agency_code.clone()
+    };
+    let online = match procedure.online_level.as_str() {
+        "whole_process" => rng.random_bool(0.45),
+        "partial" => rng.random_bool(0.2),
+        _ => false,
+    };
+    let processing = procedure.processing_time()?;
+    let received = random_receipt(rng, now, 400, holidays);
+    let submitted = online.then(|| received - Duration::minutes(rng.random_range(5..3000)));
+    let filed_at = submitted.unwrap_or(received);
+    let due = calendar::due_at(received, processing, procedure.cutoff, holidays);
+    let mut g = Generated {
+        code: String::new(),
+        procedure: procedure.code.clone(),
+        agency,
+        status: Status::Received,
+        online,
+        applicant: rng.random_range(0..applicants),
+        name: model::mask_name(&format!(
+            "{} {} {}",
+            pick(rng, FAMILY),
+            pick(rng, MIDDLE),
+            pick(rng, GIVEN)
+        )),
+        filed_at,
+        submitted_at: submitted,
+        received_at: Some(received),
+        due_at: Some(due),
+        paused_since: None,
+        finished_at: None,
+        processing_ticks: None,
+        closed_at: None,
+        events: Vec::new(),
+    };
+    if let Some(at) = submitted {
+        g.events.push((Status::Submitted, at));
+    }
+    let roll: f64 = rng.random();
+    let started = received + Duration::minutes(rng.random_range(10..240));
+    if online && roll < 0.02 && filed_at > now - Duration::days(3) {
+        // Still waiting to be received.
+        g.status = Status::Submitted;
+        g.received_at = None;
+        g.due_at = None;
+    } else if online && roll < 0.04 {
+        g.status = Status::Refused;
+        g.received_at = None;
+        g.due_at = None;
+        g.closed_at = Some(received);
+        g.events.push((Status::Refused, received));
+    } else {
+        g.events.push((Status::Received, received));
+        progress(rng, &mut g, received, started, due, now, holidays);
+    }
+    Ok(g)
+}
+
+/// What became of a received dossier: finished (mostly on time), still open (some overdue now),
+/// or withdrawn or stopped.
+fn progress(
+    rng: &mut StdRng,
+    g: &mut Generated,
+    received: OffsetDateTime,
+    started: OffsetDateTime,
+    due: OffsetDateTime,
+    now: OffsetDateTime,
+    holidays: &Holidays,
+) {
+    let overdue_now = due < now;
+    let outcome: f64 = rng.random();
+    if overdue_now && outcome < 0.86 || !overdue_now && outcome < 0.3 {
+        // Finished: mostly on time, some late.
+        let late = overdue_now && rng.random_bool(0.12);
+        let finished = if late {
+            between(rng, due, now.min(due + Duration::days(20)))
+        } else {
+            between(rng, started, due.min(now))
+        };
+        let finished = finished.max(started);
+        g.events.push((Status::Processing, started));
+        g.events.push((Status::ResultReady, finished));
+        g.finished_at = Some(finished);
+        g.processing_ticks = Some(
+            calendar::working_time_between(received, finished, holidays)
+                .0
+                .max(0),
+        );
+        g.status = Status::ResultReady;
+        if finished < now - Duration::days(2) || rng.random_bool(0.5) {
+            let returned = between(rng, finished, now.min(finished + Duration::days(5)));
+            g.events.push((Status::Returned, returned));
+            g.status = Status::Returned;
+            g.closed_at = Some(returned);
+        }
+    } else if outcome < 0.93 {
+        // Still open: some overdue now.
+        g.events.push((Status::Processing, started.min(now)));
+        g.status = match rng.random_range(0..10) {
+            0 => Status::Received,
+            1 | 2 => Status::SupplementRequested,
+            3 => Status::AwaitingFee,
+            _ => Status::Processing,
+        };
+        match g.status {
+            Status::Received => {
+                g.events.pop();
+            }
+            Status::SupplementRequested | Status::AwaitingFee => {
+                let at = between(rng, started.min(now), due.min(now));
+                g.events.push((g.status, at));
+                if g.status == Status::SupplementRequested {
+                    g.paused_since = Some(at);
+                }
+            }
+            _ => {}
+        }
+    } else {
+        let status = if rng.random_bool(0.6) {
+            Status::Withdrawn
+        } else {
+            Status::Stopped
+        };
+        let at = between(rng, received, due.min(now));
+        g.events.push((status, at));
+        g.status = status;
+        g.closed_at = Some(at);
+    }
 }
 
 async fn insert_chunk(

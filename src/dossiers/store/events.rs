@@ -28,14 +28,7 @@ pub async fn apply_transition(
     check_transition(from, to, by.actor())?;
 
     // The pause ends whenever the dossier leaves `supplement_requested`.
-    let mut pause_ended = WorkingTime::ZERO;
-    if let Some(since) = dossier.paused_since.take() {
-        pause_ended = calendar::working_time_between(since, now, holidays).max(WorkingTime::ZERO);
-        dossier.paused = dossier.paused + pause_ended;
-        dossier.due_at = dossier
-            .due_at
-            .map(|due| calendar::shift_by_paused(due, pause_ended, holidays));
-    }
+    let pause_ended = end_pause(&mut dossier, holidays, now);
     // Receipt of an online dossier: the clock starts (also when a supplement came first).
     if matches!(to, Status::Received | Status::Processing) && dossier.received_at.is_none() {
         let procedure = get_procedure_in(conn, &dossier.procedure_code)
@@ -70,30 +63,8 @@ pub async fn apply_transition(
     }
     dossier.status = to;
 
-    sqlx::query(
-        "UPDATE dossiers SET status = $2, received_at = $3, due_at = $4, paused_since = $5, paused_ticks = $6,
-                finished_at = $7, closed_at = $8, result = $9, processing_ticks = COALESCE($10, processing_ticks)
-          WHERE code = $1",
-    )
-    .bind(code)
-    .bind(to.as_str())
-    .bind(dossier.received_at)
-    .bind(dossier.due_at)
-    .bind(dossier.paused_since)
-    .bind(dossier.paused.0)
-    .bind(dossier.finished_at)
-    .bind(dossier.closed_at)
-    .bind(&dossier.result)
-    .bind(processing_ticks)
-    .execute(&mut *conn)
-    .await?;
-    let mut details = serde_json::json!({ "from": from.as_str() });
-    if pause_ended > WorkingTime::ZERO {
-        details["paused_working_days"] = serde_json::json!(pause_ended.as_days());
-    }
-    if let Some(due) = dossier.due_at {
-        details["due_at"] = serde_json::json!(due.unix_timestamp());
-    }
+    write_transition(conn, code, &dossier, processing_ticks).await?;
+    let details = transition_details(from, pause_ended, dossier.due_at);
     let note = request.note.as_deref();
     append_event(
         conn,
@@ -111,6 +82,62 @@ pub async fn apply_transition(
     let (title, body) = status_notification(code, to, note, dossier.due_at);
     notify(conn, code, dossier.citizen_id, "status", &title, &body, now).await?;
     Ok(dossier)
+}
+
+/// Ends a running pause: the dossier leaves `supplement_requested`, so the paused working time is
+/// added up and the due date moves by it. Returns the pause's length.
+fn end_pause(dossier: &mut Dossier, holidays: &Holidays, now: OffsetDateTime) -> WorkingTime {
+    let Some(since) = dossier.paused_since.take() else {
+        return WorkingTime::ZERO;
+    };
+    let pause_ended = calendar::working_time_between(since, now, holidays).max(WorkingTime::ZERO);
+    dossier.paused = dossier.paused + pause_ended;
+    dossier.due_at = dossier
+        .due_at
+        .map(|due| calendar::shift_by_paused(due, pause_ended, holidays));
+    pause_ended
+}
+
+async fn write_transition(
+    conn: &mut PgConnection,
+    code: &str,
+    dossier: &Dossier,
+    processing_ticks: Option<i64>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE dossiers SET status = $2, received_at = $3, due_at = $4, paused_since = $5, paused_ticks = $6,
+                finished_at = $7, closed_at = $8, result = $9, processing_ticks = COALESCE($10, processing_ticks)
+          WHERE code = $1",
+    )
+    .bind(code)
+    .bind(dossier.status.as_str())
+    .bind(dossier.received_at)
+    .bind(dossier.due_at)
+    .bind(dossier.paused_since)
+    .bind(dossier.paused.0)
+    .bind(dossier.finished_at)
+    .bind(dossier.closed_at)
+    .bind(&dossier.result)
+    .bind(processing_ticks)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The status event's details: where the dossier came from, the pause that ended, the due date.
+fn transition_details(
+    from: Status,
+    pause_ended: WorkingTime,
+    due_at: Option<OffsetDateTime>,
+) -> Value {
+    let mut details = serde_json::json!({ "from": from.as_str() });
+    if pause_ended > WorkingTime::ZERO {
+        details["paused_working_days"] = serde_json::json!(pause_ended.as_days());
+    }
+    if let Some(due) = due_at {
+        details["due_at"] = serde_json::json!(due.unix_timestamp());
+    }
+    details
 }
 
 /// `POST /v1/agency/dossiers/{code}/apologies`: the agency will be late (form 04). The citizen

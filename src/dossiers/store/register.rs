@@ -56,23 +56,7 @@ pub async fn register_counter(
     let procedure = get_procedure_in(conn, &registration.procedure_code)
         .await?
         .ok_or_else(|| StoreError::UnknownProcedure(registration.procedure_code.clone()))?;
-    let agency = registration
-        .agency_code
-        .clone()
-        .unwrap_or_else(|| procedure.agency_code.clone());
-    let agency = AgencyCode::parse(&agency).map_err(|e| invalid("agency_code", e.to_string()))?;
-    if let Some(allowed) = by.agencies()
-        && !allowed.iter().any(|a| a == agency.as_str())
-    {
-        return Err(StoreError::AgencyNotAllowed(agency.to_string()));
-    }
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1)")
-        .bind(agency.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
-    if !exists {
-        return Err(StoreError::UnknownAgency(agency.to_string()));
-    }
+    let agency = receiving_agency(conn, by, registration, &procedure).await?;
     let processing = procedure.processing_time()?;
     let due = calendar::due_at(now, processing, procedure.cutoff, holidays);
     let hmac = model::id_number_hmac(master, id_number)?;
@@ -120,6 +104,34 @@ pub async fn register_counter(
         lookup_pin: pin,
         lookup_pin_hash: URL_SAFE_NO_PAD.encode(pin_hash),
     })
+}
+
+/// The agency receiving a counter dossier (the procedure's own when none is named): one that
+/// exists and that the caller may register for.
+async fn receiving_agency(
+    conn: &mut PgConnection,
+    by: &Caller,
+    registration: &CounterRegistration,
+    procedure: &Procedure,
+) -> Result<AgencyCode> {
+    let agency = registration
+        .agency_code
+        .clone()
+        .unwrap_or_else(|| procedure.agency_code.clone());
+    let agency = AgencyCode::parse(&agency).map_err(|e| invalid("agency_code", e.to_string()))?;
+    if let Some(allowed) = by.agencies()
+        && !allowed.iter().any(|a| a == agency.as_str())
+    {
+        return Err(StoreError::AgencyNotAllowed(agency.to_string()));
+    }
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1)")
+        .bind(agency.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(StoreError::UnknownAgency(agency.to_string()));
+    }
+    Ok(agency)
 }
 
 /// `POST /v1/me/dossiers`: a signed-in citizen applies online. The HTTP layer checks the form
