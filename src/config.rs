@@ -18,7 +18,7 @@ use url::Url;
 
 use parse::{
     Values, key_rotation_delay, log_format, parse_base_url, parse_bool, parse_master_key,
-    parse_proxies, parse_scopes, revocation_poll, split_list, store_urls,
+    parse_proxies, parse_scopes, revocation_poll, split_list, store_urls, webhook_settings,
 };
 
 /// The eID simulator in `dev/eid-sim` listens here.
@@ -101,6 +101,22 @@ pub struct Config {
     /// How often every replica asks PostgreSQL for revocations its Redis subscription may have
     /// missed: the bound on how late a revocation reaches it when Redis fails.
     pub revocation_poll: Duration,
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Development and tests only: loopback and private targets, and plain http, are allowed.
+    pub allow_private: bool,
+    /// A delivery attempt (connect, send, answer) taking longer fails.
+    pub timeout: Duration,
+    /// The first retry's delay; each next one doubles, with jitter.
+    pub retry_base: Duration,
+    /// How long an event is retried before its endpoint is marked failing.
+    pub retry_window: Duration,
+    /// How often each replica looks for due deliveries.
+    pub poll: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +166,11 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_AUDIT_CHECKPOINT_SECS",
     "MOTCUA_OPS_MAX_AGE_SECS",
     "MOTCUA_REVOCATION_POLL_MS",
+    "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+    "MOTCUA_WEBHOOK_TIMEOUT_SECS",
+    "MOTCUA_WEBHOOK_RETRY_BASE_MS",
+    "MOTCUA_WEBHOOK_RETRY_WINDOW_SECS",
+    "MOTCUA_WEBHOOK_POLL_MS",
 ];
 
 impl Config {
@@ -237,6 +258,7 @@ impl Config {
             audit_checkpoint_interval: v.positive_secs("MOTCUA_AUDIT_CHECKPOINT_SECS", 300)?,
             ops_max_age: v.positive_secs("MOTCUA_OPS_MAX_AGE_SECS", 8 * 3600)?,
             revocation_poll: revocation_poll(&v)?,
+            webhooks: webhook_settings(&v)?,
         };
         config.refuse_development_secrets()?;
         Ok(config)
@@ -266,6 +288,12 @@ impl Config {
                 format!(
                     "unset or the development key, which {only_local}; set 32 random bytes, base64"
                 ),
+            ));
+        }
+        if self.webhooks.allow_private {
+            return Err(invalid(
+                "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+                format!("lets webhooks reach internal addresses, so it {only_local}"),
             ));
         }
         if self.eid_client_secret.expose() == DEV_EID_CLIENT_SECRET {
