@@ -740,3 +740,97 @@ async fn two_replicas_never_send_one_delivery_at_the_same_time() {
     assert_eq!(seen, ids);
     drop(second);
 }
+
+async fn audited(app: &TestApp, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redelivery_keeps_the_id() {
+    let app = TestApp::spawn_with(quick(&[("MOTCUA_WEBHOOK_RETRY_WINDOW_SECS", "1")])).await;
+    let operator = operator_token(&app).await;
+    let (client, _) = provider(&app, "000.00.12.H12", "dossiers:read").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let body = json!({ "url": url, "events": ["dossier.withdrawn"] });
+    let webhook = create_webhook(&app, &operator, &client, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tx = app.state.db.begin().await.unwrap();
+    let audience = motcua::webhooks::Audience::Client(&client);
+    let now = time::OffsetDateTime::now_utc();
+    let event_id =
+        motcua::webhooks::enqueue(&mut tx, audience, "dossier.withdrawn", json!({}), now)
+            .await
+            .unwrap()
+            .unwrap();
+    tx.commit().await.unwrap();
+
+    promptly("the delivery is given up after the window", || async {
+        deliveries(&app, &operator, &client, &webhook).await[0]["status"] == "failed"
+    })
+    .await;
+    let failed = deliveries(&app, &operator, &client, &webhook).await[0].clone();
+    assert!(failed["next_attempt_at"].is_null(), "{failed}");
+    assert!(failed["attempts"].as_i64().unwrap() >= 2, "{failed}");
+    let path = format!("/v1/ops/clients/{client}/webhooks");
+    let listed = ok_json(
+        ops(&app, &operator, Method::GET, &path, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed[0]["status"], "failing", "{listed}");
+    assert!(listed[0]["failing_since"].is_string(), "{listed}");
+    promptly("operators are told", || async {
+        audited(&app, "webhook_endpoint_failing").await == 1
+    })
+    .await;
+
+    // The receiver is back; an operator redelivers: same webhook-id, fresh window.
+    let receiver = Receiver::start_on(port, vec![], None).await;
+    let delivery = failed["id"].as_str().unwrap();
+    let path =
+        format!("/v1/ops/clients/{client}/webhooks/{webhook}/deliveries/{delivery}/redeliver");
+    let redelivery = ops(&app, &operator, Method::POST, &path, None).await;
+    let redelivery = ok_json(redelivery, StatusCode::ACCEPTED).await;
+    assert_eq!(redelivery["status"], "pending", "{redelivery}");
+    promptly("the redelivery arrives", || async {
+        deliveries(&app, &operator, &client, &webhook).await[0]["status"] == "delivered"
+    })
+    .await;
+    let ids: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, [event_id.clone()]);
+    let path = format!("/v1/ops/clients/{client}/webhooks");
+    let listed = ok_json(
+        ops(&app, &operator, Method::GET, &path, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed[0]["status"], "active", "{listed}");
+    promptly("the recovery is audited", || async {
+        audited(&app, "webhook_endpoint_recovered").await == 1
+    })
+    .await;
+    assert_eq!(audited(&app, "webhook_redelivery_requested").await, 1);
+
+    // Removed from the command line: gone with its deliveries.
+    let removed = stdout_json(&motcua_with(
+        &app,
+        &["webhook", "remove", "--client", &client, "--id", &webhook],
+        &[],
+    ));
+    assert_eq!(removed["deleted"], true);
+    let path = format!("/v1/ops/clients/{client}/webhooks/{webhook}/deliveries");
+    let gone = ops(&app, &operator, Method::GET, &path, None).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(audited(&app, "webhook_deleted").await, 1);
+}
