@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{self, Delivery, Endpoint, InvalidWebhook, MAX_ENDPOINTS_PER_CLIENT};
 use super::{signature, store, target};
-use crate::audit::{Event, Outcome};
+use crate::audit::{Done, Event};
 use crate::config::WebhookSettings;
 use crate::crypto::{MasterKey, Purpose, random_alphanumeric};
 
@@ -29,18 +29,6 @@ pub enum WebhookError {
     Crypto,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
-}
-
-/// What an operation did, and the audit entry recording it (without its actor).
-pub struct Done<T> {
-    pub value: T,
-    pub event: Event,
-}
-
-fn event(action: &'static str, client_id: &str, details: serde_json::Value) -> Event {
-    Event::new(action, Outcome::Success)
-        .target(client_id)
-        .details(details)
 }
 
 /// An endpoint with its secret, shown this once.
@@ -85,7 +73,7 @@ pub async fn create(
     let sealed = seal(master, &id, &secret)?;
     let endpoint =
         store::insert_endpoint(db, &id, client_id, url.as_str(), &events, &sealed).await?;
-    let event = event(
+    let event = Event::success(
         "webhook_created",
         client_id,
         serde_json::json!({ "webhook": id, "url": endpoint.url, "events": endpoint.events }),
@@ -116,7 +104,7 @@ pub async fn delete(db: &PgPool, client_id: &str, id: &str) -> Result<Done<()>, 
     }
     Ok(Done {
         value: (),
-        event: event(
+        event: Event::success(
             "webhook_deleted",
             client_id,
             serde_json::json!({ "webhook": id }),
@@ -141,7 +129,7 @@ pub async fn rotate_secret(
         .ok_or(WebhookError::NotFound)?;
     Ok(Done {
         value: WithSecret { endpoint, secret },
-        event: event(
+        event: Event::success(
             "webhook_secret_rotated",
             client_id,
             serde_json::json!({ "webhook": id }),
@@ -179,7 +167,7 @@ pub async fn redeliver(
     let value = store::find_delivery(db, &endpoint.id, delivery)
         .await?
         .ok_or(WebhookError::NotFound)?;
-    let event = event(
+    let event = Event::success(
         "webhook_redelivery_requested",
         client_id,
         serde_json::json!({ "webhook": id, "delivery": delivery, "event_id": value.event_id }),

@@ -129,12 +129,7 @@ fn elsewhere(log: poem::web::Data<&Arc<Mutex<Log>>>) -> poem::http::StatusCode {
 
 impl Receiver {
     async fn start(script: Vec<Behaviour>, then: Option<Behaviour>) -> Receiver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Self::start_on(port, script, then).await
+        Self::start_on(free_port(), script, then).await
     }
 
     async fn start_on(port: u16, script: Vec<Behaviour>, then: Option<Behaviour>) -> Receiver {
@@ -214,6 +209,29 @@ async fn verify_in_node(secret: &str, messages: &[Received]) -> Result<Vec<Value
         true => Ok(serde_json::from_slice(&output.stdout).unwrap()),
         false => Err(String::from_utf8_lossy(&output.stderr).into_owned()),
     }
+}
+
+/// A port nothing listens on (until a receiver is started on it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Enqueues an event for one client, as a capability would in its own transaction; returns its
+/// `webhook-id`.
+async fn enqueue_for(db: &sqlx::PgPool, client: &str, event_type: &str, data: Value) -> String {
+    let mut tx = db.begin().await.unwrap();
+    let audience = motcua::webhooks::Audience::Client(client);
+    let now = time::OffsetDateTime::now_utc();
+    let id = motcua::webhooks::enqueue(&mut tx, audience, event_type, data, now)
+        .await
+        .unwrap()
+        .expect("a subscriber");
+    tx.commit().await.unwrap();
+    id
 }
 
 /// Settings under which the worker picks deliveries up at once and retries quickly.
@@ -444,11 +462,7 @@ async fn receiver_down_slow_failing_then_back_gets_each_event_once_with_the_sche
     let operator = operator_token(&app).await;
     let (hooks, _) = provider(&app, &agency.code, "dossiers:read").await;
     // The receiver is down: nothing listens on its port yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let body = json!({ "url": url, "events": ["dossier.status_changed"] });
     let webhook = create_webhook(&app, &operator, &hooks, body).await["id"]
@@ -623,14 +637,7 @@ async fn internal_targets_are_refused_without_the_development_setting() {
     .execute(&app.state.db)
     .await
     .unwrap();
-    let mut tx = app.state.db.begin().await.unwrap();
-    let audience = motcua::webhooks::Audience::Client(&client);
-    let now = time::OffsetDateTime::now_utc();
-    motcua::webhooks::enqueue(&mut tx, audience, "dossier.submitted", json!({}), now)
-        .await
-        .unwrap()
-        .expect("one subscriber");
-    tx.commit().await.unwrap();
+    enqueue_for(&app.state.db, &client, "dossier.submitted", json!({})).await;
     let webhook = "wh_turnedinternal0000000000";
     promptly("the attempt is refused", || async {
         deliveries(&app, &operator, &client, webhook).await[0]["last_error"]
@@ -657,19 +664,7 @@ async fn redirects_are_not_followed() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut tx = app.state.db.begin().await.unwrap();
-    let audience = motcua::webhooks::Audience::Client(&client);
-    let now = time::OffsetDateTime::now_utc();
-    motcua::webhooks::enqueue(
-        &mut tx,
-        audience,
-        "dossier.submitted",
-        json!({ "code": "x" }),
-        now,
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    enqueue_for(&app.state.db, &client, "dossier.submitted", json!({})).await;
     promptly("two attempts answered by a redirect", || async {
         let delivery = deliveries(&app, &operator, &client, &webhook).await[0].clone();
         delivery["attempts"].as_i64() >= Some(2) && delivery["last_error"].is_string()
@@ -707,21 +702,7 @@ async fn two_replicas_never_send_one_delivery_at_the_same_time() {
         } else {
             &second.state.db
         };
-        let mut tx = db.begin().await.unwrap();
-        let audience = motcua::webhooks::Audience::Client(&client);
-        let now = time::OffsetDateTime::now_utc();
-        let id = motcua::webhooks::enqueue(
-            &mut tx,
-            audience,
-            "dossier.submitted",
-            json!({ "n": n }),
-            now,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        tx.commit().await.unwrap();
-        ids.insert(id);
+        ids.insert(enqueue_for(db, &client, "dossier.submitted", json!({ "n": n })).await);
     }
     promptly("every event delivered", || async {
         let left: i64 = sqlx::query_scalar(
@@ -754,26 +735,14 @@ async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redeliver
     let app = TestApp::spawn_with(quick(&[("MOTCUA_WEBHOOK_RETRY_WINDOW_SECS", "1")])).await;
     let operator = operator_token(&app).await;
     let (client, _) = provider(&app, "000.00.12.H12", "dossiers:read").await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let body = json!({ "url": url, "events": ["dossier.withdrawn"] });
     let webhook = create_webhook(&app, &operator, &client, body).await["id"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut tx = app.state.db.begin().await.unwrap();
-    let audience = motcua::webhooks::Audience::Client(&client);
-    let now = time::OffsetDateTime::now_utc();
-    let event_id =
-        motcua::webhooks::enqueue(&mut tx, audience, "dossier.withdrawn", json!({}), now)
-            .await
-            .unwrap()
-            .unwrap();
-    tx.commit().await.unwrap();
+    let event_id = enqueue_for(&app.state.db, &client, "dossier.withdrawn", json!({})).await;
 
     promptly("the delivery is given up after the window", || async {
         deliveries(&app, &operator, &client, &webhook).await[0]["status"] == "failed"
