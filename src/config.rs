@@ -401,6 +401,9 @@ mod tests {
             ("MOTCUA_EID_SCOPES", "profile"),
             ("MOTCUA_MAX_BODY_BYTES", "-1"),
             ("MOTCUA_REVOCATION_POLL_MS", "10000"),
+            ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("MOTCUA_WEBHOOK_TIMEOUT_SECS", "61"),
+            ("MOTCUA_WEBHOOK_RETRY_BASE_MS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave `{err}`");
@@ -463,6 +466,22 @@ mod tests {
             .unwrap();
             assert!(!c.master_key_is_dev);
         }
+    }
+
+    #[test]
+    fn private_webhook_targets_are_allowed_only_when_served_on_loopback_http() {
+        let allow = ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "1");
+        assert!(config(&[allow]).unwrap().webhooks.allow_private);
+        let key = STANDARD.encode([7u8; 32]);
+        let err = config(&[
+            allow,
+            ("MOTCUA_PUBLIC_URL", "https://motcua.camau.gov.vn"),
+            ("MOTCUA_MASTER_KEY", &key),
+            ("MOTCUA_EID_CLIENT_SECRET", "registered-secret"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("MOTCUA_WEBHOOK_ALLOW_PRIVATE"), "{err}");
     }
 
     #[test]

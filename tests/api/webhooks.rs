@@ -777,7 +777,7 @@ async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redeliver
     })
     .await;
     let ids: Vec<String> = receiver.received().into_iter().map(|r| r.id).collect();
-    assert_eq!(ids, [event_id.clone()]);
+    assert_eq!(ids, [event_id]);
     let path = format!("/v1/ops/clients/{client}/webhooks");
     let listed = ok_json(
         ops(&app, &operator, Method::GET, &path, None).await,
