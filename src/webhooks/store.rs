@@ -249,7 +249,7 @@ pub struct Outcome {
 }
 
 /// Records an attempt and its outcome. Only the worker holding the claim for this attempt
-/// writes (a manual redelivery or a later claim moves `attempts` on); returns false when the
+/// writes (a claim made after its lease lapsed moves `attempts` on); returns false when the
 /// claim was lost.
 pub async fn finish(db: &PgPool, claimed: &Claimed, outcome: &Outcome) -> sqlx::Result<bool> {
     let mut tx = db.begin().await?;

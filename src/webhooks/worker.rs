@@ -90,6 +90,12 @@ impl Worker {
                 (next <= claimed.retry_from + self.settings.retry_window).then_some(next)
             }
         };
+        let result = match (delivered, next_attempt_at) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "retry",
+            (false, None) => "failed",
+        };
+        metrics::counter!("motcua_webhook_attempts_total", "result" => result).increment(1);
         let outcome = Outcome {
             at,
             status_code,

@@ -547,6 +547,7 @@ async fn receiver_down_slow_failing_then_back_gets_each_event_once_with_the_sche
         &delivered["event_id"].as_str().unwrap()
     );
     assert_eq!(receiver.log.lock().unwrap().processed.len(), 1);
+    assert!(crate::helpers::counter("motcua_webhook_attempts_total") >= 4.0);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         receiver.received().len(),
