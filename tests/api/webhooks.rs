@@ -240,7 +240,6 @@ fn quick(extra: &[(&'static str, &str)]) -> Options {
         ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "1".to_string()),
         ("MOTCUA_WEBHOOK_POLL_MS", "100".to_string()),
         ("MOTCUA_WEBHOOK_RETRY_BASE_MS", "400".to_string()),
-        ("MOTCUA_WEBHOOK_TIMEOUT_SECS", "1".to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     Options {
@@ -457,7 +456,7 @@ async fn a_status_change_reaches_the_bound_agencys_receiver_signed_as_standard_w
 
 #[tokio::test]
 async fn receiver_down_slow_failing_then_back_gets_each_event_once_with_the_schedule_visible() {
-    let app = TestApp::spawn_with(quick(&[])).await;
+    let app = TestApp::spawn_with(quick(&[("MOTCUA_WEBHOOK_TIMEOUT_SECS", "1")])).await;
     let agency = agency(&app).await;
     let operator = operator_token(&app).await;
     let (hooks, _) = provider(&app, &agency.code, "dossiers:read").await;
