@@ -1,5 +1,7 @@
 //! The `motcua` command line. Results go to stdout; logs and warnings to stderr.
 
+mod webhook;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -38,6 +40,9 @@ pub enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage a client's webhook endpoints (signed per Standard Webhooks).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Load the demo catalogue (agencies, communes, procedures, holidays) and generated
     /// dossiers; idempotent. Prints a JSON summary.
     SeedDemo {
@@ -141,6 +146,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(command) => client(config, command).await,
         Command::Role(command) => role(config, command).await,
         Command::Keys(command) => keys(config, command).await,
+        Command::Webhook(command) => webhook::run(config, command).await,
         Command::SeedDemo { dossiers, listings } => seed_demo(config, dossiers, listings).await,
         Command::Audit(command) => match audit(config, command).await {
             Ok(code) => return code,

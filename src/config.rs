@@ -18,7 +18,7 @@ use url::Url;
 
 use parse::{
     Values, key_rotation_delay, log_format, parse_base_url, parse_bool, parse_master_key,
-    parse_proxies, parse_scopes, revocation_poll, split_list, store_urls,
+    parse_proxies, parse_scopes, revocation_poll, split_list, store_urls, webhook_settings,
 };
 
 /// The eID simulator in `dev/eid-sim` listens here.
@@ -103,6 +103,22 @@ pub struct Config {
     /// How often every replica asks PostgreSQL for revocations its Redis subscription may have
     /// missed: the bound on how late a revocation reaches it when Redis fails.
     pub revocation_poll: Duration,
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Development and tests only: loopback and private targets, and plain http, are allowed.
+    pub allow_private: bool,
+    /// A delivery attempt (connect, send, answer) taking longer fails.
+    pub timeout: Duration,
+    /// The first retry's delay; each next one doubles, with jitter.
+    pub retry_base: Duration,
+    /// How long an event is retried before its endpoint is marked failing.
+    pub retry_window: Duration,
+    /// How often each replica looks for due deliveries.
+    pub poll: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +169,11 @@ pub const KEYS: &[&str] = &[
     "MOTCUA_OPS_MAX_AGE_SECS",
     "MOTCUA_REVOCATION_POLL_MS",
     "MOTCUA_CACHE_DISABLED",
+    "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+    "MOTCUA_WEBHOOK_TIMEOUT_SECS",
+    "MOTCUA_WEBHOOK_RETRY_BASE_MS",
+    "MOTCUA_WEBHOOK_RETRY_WINDOW_SECS",
+    "MOTCUA_WEBHOOK_POLL_MS",
 ];
 
 impl Config {
@@ -241,6 +262,7 @@ impl Config {
             audit_checkpoint_interval: v.positive_secs("MOTCUA_AUDIT_CHECKPOINT_SECS", 300)?,
             ops_max_age: v.positive_secs("MOTCUA_OPS_MAX_AGE_SECS", 8 * 3600)?,
             revocation_poll: revocation_poll(&v)?,
+            webhooks: webhook_settings(&v)?,
         };
         config.refuse_development_secrets()?;
         Ok(config)
@@ -270,6 +292,12 @@ impl Config {
                 format!(
                     "unset or the development key, which {only_local}; set 32 random bytes, base64"
                 ),
+            ));
+        }
+        if self.webhooks.allow_private {
+            return Err(invalid(
+                "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+                format!("lets webhooks reach internal addresses, so it {only_local}"),
             ));
         }
         if self.eid_client_secret.expose() == DEV_EID_CLIENT_SECRET {
@@ -378,6 +406,9 @@ mod tests {
             ("MOTCUA_EID_SCOPES", "profile"),
             ("MOTCUA_MAX_BODY_BYTES", "-1"),
             ("MOTCUA_REVOCATION_POLL_MS", "10000"),
+            ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+            ("MOTCUA_WEBHOOK_TIMEOUT_SECS", "61"),
+            ("MOTCUA_WEBHOOK_RETRY_BASE_MS", "0"),
         ] {
             let err = config(&[(var, value)]).unwrap_err().to_string();
             assert!(err.starts_with(var), "{var}={value} gave `{err}`");
@@ -440,6 +471,22 @@ mod tests {
             .unwrap();
             assert!(!c.master_key_is_dev);
         }
+    }
+
+    #[test]
+    fn private_webhook_targets_are_allowed_only_when_served_on_loopback_http() {
+        let allow = ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "1");
+        assert!(config(&[allow]).unwrap().webhooks.allow_private);
+        let key = STANDARD.encode([7u8; 32]);
+        let err = config(&[
+            allow,
+            ("MOTCUA_PUBLIC_URL", "https://motcua.camau.gov.vn"),
+            ("MOTCUA_MASTER_KEY", &key),
+            ("MOTCUA_EID_CLIENT_SECRET", "registered-secret"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("MOTCUA_WEBHOOK_ALLOW_PRIVATE"), "{err}");
     }
 
     #[test]

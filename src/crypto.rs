@@ -13,6 +13,7 @@ pub enum Purpose {
     IdNumber,
     TokenReplies,
     LookupPin,
+    WebhookSecrets,
 }
 
 impl Purpose {
@@ -22,6 +23,7 @@ impl Purpose {
             Purpose::IdNumber => b"motcua id-number hmac v1",
             Purpose::TokenReplies => b"motcua token-reply encryption v1",
             Purpose::LookupPin => b"motcua dossier lookup-pin hmac v1",
+            Purpose::WebhookSecrets => b"motcua webhook-secret encryption v1",
         }
     }
 }

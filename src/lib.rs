@@ -10,7 +10,7 @@
 //! import cycle between two top-level modules (`scripts/layers` checks both, in `scripts/test`):
 //!
 //! 1. **foundations**: `config`, `crypto`, `db`, `redis`, `http`, `telemetry`;
-//! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`;
+//! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`, `webhooks`;
 //! 3. **request state**: `state`, the handles every handler receives;
 //! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops` (and the domain
 //!    services to come), each owning its routes (`api.rs`), its logic, its SQL (`store.rs`) and
@@ -61,3 +61,6 @@ pub mod state;
 pub mod telemetry;
 /// Our JWTs: signing keys, access and ID tokens, bearer verification, revocation.
 pub mod tokens;
+/// Signed webhooks to service providers (Standard Webhooks): endpoints, the transactional
+/// outbox capabilities write to, and the delivery worker with its SSRF guard.
+pub mod webhooks;

@@ -22,7 +22,7 @@ use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
 use crate::oauth::OAuthApi;
-use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi};
+use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi, OpsWebhooksApi};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
@@ -37,6 +37,7 @@ pub type Apis = (
     IdentityApi,
     SessionsApi,
     OpsClientsApi,
+    OpsWebhooksApi,
     OpsAccessApi,
     OpsKeysApi,
     OpsAuditApi,
@@ -95,16 +96,7 @@ impl Application {
         install_crypto_provider();
         // Install the recorder before the first request records anything.
         crate::telemetry::metrics();
-        if config.redis_cluster {
-            anyhow::bail!(
-                "MOTCUA_REDIS_CLUSTER: Redis Cluster is not supported by this version; unset it and point REDIS_URL at a single node or a proxy"
-            );
-        }
-        if config.master_key_is_dev {
-            tracing::warn!(
-                "MOTCUA_MASTER_KEY is not set: using the development key. Never do this in production."
-            );
-        }
+        refuse_unsupported(&config)?;
         let db = crate::db::prepare(config.database_url.expose()).await?;
         let redis =
             Redis::new(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
@@ -135,6 +127,12 @@ impl Application {
             audit.clone(),
             config.rate_limit_anonymous_per_min,
             config.rate_limit_client_per_min,
+        );
+        crate::webhooks::spawn_worker(
+            db.clone(),
+            MasterKey::new(*config.master_key.expose()),
+            config.webhooks.clone(),
+            audit.clone(),
         );
         let state = AppState {
             audit,
@@ -195,6 +193,22 @@ impl Application {
             .run_with_graceful_shutdown(self.endpoint, signal, Some(grace))
             .await
     }
+}
+
+/// Settings that parse but that this version cannot serve with; and a loud warning for the
+/// development master key.
+fn refuse_unsupported(config: &Config) -> anyhow::Result<()> {
+    if config.redis_cluster {
+        anyhow::bail!(
+            "MOTCUA_REDIS_CLUSTER: Redis Cluster is not supported by this version; unset it and point REDIS_URL at a single node or a proxy"
+        );
+    }
+    if config.master_key_is_dev {
+        tracing::warn!(
+            "MOTCUA_MASTER_KEY is not set: using the development key. Never do this in production."
+        );
+    }
+    Ok(())
 }
 
 /// Capabilities' own services, each reaching its handlers as `Data`.

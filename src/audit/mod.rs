@@ -44,7 +44,25 @@ pub struct Event {
     pub details: serde_json::Value,
 }
 
+/// What an operation shared by the operator API and the command line did, and the audit entry
+/// recording it; the caller adds who did it.
+pub struct Done<T> {
+    pub value: T,
+    pub event: Event,
+}
+
 impl Event {
+    /// A successful operation on `target`.
+    pub fn success(
+        action: &'static str,
+        target: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self::new(action, Outcome::Success)
+            .target(target)
+            .details(details)
+    }
+
     pub fn new(action: &'static str, outcome: Outcome) -> Self {
         Self {
             action,

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::store::{self, SecretChange};
 use super::{Client, ClientKind, InvalidClient, NewClient, ValidClient};
-use crate::audit::{Event, Outcome};
+use crate::audit::Event;
 use crate::tokens::Revocations;
 
 /// Why an operation on a client did not happen.
@@ -23,16 +23,10 @@ pub enum ClientError {
     Database(#[from] sqlx::Error),
 }
 
-/// What an operation did, and the audit entry recording it (without its actor).
-pub struct Done<T> {
-    pub value: T,
-    pub event: Event,
-}
+pub use crate::audit::Done;
 
 fn event(action: &'static str, client_id: &str, details: serde_json::Value) -> Event {
-    Event::new(action, Outcome::Success)
-        .target(client_id)
-        .details(details)
+    Event::success(action, client_id, details)
 }
 
 /// Changes to a registration; `None` leaves a field as it is, `Some(None)` clears an optional

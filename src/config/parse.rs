@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use ipnet::IpNet;
 use url::Url;
 
-use super::{ConfigError, LogFormat, invalid};
+use super::{ConfigError, LogFormat, WebhookSettings, invalid};
 
 /// The configuration's key/value pairs; a blank value counts as unset.
 pub(super) struct Values<'a>(pub(super) &'a BTreeMap<String, String>);
@@ -105,6 +105,24 @@ pub(super) fn revocation_poll(v: &Values<'_>) -> Result<Duration, ConfigError> {
         ));
     }
     Ok(Duration::from_millis(ms))
+}
+
+pub(super) fn webhook_settings(v: &Values<'_>) -> Result<WebhookSettings, ConfigError> {
+    let settings = WebhookSettings {
+        allow_private: parse_bool(
+            "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+            v.get("MOTCUA_WEBHOOK_ALLOW_PRIVATE"),
+        )?,
+        timeout: v.positive_secs("MOTCUA_WEBHOOK_TIMEOUT_SECS", 10)?,
+        retry_base: Duration::from_millis(v.positive("MOTCUA_WEBHOOK_RETRY_BASE_MS", 5000)?),
+        retry_window: v.positive_secs("MOTCUA_WEBHOOK_RETRY_WINDOW_SECS", 24 * 3600)?,
+        poll: Duration::from_millis(v.positive("MOTCUA_WEBHOOK_POLL_MS", 1000)?),
+    };
+    // A slow receiver must not hold a worker (and its claim on a delivery) for long.
+    if settings.timeout > Duration::from_secs(60) {
+        return Err(invalid("MOTCUA_WEBHOOK_TIMEOUT_SECS", "must be at most 60"));
+    }
+    Ok(settings)
 }
 
 pub(super) fn parse_master_key(encoded: &str) -> Result<[u8; 32], ConfigError> {

@@ -9,9 +9,11 @@ pub mod clients;
 pub mod guard;
 pub mod keys;
 pub mod roles;
+pub mod webhooks;
 
 pub use access::OpsAccessApi;
 pub use audit::OpsAuditApi;
 pub use checkpoints::AuditApi;
 pub use clients::OpsClientsApi;
 pub use keys::OpsKeysApi;
+pub use webhooks::OpsWebhooksApi;

@@ -159,6 +159,31 @@ fn every_default_is_the_documented_one() {
             c.revocation_poll.as_millis().to_string(),
             "1000".into(),
         ),
+        (
+            "MOTCUA_WEBHOOK_ALLOW_PRIVATE",
+            c.webhooks.allow_private.to_string(),
+            "false".into(),
+        ),
+        (
+            "MOTCUA_WEBHOOK_TIMEOUT_SECS",
+            secs(c.webhooks.timeout),
+            "10".into(),
+        ),
+        (
+            "MOTCUA_WEBHOOK_RETRY_BASE_MS",
+            c.webhooks.retry_base.as_millis().to_string(),
+            "5000".into(),
+        ),
+        (
+            "MOTCUA_WEBHOOK_RETRY_WINDOW_SECS",
+            secs(c.webhooks.retry_window),
+            DAY.to_string(),
+        ),
+        (
+            "MOTCUA_WEBHOOK_POLL_MS",
+            c.webhooks.poll.as_millis().to_string(),
+            "1000".into(),
+        ),
     ];
     let wrong: Vec<String> = cases
         .iter()

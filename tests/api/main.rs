@@ -22,3 +22,4 @@ mod ratelimit;
 mod sessions;
 mod signin;
 mod tokens;
+mod webhooks;

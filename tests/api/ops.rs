@@ -32,6 +32,9 @@ fn sample_body(operation_id: &str) -> Option<Value> {
         "opsRetireKey" => Some(json!({})),
         "opsIntrospectToken" => Some(json!({ "token": "x" })),
         "opsRevokeToken" => Some(json!({ "jti": "x" })),
+        "opsCreateWebhook" => {
+            Some(json!({ "url": "https://x.example", "events": ["dossier.submitted"] }))
+        }
         _ => None,
     }
 }
@@ -61,7 +64,9 @@ async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operat
                 .replace("{sub}", &uuid::Uuid::new_v4().to_string())
                 .replace("{sid}", &uuid::Uuid::new_v4().to_string())
                 .replace("{kid}", "2026-11-28-abcdefgh")
-                .replace("{role}", "merchant");
+                .replace("{role}", "merchant")
+                .replace("{webhook_id}", "wh_aaaaaaaaaaaaaaaaaaaaaaaa")
+                .replace("{delivery_id}", &uuid::Uuid::new_v4().to_string());
             assert!(!concrete.contains('{'), "unfilled parameter in {path}");
             assert!(
                 operation["security"]

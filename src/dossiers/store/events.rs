@@ -81,6 +81,7 @@ pub async fn apply_transition(
     .await?;
     let (title, body) = status_notification(code, to, note, dossier.due_at);
     notify(conn, code, dossier.citizen_id, "status", &title, &body, now).await?;
+    enqueue_status_changed(conn, &dossier, from, now).await?;
     Ok(dossier)
 }
 
@@ -138,6 +139,26 @@ fn transition_details(
         details["due_at"] = serde_json::json!(due.unix_timestamp());
     }
     details
+}
+
+/// Tells the service providers bound to the dossier's agency, in the transition's transaction.
+async fn enqueue_status_changed(
+    conn: &mut PgConnection,
+    dossier: &Dossier,
+    from: Status,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let event = serde_json::json!({
+        "code": dossier.code,
+        "agency_code": dossier.agency_code,
+        "procedure_code": dossier.procedure_code,
+        "from": from.as_str(),
+        "status": dossier.status.as_str(),
+        "status_code": dossier.status.code(),
+    });
+    let audience = crate::webhooks::Audience::Agency(&dossier.agency_code);
+    crate::webhooks::enqueue(conn, audience, "dossier.status_changed", event, now).await?;
+    Ok(())
 }
 
 /// `POST /v1/agency/dossiers/{code}/apologies`: the agency will be late (form 04). The citizen
