@@ -157,6 +157,7 @@ impl Application {
         let services = Services {
             eid: Arc::new(Eid::new(&state.config).context("eID provider settings")?),
             client_keys: crate::oauth::assertion::ClientKeys::new()?,
+            holidays: crate::dossiers::HolidayCalendar::default(),
         };
         let endpoint = routes(&state, services);
         Ok(Self {
@@ -201,6 +202,7 @@ impl Application {
 struct Services {
     eid: Arc<Eid>,
     client_keys: crate::oauth::assertion::ClientKeys,
+    holidays: crate::dossiers::HolidayCalendar,
 }
 
 fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
@@ -237,6 +239,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .data(state.revocations.clone())
         .data(services.eid)
         .data(services.client_keys)
+        .data(services.holidays)
         .with(RateLimit::new(
             state.limiter.clone(),
             state.tokens.clone(),

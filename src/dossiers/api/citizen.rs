@@ -21,6 +21,7 @@ impl CitizenDossiersApi {
     async fn my_dossiers(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
         status: Query<Option<StatusName>>,
@@ -43,7 +44,7 @@ impl CitizenDossiersApi {
             query.limit
         );
         let scope = citizen.to_string();
-        let db = state.db.clone();
+        let (db, calendar) = (state.db.clone(), calendar.clone());
         let (bytes, _) = service::cached(
             &state,
             (CITIZEN_DOSSIERS, &scope),
@@ -51,19 +52,11 @@ impl CitizenDossiersApi {
             service::CITIZEN_TTL,
             || async move {
                 link(&db, citizen).await?;
-                let now = OffsetDateTime::now_utc();
-                let holidays = store::load_holidays(&db).await.map_err(service::problem)?;
-                let page = store::list_for_citizen(&db, citizen, &query, now)
+                let page = store::list_for_citizen(&db, citizen, &query, OffsetDateTime::now_utc())
                     .await
                     .map_err(service::problem)?;
-                Ok(service::to_bytes(&DossierPage {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|d| DossierView::of(d, None, now, &holidays))
-                        .collect(),
-                    next_cursor: page.next_cursor,
-                }))
+                let holidays = calendar.get(&db).await.map_err(service::problem)?;
+                Ok(service::to_bytes(&page_view(page, &holidays)))
             },
         )
         .await?;
@@ -81,6 +74,7 @@ impl CitizenDossiersApi {
     async fn my_dossier(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
@@ -88,7 +82,7 @@ impl CitizenDossiersApi {
         let citizen = service::citizen(&auth)?;
         let scope = citizen.to_string();
         let key = format!("detail|{}", code.0);
-        let app = state.clone();
+        let (app, calendar) = (state.clone(), calendar.clone());
         let (bytes, _) = service::cached(
             &state,
             (CITIZEN_DOSSIERS, &scope),
@@ -96,7 +90,7 @@ impl CitizenDossiersApi {
             service::CITIZEN_TTL,
             || async move {
                 link(&app.db, citizen).await?;
-                let view = detail(&app, &Caller::Citizen(citizen), &code.0).await?;
+                let view = detail(&app, &calendar, &Caller::Citizen(citizen), &code.0).await?;
                 Ok(service::to_bytes(&view))
             },
         )

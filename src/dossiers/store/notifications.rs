@@ -42,7 +42,7 @@ pub async fn list_notifications(
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(|row| {
             Ok(Notification {
@@ -56,18 +56,10 @@ pub async fn list_notifications(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|n| {
-            Cursor {
-                at: n.created_at,
-                key: n.id.to_string(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let page = Page::of(items, limit as usize, |n: &Notification| Cursor {
+        at: n.created_at,
+        key: n.id.to_string(),
+    });
     let unread: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
     )
@@ -75,8 +67,8 @@ pub async fn list_notifications(
     .fetch_one(db)
     .await?;
     Ok(NotificationPage {
-        items,
-        next_cursor,
+        items: page.items,
+        next_cursor: page.next_cursor,
         unread,
     })
 }

@@ -11,6 +11,9 @@ pub struct TimelineEntry {
     pub note: Option<String>,
     /// `status`, `transfer`, `apology` or `result`.
     pub kind: String,
+    /// A transfer's `from` and `to` units; a result's details.
+    #[oai(skip_serializing_if_is_none)]
+    pub details: Option<Value>,
 }
 
 /// A dossier as its applicant and its agency see it.
@@ -83,6 +86,7 @@ impl Example for DossierView {
                 at,
                 note: None,
                 kind: "status".into(),
+                details: None,
             }]),
         }
     }
@@ -120,6 +124,8 @@ impl DossierView {
                         status: e.status.into(),
                         at: e.at,
                         note: e.note,
+                        details: matches!(e.kind.as_str(), "transfer" | "result")
+                            .then_some(e.details),
                         kind: e.kind,
                     })
                     .collect()
@@ -223,9 +229,9 @@ pub struct TransitionBody {
     pub to: StatusName,
     #[oai(nullable, validator(max_length = 2000))]
     pub note: Option<String>,
-    /// Result details (decision number, signer …), kept with `result_ready`.
+    /// Result details, kept with `result_ready` (or sent later to `…/result`).
     #[oai(nullable)]
-    pub result: Option<Value>,
+    pub result: Option<ResultDetails>,
 }
 
 impl Example for TransitionBody {
