@@ -32,6 +32,7 @@ fn sample_body(operation_id: &str) -> Option<Value> {
         "opsRetireKey" => Some(json!({})),
         "opsIntrospectToken" => Some(json!({ "token": "x" })),
         "opsRevokeToken" => Some(json!({ "jti": "x" })),
+        "opsSetHoliday" => Some(json!({ "name": "x", "kind": "holiday" })),
         _ => None,
     }
 }
@@ -61,7 +62,8 @@ async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operat
                 .replace("{sub}", &uuid::Uuid::new_v4().to_string())
                 .replace("{sid}", &uuid::Uuid::new_v4().to_string())
                 .replace("{kid}", "2026-11-28-abcdefgh")
-                .replace("{role}", "merchant");
+                .replace("{role}", "merchant")
+                .replace("{day}", "2026-12-24");
             assert!(!concrete.contains('{'), "unfilled parameter in {path}");
             assert!(
                 operation["security"]
