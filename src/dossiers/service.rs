@@ -206,8 +206,8 @@ pub fn receipt(
 }
 
 /// The `Idempotency-Key` header, parsed (and so bounded) once.
-pub fn idempotency_key(req: &poem::Request) -> ApiResult<Option<store::IdempotencyKey>> {
-    req.header("idempotency-key")
+pub fn idempotency_key(header: Option<&str>) -> ApiResult<Option<store::IdempotencyKey>> {
+    header
         .map(|value| {
             store::IdempotencyKey::parse(value).ok_or_else(|| {
                 ApiError::new(&catalogue::INVALID_REQUEST)
@@ -224,7 +224,7 @@ pub fn idempotency_key(req: &poem::Request) -> ApiResult<Option<store::Idempoten
 /// transaction; once it commits, the cached dossiers of the citizens it names go.
 pub async fn agency_write<F>(
     state: &AppState,
-    req: &poem::Request,
+    idempotency: Option<&str>,
     client_id: &str,
     (path, body): (&str, &[u8]),
     op: F,
@@ -234,7 +234,7 @@ where
         &'c mut sqlx::PgConnection,
     ) -> futures::future::BoxFuture<'c, Result<store::Written, StoreError>>,
 {
-    let written = match idempotency_key(req)? {
+    let written = match idempotency_key(idempotency)? {
         None => {
             let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
             let written = op(&mut tx).await.map_err(problem)?;

@@ -48,8 +48,6 @@ pub(super) async fn register_in(
     Ok((view, citizen))
 }
 
-// Query parameters are handler arguments in poem-openapi.
-#[allow(clippy::too_many_arguments)]
 #[OpenApi(tag = "ApiTag::Dossiers")]
 impl AgencyDossiersApi {
     /// Agency: register a dossier received at the counter
@@ -58,7 +56,6 @@ impl AgencyDossiersApi {
     /// `{agency code}-{yyMMdd}-{NNNN}` (gap-free per agency and day), computes the due date in
     /// working days, and returns the signed receipt and the lookup PIN. An applicant who has
     /// signed in before sees the dossier at once; one who has not, when they first do.
-    /// `Idempotency-Key` (optional) makes retries safe.
     #[oai(
         path = "/v1/agency/dossiers",
         method = "post",
@@ -68,8 +65,11 @@ impl AgencyDossiersApi {
         &self,
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
-        req: &Request,
         auth: BearerAuth,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<CounterRegistrationBody>,
     ) -> ApiResult<Written<RegisteredView>> {
         let caller = service::agency(&auth, true)?;
@@ -79,7 +79,7 @@ impl AgencyDossiersApi {
         let item = body.0.clone();
         let (status, bytes) = service::agency_write(
             &state,
-            req,
+            idempotency_key.0.as_deref(),
             &auth.0.client_id,
             ("/v1/agency/dossiers", &body_of(&body.0)),
             move |conn| {

@@ -24,7 +24,6 @@ impl BulkDossiersApi {
     /// unit: one the rules refuse writes nothing and gets a problem whose field pointers start
     /// with `/items/{index}`, and the others are registered all the same, with gap-free codes
     /// in the request's order. A body that does not match the schema is refused whole.
-    /// `Idempotency-Key` (optional) covers the whole import: a retry gets the first answer.
     #[oai(
         path = "/v1/agency/dossiers/bulk",
         method = "post",
@@ -36,6 +35,10 @@ impl BulkDossiersApi {
         calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
+        /// Covers the whole import: a retry with the same key (1 to 255 visible ASCII
+        /// characters) gets the first answer and writes nothing.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<BulkRegistrationBody>,
     ) -> ApiResult<BulkResponse> {
         let caller = service::agency(&auth, true)?;
@@ -45,7 +48,7 @@ impl BulkDossiersApi {
         let ctx = OwnedProblemContext::of(req, state.config.issuer());
         let (_, bytes) = service::agency_write(
             &state,
-            req,
+            idempotency_key.0.as_deref(),
             &auth.0.client_id,
             ("/v1/agency/dossiers/bulk", &body_of(&body.0)),
             move |conn| {

@@ -21,7 +21,7 @@ struct OnDossier {
 /// `POST /v1/agency/dossiers/{code}/{what}`: runs `op` on the dossier through
 /// [`service::agency_write`] and answers the dossier; its applicant's cache goes.
 async fn on_dossier<B, F>(
-    (state, calendar, req, auth): (&AppState, &HolidayCalendar, &Request, &BearerAuth),
+    (state, calendar, key, auth): (&AppState, &HolidayCalendar, Option<&str>, &BearerAuth),
     (code, what): (&str, &str),
     body: &B,
     op: F,
@@ -44,7 +44,7 @@ where
     let path = format!("/v1/agency/dossiers/{code}/{what}");
     let (_, bytes) = service::agency_write(
         state,
-        req,
+        key,
         &auth.0.client_id,
         (&path, &body_of(body)),
         move |conn| {
@@ -67,7 +67,7 @@ impl AgencyEventsApi {
     /// `{"to": "<status name>", "note": …}`, with `result` details on `result_ready` if the
     /// agency has them. Refused with 409 listing the transitions allowed from the current
     /// status; another agency's dossier is 404. Every applied transition notifies the applicant
-    /// in the same transaction. `Idempotency-Key` (optional) makes retries safe.
+    /// in the same transaction.
     #[oai(
         path = "/v1/agency/dossiers/:code/transitions",
         method = "post",
@@ -77,9 +77,12 @@ impl AgencyEventsApi {
         &self,
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
-        req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<TransitionBody>,
     ) -> ApiResult<Written<DossierView>> {
         let request = store::TransitionRequest {
@@ -87,7 +90,7 @@ impl AgencyEventsApi {
             note: body.0.note.clone(),
             result: body.0.result.as_ref().map(ResultDetails::to_value),
         };
-        let ctx = (*state, *calendar, req, &auth);
+        let ctx = (*state, *calendar, idempotency_key.0.as_deref(), &auth);
         on_dossier(ctx, (&code.0, "transitions"), &body.0, move |conn, on| {
             Box::pin(async move {
                 store::apply_transition(conn, &on.holidays, &on.caller, &on.code, &request, on.now)
@@ -109,13 +112,16 @@ impl AgencyEventsApi {
         &self,
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
-        req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ApologyBody>,
     ) -> ApiResult<Written<DossierView>> {
         let apology = body.0.clone();
-        let ctx = (*state, *calendar, req, &auth);
+        let ctx = (*state, *calendar, idempotency_key.0.as_deref(), &auth);
         on_dossier(ctx, (&code.0, "apologies"), &body.0, move |conn, on| {
             Box::pin(async move {
                 let (revised, reason) = (apology.revised_due_at, &apology.reason);
@@ -138,13 +144,16 @@ impl AgencyEventsApi {
         &self,
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
-        req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<TransferBody>,
     ) -> ApiResult<Written<DossierView>> {
         let transfer = body.0.clone();
-        let ctx = (*state, *calendar, req, &auth);
+        let ctx = (*state, *calendar, idempotency_key.0.as_deref(), &auth);
         on_dossier(ctx, (&code.0, "transfers"), &body.0, move |conn, on| {
             Box::pin(async move {
                 let (from, to, note) = (&transfer.from, &transfer.to, transfer.note.as_deref());
@@ -168,13 +177,16 @@ impl AgencyEventsApi {
         &self,
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
-        req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<ResultDetails>,
     ) -> ApiResult<Written<DossierView>> {
         let result = body.0.to_value();
-        let ctx = (*state, *calendar, req, &auth);
+        let ctx = (*state, *calendar, idempotency_key.0.as_deref(), &auth);
         on_dossier(ctx, (&code.0, "result"), &body.0, move |conn, on| {
             Box::pin(async move {
                 store::attach_result(conn, &on.caller, &on.code, &result, on.now).await
