@@ -19,6 +19,17 @@ impl Rig {
             .unwrap()
     }
 
+    async fn get_vi(&self, token: &str, path: &str) -> reqwest::Response {
+        self.app
+            .client
+            .get(self.app.url(path))
+            .bearer_auth(token)
+            .header("Accept-Language", "vi")
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
             .fetch_one(&self.app.state.db)
@@ -349,27 +360,15 @@ async fn dossier_problems_speak_vietnamese() {
     );
 
     let missing = rig
-        .app
-        .client
-        .get(rig.app.url("/v1/agency/dossiers/000.00.00.H00-000101-0001"))
-        .bearer_auth(&rig.agency)
-        .header("Accept-Language", "vi")
-        .send()
-        .await
-        .unwrap();
+        .get_vi(&rig.agency, "/v1/agency/dossiers/000.00.00.H00-000101-0001")
+        .await;
     assert_eq!(
         problem(missing, StatusCode::NOT_FOUND).await["title"],
         "Không tìm thấy"
     );
     let cursor = rig
-        .app
-        .client
-        .get(rig.app.url("/v1/agency/submissions?cursor=nope"))
-        .bearer_auth(&rig.agency)
-        .header("Accept-Language", "vi")
-        .send()
-        .await
-        .unwrap();
+        .get_vi(&rig.agency, "/v1/agency/submissions?cursor=nope")
+        .await;
     let cursor = problem(cursor, StatusCode::BAD_REQUEST).await;
     assert_eq!(cursor["title"], "Yêu cầu không hợp lệ");
     assert!(

@@ -5,6 +5,36 @@ use super::*;
 #[derive(Default)]
 pub struct CitizenDossiersApi;
 
+/// A read of the citizen's own dossiers, cached in their scope (every event on one of their
+/// dossiers drops it). A miss first links the dossiers registered before their first sign-in.
+async fn own_cached<T, F, Fut>(
+    state: &AppState,
+    req: &Request,
+    citizen: Uuid,
+    key: &str,
+    load: F,
+) -> ApiResult<Cached<T>>
+where
+    T: poem_openapi::types::Type + Send,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Bytes>>,
+{
+    let db = state.db.clone();
+    let scope = citizen.to_string();
+    let (bytes, _) = service::cached(
+        state,
+        (CITIZEN_DOSSIERS, &scope),
+        key,
+        service::CITIZEN_TTL,
+        || async move {
+            link(&db, citizen).await?;
+            load().await
+        },
+    )
+    .await?;
+    Ok(answer(req, bytes, PRIVATE_CACHE))
+}
+
 // Query parameters are handler arguments in poem-openapi.
 #[allow(clippy::too_many_arguments)]
 #[OpenApi(tag = "ApiTag::Dossiers")]
@@ -43,24 +73,15 @@ impl CitizenDossiersApi {
             cursor.0.as_deref().unwrap_or(""),
             query.limit
         );
-        let scope = citizen.to_string();
         let (db, calendar) = (state.db.clone(), calendar.clone());
-        let (bytes, _) = service::cached(
-            &state,
-            (CITIZEN_DOSSIERS, &scope),
-            &key,
-            service::CITIZEN_TTL,
-            || async move {
-                link(&db, citizen).await?;
-                let page = store::list_for_citizen(&db, citizen, &query, OffsetDateTime::now_utc())
-                    .await
-                    .map_err(service::problem)?;
-                let holidays = calendar.get(&db).await.map_err(service::problem)?;
-                Ok(service::to_bytes(&page_view(page, &holidays)))
-            },
-        )
-        .await?;
-        Ok(answer(req, bytes, PRIVATE_CACHE))
+        own_cached(&state, req, citizen, &key, || async move {
+            let page = store::list_for_citizen(&db, citizen, &query, OffsetDateTime::now_utc())
+                .await
+                .map_err(service::problem)?;
+            let holidays = calendar.get(&db).await.map_err(service::problem)?;
+            Ok(service::to_bytes(&page_view(page, &holidays)))
+        })
+        .await
     }
 
     /// One of the citizen's dossiers, with its timeline
@@ -80,22 +101,13 @@ impl CitizenDossiersApi {
         #[oai(validator(max_length = 64))] code: Path<String>,
     ) -> ApiResult<Cached<DossierView>> {
         let citizen = service::citizen(&auth)?;
-        let scope = citizen.to_string();
         let key = format!("detail|{}", code.0);
         let (app, calendar) = (state.clone(), calendar.clone());
-        let (bytes, _) = service::cached(
-            &state,
-            (CITIZEN_DOSSIERS, &scope),
-            &key,
-            service::CITIZEN_TTL,
-            || async move {
-                link(&app.db, citizen).await?;
-                let view = detail(&app, &calendar, &Caller::Citizen(citizen), &code.0).await?;
-                Ok(service::to_bytes(&view))
-            },
-        )
-        .await?;
-        Ok(answer(req, bytes, PRIVATE_CACHE))
+        own_cached(&state, req, citizen, &key, || async move {
+            let view = detail(&app, &calendar, &Caller::Citizen(citizen), &code.0).await?;
+            Ok(service::to_bytes(&view))
+        })
+        .await
     }
 
     /// The citizen's notifications

@@ -9,6 +9,22 @@ use crate::state::operator::OperatorAuth;
 #[derive(Default)]
 pub struct HolidaysApi;
 
+/// After an edit: due dates computed from now on read the table again, and the operator's
+/// action is in the audit log.
+async fn edited(
+    (state, calendar, req): (&AppState, &HolidayCalendar, &Request),
+    operator: OperatorAuth,
+    action: &'static str,
+    day: Date,
+    details: serde_json::Value,
+) {
+    calendar.invalidate();
+    operator
+        .0
+        .audit(state, req, action, day.to_string(), details)
+        .await;
+}
+
 #[derive(ApiResponse)]
 enum Deleted {
     /// The day is an ordinary one again.
@@ -87,12 +103,15 @@ impl HolidaysApi {
         store::upsert_holiday(&state.db, &row)
             .await
             .map_err(service::problem)?;
-        calendar.invalidate();
         let details = serde_json::json!({ "name": row.name, "kind": row.kind.as_str() });
-        operator
-            .0
-            .audit(&state, req, "holiday_set", day.0.to_string(), details)
-            .await;
+        edited(
+            (&state, &calendar, req),
+            operator,
+            "holiday_set",
+            day.0,
+            details,
+        )
+        .await;
         Ok(Json(row.into()))
     }
 
@@ -119,17 +138,15 @@ impl HolidaysApi {
         if !deleted {
             return Err(ApiError::new(&catalogue::NOT_FOUND));
         }
-        calendar.invalidate();
-        operator
-            .0
-            .audit(
-                &state,
-                req,
-                "holiday_deleted",
-                day.0.to_string(),
-                serde_json::json!({}),
-            )
-            .await;
+        let details = serde_json::json!({});
+        edited(
+            (&state, &calendar, req),
+            operator,
+            "holiday_deleted",
+            day.0,
+            details,
+        )
+        .await;
         Ok(Deleted::NoContent)
     }
 }
