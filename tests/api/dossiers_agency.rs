@@ -401,3 +401,36 @@ async fn dossier_problems_speak_vietnamese() {
     let reused = problem(reused, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(reused["title"], "Idempotency-Key đã được dùng");
 }
+
+#[tokio::test]
+async fn a_cursor_of_one_list_is_refused_by_another() {
+    let rig = Rig::start().await;
+    let citizen = rig.citizen().await;
+    for _ in 0..2 {
+        rig.register(LAN_ID_NUMBER).await;
+    }
+    let page = ok(rig.get(&citizen, "/v1/me/dossiers?limit=1").await).await;
+    let cursor = page["next_cursor"].as_str().unwrap().to_string();
+    let next = ok(rig
+        .get(
+            &citizen,
+            &format!("/v1/me/dossiers?limit=1&cursor={cursor}"),
+        )
+        .await)
+    .await;
+    assert_eq!(next["items"].as_array().unwrap().len(), 1);
+    assert_ne!(next["items"][0]["code"], page["items"][0]["code"]);
+    // Notifications are keyed by id, not by dossier code: the dossier list's cursor is not theirs.
+    let foreign = rig
+        .get(&citizen, &format!("/v1/notifications?cursor={cursor}"))
+        .await;
+    let foreign = problem(foreign, StatusCode::BAD_REQUEST).await;
+    assert_eq!(foreign["errors"][0]["pointer"], "/cursor", "{foreign}");
+    let notes = ok(rig.get(&citizen, "/v1/notifications?limit=1").await).await;
+    let own = notes["next_cursor"].as_str().unwrap();
+    let second = ok(rig
+        .get(&citizen, &format!("/v1/notifications?limit=1&cursor={own}"))
+        .await)
+    .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+}

@@ -127,7 +127,8 @@ impl CitizenDossiersApi {
     ) -> ApiResult<Json<NotificationPage>> {
         let citizen = service::citizen(&auth)?;
         link(&state.db, citizen).await?;
-        let after = cursor_of(cursor.0.as_deref())?;
+        // Notifications are keyed by id: a cursor of another list is refused, not misread.
+        let after = Cursor::<Uuid>::param(cursor.0.as_deref())?;
         let page = store::list_notifications(&state.db, citizen, after.as_ref(), limit_of(limit.0))
             .await
             .map_err(service::problem)?;

@@ -24,11 +24,10 @@ pub struct NotificationPage {
 pub async fn list_notifications(
     db: &PgPool,
     citizen: Uuid,
-    cursor: Option<&Cursor>,
+    cursor: Option<&Cursor<Uuid>>,
     limit: u32,
 ) -> Result<NotificationPage> {
     let limit = clamp_limit(limit);
-    let after_id = cursor.and_then(|c| Uuid::parse_str(&c.key).ok());
     let rows = sqlx::query(
         "SELECT id, dossier_code, kind, title, body, created_at, read_at FROM notifications
           WHERE citizen_id = $1
@@ -38,7 +37,7 @@ pub async fn list_notifications(
     )
     .bind(citizen)
     .bind(cursor.map(|c| c.at))
-    .bind(after_id)
+    .bind(cursor.map(|c| c.key))
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
@@ -58,7 +57,7 @@ pub async fn list_notifications(
         .collect::<Result<Vec<_>>>()?;
     let page = Page::of(items, limit as usize, |n: &Notification| Cursor {
         at: n.created_at,
-        key: n.id.to_string(),
+        key: n.id,
     });
     let unread: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
