@@ -155,6 +155,7 @@ impl Application {
         let services = Services {
             eid: Arc::new(Eid::new(&state.config).context("eID provider settings")?),
             client_keys: crate::oauth::assertion::ClientKeys::new()?,
+            holidays: crate::dossiers::HolidayCalendar::default(),
         };
         let endpoint = routes(&state, services);
         Ok(Self {
@@ -215,6 +216,7 @@ fn refuse_unsupported(config: &Config) -> anyhow::Result<()> {
 struct Services {
     eid: Arc<Eid>,
     client_keys: crate::oauth::assertion::ClientKeys,
+    holidays: crate::dossiers::HolidayCalendar,
 }
 
 fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
@@ -251,6 +253,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .data(state.revocations.clone())
         .data(services.eid)
         .data(services.client_keys)
+        .data(services.holidays)
         .with(RateLimit::new(
             state.limiter.clone(),
             state.tokens.clone(),

@@ -163,7 +163,11 @@ async fn main() -> anyhow::Result<()> {
         }
         errors += e;
     }
-    let elapsed = started.elapsed().as_secs_f64().min(args.duration as f64).max(0.001);
+    let elapsed = started
+        .elapsed()
+        .as_secs_f64()
+        .min(args.duration as f64)
+        .max(0.001);
     let total = hist.len();
     let report = serde_json::json!({
         "url": url.as_str(),

@@ -9,18 +9,27 @@
 
 pub mod api;
 pub mod calendar;
+pub mod holidays;
+pub mod messages;
 pub mod model;
 pub mod seed;
 pub mod service;
 pub mod store;
 pub mod views;
 
-pub use api::{AgencyDossiersApi, CatalogueApi, CitizenDossiersApi, PublicDossiersApi};
+pub use api::{
+    AgencyDossiersApi, AgencyEventsApi, BulkDossiersApi, CatalogueApi, CitizenDossiersApi,
+    HolidaysApi, PublicDossiersApi,
+};
+pub use holidays::HolidayCalendar;
 
 /// The capability's APIs, as one member of the application's list.
 pub type DossierApis = (
     CatalogueApi,
     AgencyDossiersApi,
+    AgencyEventsApi,
+    BulkDossiersApi,
     CitizenDossiersApi,
     PublicDossiersApi,
+    HolidaysApi,
 );

@@ -9,6 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::messages as msg;
 use super::store::{self, Caller, StoreError};
 use crate::cache::{Namespace, Source};
 use crate::http::{ApiError, ApiResult, catalogue};
@@ -56,35 +57,50 @@ pub fn citizen(auth: &BearerAuth) -> ApiResult<Uuid> {
     Uuid::parse_str(&claims.sub).map_err(|_| ApiError::new(&catalogue::FORBIDDEN))
 }
 
-/// The one answer to each of the store's refusals.
+/// The one answer to each of the store's refusals, its field messages in the caller's language.
 pub fn problem(err: StoreError) -> ApiError {
+    let code = |code: String| vec![("code", code)];
     match err {
         StoreError::NotFound => ApiError::new(&catalogue::NOT_FOUND),
-        StoreError::UnknownProcedure(code) => ApiError::new(&catalogue::VALIDATION_FAILED)
-            .field("/procedure_code", format!("unknown procedure `{code}`")),
-        StoreError::UnknownAgency(code) => ApiError::new(&catalogue::VALIDATION_FAILED)
-            .field("/agency_code", format!("unknown agency `{code}`")),
-        StoreError::AgencyNotAllowed(code) => ApiError::new(&catalogue::FORBIDDEN).field(
-            "/agency_code",
-            format!("this client does not act for `{code}`"),
+        StoreError::UnknownProcedure(c) => ApiError::new(&catalogue::VALIDATION_FAILED).field_text(
+            "/procedure_code",
+            msg::UNKNOWN_PROCEDURE,
+            code(c),
         ),
-        StoreError::Invalid { field, message } => {
-            ApiError::new(&catalogue::VALIDATION_FAILED).field(format!("/{field}"), message)
-        }
+        StoreError::UnknownAgency(c) => ApiError::new(&catalogue::VALIDATION_FAILED).field_text(
+            "/agency_code",
+            msg::UNKNOWN_AGENCY,
+            code(c),
+        ),
+        StoreError::AgencyNotAllowed(c) => ApiError::new(&catalogue::FORBIDDEN).field_text(
+            "/agency_code",
+            msg::AGENCY_NOT_ALLOWED,
+            code(c),
+        ),
+        StoreError::Invalid { field, message } => ApiError::new(&catalogue::VALIDATION_FAILED)
+            .field_text(format!("/{field}"), message, Vec::new()),
         StoreError::Transition(refused) => {
             let allowed: Vec<&str> = refused.allowed.iter().map(|s| s.as_str()).collect();
-            let allowed = match allowed.is_empty() {
-                true => "none (the dossier is closed)".to_string(),
-                false => allowed.join(", "),
-            };
-            ApiError::new(&catalogue::TRANSITION_NOT_ALLOWED)
-                .arg("from", refused.from.as_str())
-                .arg("to", refused.to.as_str())
-                .arg("allowed", &allowed)
-                .field(
+            let from = refused.from.as_str();
+            let error = ApiError::new(&catalogue::TRANSITION_NOT_ALLOWED)
+                .arg("from", from)
+                .arg("to", refused.to.as_str());
+            let from_arg = vec![("from", from.to_string())];
+            match allowed.is_empty() {
+                true => error.arg_text("allowed", msg::NONE_CLOSED).field_text(
                     "/to",
-                    format!("allowed from `{}`: {allowed}", refused.from.as_str()),
-                )
+                    msg::NONE_ALLOWED_FROM,
+                    from_arg,
+                ),
+                false => {
+                    let allowed = allowed.join(", ");
+                    error.arg("allowed", &allowed).field_text(
+                        "/to",
+                        msg::ALLOWED_FROM,
+                        [from_arg, vec![("allowed", allowed)]].concat(),
+                    )
+                }
+            }
         }
         StoreError::IdempotencyMismatch => ApiError::new(&catalogue::IDEMPOTENCY_KEY_REUSED),
         StoreError::Database(err) => ApiError::from(err),
@@ -101,11 +117,19 @@ pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
     )
 }
 
-/// The response an idempotent write keeps: its status and the view as JSON.
-pub fn stored<T: poem_openapi::types::ToJSON>(status: u16, view: &T) -> store::StoredResponse {
-    store::StoredResponse {
-        status,
-        body: view.to_json().unwrap_or_default(),
+/// What a fresh write keeps for retries (the status and the view as JSON), and the applicants
+/// whose cached dossiers it changed.
+pub fn written<T: poem_openapi::types::ToJSON>(
+    status: u16,
+    view: &T,
+    citizens: impl IntoIterator<Item = Uuid>,
+) -> store::Written {
+    store::Written {
+        response: store::StoredResponse {
+            status,
+            body: view.to_json().unwrap_or_default(),
+        },
+        citizens: citizens.into_iter().collect(),
     }
 }
 
@@ -127,9 +151,10 @@ where
         .await
 }
 
-/// After a committed write: the citizen's entries go on every replica.
-pub async fn invalidate(state: &AppState, citizen: Option<Uuid>) {
-    if let Some(citizen) = citizen {
+/// After a committed write: these citizens' entries go on every replica.
+pub async fn invalidate(state: &AppState, citizens: &[Uuid]) {
+    let mut seen = std::collections::HashSet::new();
+    for citizen in citizens.iter().filter(|c| seen.insert(**c)) {
         state
             .cache
             .invalidate_scope(CITIZEN_DOSSIERS, &citizen.to_string())
@@ -180,53 +205,58 @@ pub fn receipt(
         .map_err(ApiError::internal)
 }
 
-/// The `Idempotency-Key` header, bounded (it is stored).
-pub fn idempotency_key(req: &poem::Request) -> ApiResult<Option<String>> {
-    match req.header("idempotency-key") {
-        None => Ok(None),
-        Some(key)
-            if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            Ok(Some(key.to_string()))
-        }
-        Some(_) => Err(ApiError::new(&catalogue::INVALID_REQUEST)
-            .arg(
-                "reason",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            )
-            .field("/Idempotency-Key", "1 to 255 visible ASCII characters")),
-    }
+/// The `Idempotency-Key` header, parsed (and so bounded) once.
+pub fn idempotency_key(header: Option<&str>) -> ApiResult<Option<store::IdempotencyKey>> {
+    header
+        .map(|value| {
+            store::IdempotencyKey::parse(value).ok_or_else(|| {
+                ApiError::new(&catalogue::INVALID_REQUEST)
+                    .arg_text("reason", msg::IDEMPOTENCY_KEY)
+                    .field_text("/Idempotency-Key", msg::IDEMPOTENCY_KEY, Vec::new())
+            })
+        })
+        .transpose()
 }
 
-/// An agency write, idempotent when the request carries `Idempotency-Key`: a retry (also one
-/// racing the first) gets the first response and writes nothing; the same key with another body
-/// is refused. `op` runs in the transaction and returns the status and the body.
-pub async fn write_once<F>(
+/// One write of an agency's back office (`POST {path}` with `body`), idempotent when the
+/// request carries `Idempotency-Key`: a retry (also one racing the first) gets the first
+/// response and writes nothing; the same key with another body is refused. `op` runs in one
+/// transaction; once it commits, the cached dossiers of the citizens it names go.
+pub async fn agency_write<F>(
     state: &AppState,
+    idempotency: Option<&str>,
     client_id: &str,
-    key: Option<String>,
-    request: (&str, &str, &[u8]),
+    (path, body): (&str, &[u8]),
     op: F,
 ) -> ApiResult<(u16, Bytes)>
 where
     F: for<'c> FnOnce(
         &'c mut sqlx::PgConnection,
-    )
-        -> futures::future::BoxFuture<'c, Result<store::StoredResponse, StoreError>>,
+    ) -> futures::future::BoxFuture<'c, Result<store::Written, StoreError>>,
 {
-    let Some(key) = key else {
-        let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-        let response = op(&mut tx).await.map_err(problem)?;
-        tx.commit().await.map_err(ApiError::internal)?;
-        return Ok((response.status, json_bytes(&response.body)));
+    let written = match idempotency_key(idempotency)? {
+        None => {
+            let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
+            let written = op(&mut tx).await.map_err(problem)?;
+            tx.commit().await.map_err(ApiError::internal)?;
+            written
+        }
+        Some(key) => {
+            let hash = store::request_hash("POST", path, body);
+            let caller = format!("client:{client_id}");
+            match store::run_once(&state.db, &caller, &key, &hash, op)
+                .await
+                .map_err(problem)?
+            {
+                store::Run::Fresh(written) => written,
+                store::Run::Replay(stored) => {
+                    return Ok((stored.status, json_bytes(&stored.body)));
+                }
+            }
+        }
     };
-    let (method, path, body) = request;
-    let hash = store::request_hash(method, path, body);
-    let caller = format!("client:{client_id}");
-    let (response, _replayed) = store::run_idempotent(&state.db, &caller, &key, &hash, op)
-        .await
-        .map_err(problem)?;
-    Ok((response.status, json_bytes(&response.body)))
+    invalidate(state, &written.citizens).await;
+    Ok((written.response.status, json_bytes(&written.response.body)))
 }
 
 fn json_bytes(value: &serde_json::Value) -> Bytes {

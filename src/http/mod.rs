@@ -2,12 +2,14 @@
 //! negotiation and the request pipeline.
 
 pub mod catalogue;
+pub mod cursor;
 pub mod lang;
 pub mod paths;
 pub mod payload;
 pub mod pipeline;
 pub mod problem;
 
+pub use cursor::{Cursor, Page};
 pub use lang::Lang;
 pub use pipeline::{ClientIp, RateSlot, RequestId};
 pub use problem::{ApiError, Problem};

@@ -15,7 +15,7 @@ use poem_openapi::{ApiResponse, Object};
 use serde::Serialize;
 
 use super::catalogue::{self, ProblemType};
-use super::lang::Lang;
+use super::lang::{Lang, Text};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -69,11 +69,21 @@ pub struct FieldError {
     pub detail: String,
 }
 
+/// What is wrong with a field: text of ours in every language, or text as it came (from a
+/// parser, say).
+#[derive(Debug, Clone)]
+enum FieldDetail {
+    Plain(String),
+    Localised(Text, Vec<(&'static str, String)>),
+}
+
 /// An error the API reports to its caller as a problem.
 pub struct ApiError {
     kind: &'static ProblemType,
     args: Vec<(&'static str, String)>,
-    errors: Vec<FieldError>,
+    /// Arguments that are themselves messages, filled in the caller's language.
+    texts: Vec<(&'static str, Text)>,
+    errors: Vec<(String, FieldDetail)>,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The cause of an internal error; logged, never shown.
     source: Option<anyhow::Error>,
@@ -84,6 +94,7 @@ impl ApiError {
         Self {
             kind,
             args: Vec::new(),
+            texts: Vec::new(),
             errors: Vec::new(),
             headers: Vec::new(),
             source: None,
@@ -103,11 +114,36 @@ impl ApiError {
         self
     }
 
+    /// Fills a `{name}` placeholder with a message in the caller's language.
+    pub fn arg_text(mut self, name: &'static str, text: Text) -> Self {
+        self.texts.push((name, text));
+        self
+    }
+
     pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Self {
-        self.errors.push(FieldError {
-            pointer: pointer.into(),
-            detail: detail.into(),
-        });
+        self.errors
+            .push((pointer.into(), FieldDetail::Plain(detail.into())));
+        self
+    }
+
+    /// A field problem told in the caller's language; `{name}` placeholders come from `args`.
+    pub fn field_text(
+        mut self,
+        pointer: impl Into<String>,
+        text: Text,
+        args: Vec<(&'static str, String)>,
+    ) -> Self {
+        self.errors
+            .push((pointer.into(), FieldDetail::Localised(text, args)));
+        self
+    }
+
+    /// The same problem about a part of a larger request: every field pointer gains `prefix`
+    /// (`/items/3`, say).
+    pub fn within(mut self, prefix: &str) -> Self {
+        for (pointer, _) in &mut self.errors {
+            pointer.insert_str(0, prefix);
+        }
         self
     }
 
@@ -131,6 +167,9 @@ impl ApiError {
     /// The problem document for this error as seen by one request.
     pub fn to_problem(&self, ctx: &ProblemContext<'_>) -> Problem {
         let mut args = self.args.clone();
+        for (name, text) in &self.texts {
+            args.push((name, text.get(ctx.lang).to_string()));
+        }
         args.push(("request_id", ctx.request_id.to_string()));
         args.push(("path", ctx.path.to_string()));
         Problem {
@@ -141,7 +180,18 @@ impl ApiError {
             instance: ctx.path.to_string(),
             request_id: ctx.request_id.to_string(),
             // Absent rather than empty, so the field's presence alone means "see the fields".
-            errors: (!self.errors.is_empty()).then(|| self.errors.clone()),
+            errors: (!self.errors.is_empty()).then(|| {
+                self.errors
+                    .iter()
+                    .map(|(pointer, detail)| FieldError {
+                        pointer: pointer.clone(),
+                        detail: match detail {
+                            FieldDetail::Plain(text) => text.clone(),
+                            FieldDetail::Localised(text, args) => text.render(ctx.lang, args),
+                        },
+                    })
+                    .collect()
+            }),
         }
     }
 
@@ -167,6 +217,41 @@ pub struct ProblemContext<'a> {
     pub request_id: &'a str,
     pub path: &'a str,
     pub lang: Lang,
+}
+
+/// A [`ProblemContext`] of its own, to render problems away from the request (a per-item problem
+/// of a bulk request, say).
+#[derive(Debug, Clone)]
+pub struct OwnedProblemContext {
+    base_url: String,
+    request_id: String,
+    path: String,
+    lang: Lang,
+}
+
+impl OwnedProblemContext {
+    /// The context the request pipeline would render this request's problems with.
+    pub fn of(req: &poem::Request, base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_string(),
+            request_id: req
+                .extensions()
+                .get::<super::RequestId>()
+                .map(|id| id.0.to_string())
+                .unwrap_or_default(),
+            path: req.uri().path().to_string(),
+            lang: req.extensions().get::<Lang>().copied().unwrap_or_default(),
+        }
+    }
+
+    pub fn borrow(&self) -> ProblemContext<'_> {
+        ProblemContext {
+            base_url: &self.base_url,
+            request_id: &self.request_id,
+            path: &self.path,
+            lang: self.lang,
+        }
+    }
 }
 
 impl fmt::Debug for ApiError {
@@ -345,5 +430,21 @@ mod tests {
         let errors = problem.errors.unwrap_or_default();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].pointer, "/price");
+    }
+
+    #[test]
+    fn localised_field_errors_follow_the_language_and_nest_under_a_prefix() {
+        let text = Text {
+            en: "at most {max} characters",
+            vi: "tối đa {max} ký tự",
+        };
+        let err = ApiError::new(&catalogue::VALIDATION_FAILED)
+            .field_text("/name", text, vec![("max", "200".into())])
+            .within("/items/3");
+        let errors = err.to_problem(&ctx(Lang::Vi)).errors.unwrap_or_default();
+        assert_eq!(errors[0].pointer, "/items/3/name");
+        assert_eq!(errors[0].detail, "tối đa 200 ký tự");
+        let errors = err.to_problem(&ctx(Lang::En)).errors.unwrap_or_default();
+        assert_eq!(errors[0].detail, "at most 200 characters");
     }
 }

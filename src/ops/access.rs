@@ -165,7 +165,7 @@ impl OpsAccessApi {
         let (live, next) = sessions::list_live(&state.db, sub.0, after, limit.0).await?;
         Ok(Json(CitizenSessionPage {
             items: live.into_iter().map(CitizenSession::from).collect(),
-            next_cursor: next.map(|c| c.encode()),
+            next_cursor: next,
         }))
     }
 

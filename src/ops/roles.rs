@@ -53,14 +53,6 @@ fn role_event(action: &'static str, citizen: Uuid, role: &str) -> Event {
         .details(serde_json::json!({ "role": role }))
 }
 
-pub async fn has_role(db: &PgPool, citizen: Uuid, role: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = $2)")
-        .bind(citizen)
-        .bind(role)
-        .fetch_one(db)
-        .await
-}
-
 /// The roles a citizen holds, sorted.
 pub async fn of(db: &PgPool, citizen: Uuid) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT role FROM roles WHERE citizen_id = $1 ORDER BY role")

@@ -107,14 +107,7 @@ fn default_page() -> i64 {
 
 /// The `cursor` query parameter of a page of sessions.
 pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<Option<store::SessionCursor>> {
-    cursor
-        .map(|c| {
-            store::SessionCursor::decode(c).ok_or_else(|| {
-                ApiError::new(&catalogue::INVALID_REQUEST)
-                    .field("/cursor", "not a cursor this endpoint returned")
-            })
-        })
-        .transpose()
+    store::SessionCursor::param(cursor)
 }
 
 #[derive(ApiResponse)]
@@ -212,7 +205,7 @@ impl SessionsApi {
                     session: s.into(),
                 })
                 .collect(),
-            next_cursor: next.map(|c| c.encode()),
+            next_cursor: next,
         }))
     }
 

@@ -221,35 +221,9 @@ pub async fn find(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<Session>
     row.as_ref().map(session_from).transpose()
 }
 
-/// Where a page of a citizen's sessions starts: after the session created at `created_at`
-/// with id `id` (newest first, the id breaking ties).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionCursor {
-    pub created_at: OffsetDateTime,
-    pub id: Uuid,
-}
-
-impl SessionCursor {
-    /// An opaque token for clients: `<unix nanoseconds>.<id>`, base64url.
-    pub fn encode(&self) -> String {
-        let raw = format!("{}.{}", self.created_at.unix_timestamp_nanos(), self.id);
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, raw)
-    }
-
-    pub fn decode(token: &str) -> Option<Self> {
-        if token.len() > 100 {
-            return None;
-        }
-        let raw = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token)
-            .ok()?;
-        let raw = String::from_utf8(raw).ok()?;
-        let (nanos, id) = raw.split_once('.')?;
-        Some(SessionCursor {
-            created_at: OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    }
-}
+/// Where a page of a citizen's sessions starts: after the session created at `at` with id
+/// `key` (newest first, the id breaking ties).
+pub type SessionCursor = crate::http::Cursor<Uuid>;
 
 /// A page of a citizen's live sessions, newest first, and where the next page starts.
 pub async fn list_live(
@@ -257,7 +231,7 @@ pub async fn list_live(
     citizen_id: Uuid,
     after: Option<SessionCursor>,
     limit: i64,
-) -> sqlx::Result<(Vec<Session>, Option<SessionCursor>)> {
+) -> sqlx::Result<(Vec<Session>, Option<String>)> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id
          WHERE s.citizen_id = $1 AND s.revoked_at IS NULL
@@ -267,25 +241,20 @@ pub async fn list_live(
          LIMIT $4"
     )))
     .bind(citizen_id)
-    .bind(after.map(|c| c.created_at))
-    .bind(after.map(|c| c.id))
+    .bind(after.as_ref().map(|c| c.at))
+    .bind(after.as_ref().map(|c| c.key))
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut sessions = rows
+    let sessions = rows
         .iter()
         .map(session_from)
         .collect::<sqlx::Result<Vec<_>>>()?;
-    let next = if sessions.len() as i64 > limit {
-        sessions.truncate(limit as usize);
-        sessions.last().map(|s| SessionCursor {
-            created_at: s.created_at,
-            id: s.id,
-        })
-    } else {
-        None
-    };
-    Ok((sessions, next))
+    let page = crate::http::Page::of(sessions, limit as usize, |s: &Session| SessionCursor {
+        at: s.created_at,
+        key: s.id,
+    });
+    Ok((page.items, page.next_cursor))
 }
 
 /// Revokes every live session of a citizen in one statement (and drops their kept replies);

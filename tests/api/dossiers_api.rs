@@ -9,21 +9,21 @@ use crate::helpers::TestApp;
 use crate::signin::{APP_REDIRECT, Request, sign_in};
 
 /// The simulator's `citizen-l2` (its identification number).
-const LAN_ID_NUMBER: &str = "079190001234";
-const PROCEDURE: &str = "1.001193";
+pub(crate) const LAN_ID_NUMBER: &str = "079190001234";
+pub(crate) const PROCEDURE: &str = "1.001193";
 
-struct Rig {
-    app: TestApp,
+pub(crate) struct Rig {
+    pub(crate) app: TestApp,
     /// Between the server and PostgreSQL, when asked for.
     postgres: Option<crate::helpers::TcpProxy>,
-    agency_code: String,
+    pub(crate) agency_code: String,
     /// A token of a back office bound to the procedure's agency.
-    agency: String,
+    pub(crate) agency: String,
     /// A token of a back office bound to another agency.
-    other_agency: String,
+    pub(crate) other_agency: String,
 }
 
-async fn agency_token(app: &TestApp, agencies: Vec<String>, scope: &str) -> String {
+pub(crate) async fn agency_token(app: &TestApp, agencies: Vec<String>, scope: &str) -> String {
     let (id, secret) = app
         .client_with(motcua::clients::NewClient {
             name: "Back office".into(),
@@ -39,11 +39,11 @@ async fn agency_token(app: &TestApp, agencies: Vec<String>, scope: &str) -> Stri
 }
 
 impl Rig {
-    async fn start() -> Rig {
+    pub(crate) async fn start() -> Rig {
         Self::start_with(false).await
     }
 
-    async fn start_with(proxied: bool) -> Rig {
+    pub(crate) async fn start_with(proxied: bool) -> Rig {
         let postgres = match proxied {
             true => {
                 let url = url::Url::parse(&crate::helpers::postgres_server_url()).unwrap();
@@ -83,7 +83,7 @@ impl Rig {
         }
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         token: &str,
         path: &str,
@@ -102,7 +102,7 @@ impl Rig {
         request.send().await.unwrap()
     }
 
-    async fn get(&self, token: &str, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, token: &str, path: &str) -> reqwest::Response {
         self.app
             .client
             .get(self.app.url(path))
@@ -112,7 +112,7 @@ impl Rig {
             .unwrap()
     }
 
-    async fn register(&self, id_number: &str) -> Value {
+    pub(crate) async fn register(&self, id_number: &str) -> Value {
         let response = self
             .post(
                 &self.agency,
@@ -129,7 +129,7 @@ impl Rig {
         response.json().await.unwrap()
     }
 
-    async fn transition(&self, token: &str, code: &str, to: &str) -> reqwest::Response {
+    pub(crate) async fn transition(&self, token: &str, code: &str, to: &str) -> reqwest::Response {
         self.post(
             token,
             &format!("/v1/agency/dossiers/{code}/transitions"),
@@ -139,7 +139,7 @@ impl Rig {
         .await
     }
 
-    async fn citizen(&self) -> String {
+    pub(crate) async fn citizen(&self) -> String {
         let client_id = self.app.public_client(APP_REDIRECT).await;
         sign_in(&self.app, &Request::new(&client_id), "citizen-l2")
             .await
@@ -147,7 +147,7 @@ impl Rig {
     }
 }
 
-async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
+pub(crate) async fn problem(response: reqwest::Response, status: StatusCode) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(
         response.headers()["content-type"],

@@ -35,6 +35,7 @@ fn sample_body(operation_id: &str) -> Option<Value> {
         "opsCreateWebhook" => {
             Some(json!({ "url": "https://x.example", "events": ["dossier.submitted"] }))
         }
+        "opsSetHoliday" => Some(json!({ "name": "x", "kind": "holiday" })),
         _ => None,
     }
 }
@@ -66,7 +67,8 @@ async fn every_operator_operation_refuses_citizens_and_challenges_level_1_operat
                 .replace("{kid}", "2026-11-28-abcdefgh")
                 .replace("{role}", "merchant")
                 .replace("{webhook_id}", "wh_aaaaaaaaaaaaaaaaaaaaaaaa")
-                .replace("{delivery_id}", &uuid::Uuid::new_v4().to_string());
+                .replace("{delivery_id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{day}", "2026-12-24");
             assert!(!concrete.contains('{'), "unfilled parameter in {path}");
             assert!(
                 operation["security"]

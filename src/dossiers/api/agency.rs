@@ -1,12 +1,53 @@
-//! Agencies' back offices: registration, transitions, apologies, reads.
+//! Agencies' back offices: registration at the counter, and the reads.
 
 use super::*;
 
 #[derive(Default)]
 pub struct AgencyDossiersApi;
 
-// Query parameters are handler arguments in poem-openapi.
-#[allow(clippy::too_many_arguments)]
+/// Registers one counter dossier in the caller's transaction and signs its receipt: the one
+/// path of a single registration and of each item of a bulk import.
+pub(super) async fn register_in(
+    conn: &mut sqlx::PgConnection,
+    state: &AppState,
+    holidays: &Holidays,
+    by: &Caller,
+    body: &CounterRegistrationBody,
+    now: OffsetDateTime,
+) -> Result<(RegisteredView, Option<Uuid>), store::StoreError> {
+    // The token says which agencies the back office acts for (checked offline, as any resource
+    // server would), before anything about the procedure is looked up.
+    if let (Some(code), Caller::Agency { agencies, .. }) = (&body.agency_code, by)
+        && !agencies.contains(code)
+    {
+        return Err(store::StoreError::AgencyNotAllowed(code.clone()));
+    }
+    let registration = store::CounterRegistration {
+        procedure_code: body.procedure_code.clone(),
+        agency_code: body.agency_code.clone(),
+        applicant_id_number: body.applicant_id_number.clone(),
+        applicant_name: body.applicant_name.clone(),
+        note: body.note.clone(),
+    };
+    let registered =
+        store::register_counter(conn, &state.master_key(), holidays, by, &registration, now)
+            .await?;
+    let receipt = service::receipt(state, &registered, now)
+        .map_err(|e| store::StoreError::Other(anyhow::anyhow!("{e:?}")))?;
+    let d = registered.dossier;
+    let citizen = d.citizen_id;
+    let view = RegisteredView {
+        code: d.code.clone(),
+        status: d.status.into(),
+        received_at: d.received_at,
+        due_at: d.due_at,
+        receipt,
+        lookup_pin: registered.lookup_pin,
+        dossier: DossierView::of(d, None, now, holidays),
+    };
+    Ok((view, citizen))
+}
+
 #[OpenApi(tag = "ApiTag::Dossiers")]
 impl AgencyDossiersApi {
     /// Agency: register a dossier received at the counter
@@ -15,7 +56,6 @@ impl AgencyDossiersApi {
     /// `{agency code}-{yyMMdd}-{NNNN}` (gap-free per agency and day), computes the due date in
     /// working days, and returns the signed receipt and the lookup PIN. An applicant who has
     /// signed in before sees the dossier at once; one who has not, when they first do.
-    /// `Idempotency-Key` (optional) makes retries safe.
     #[oai(
         path = "/v1/agency/dossiers",
         method = "post",
@@ -24,174 +64,37 @@ impl AgencyDossiersApi {
     async fn register(
         &self,
         state: Data<&AppState>,
-        req: &Request,
+        calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
+        /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
+        /// gets the first answer and writes nothing; the same key with another body is refused.
+        #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
+        idempotency_key: Header<Option<String>>,
         body: Json<CounterRegistrationBody>,
     ) -> ApiResult<Written<RegisteredView>> {
         let caller = service::agency(&auth, true)?;
-        // The token says which agencies the back office acts for (checked offline, as any
-        // resource server would); the store checks the procedure's agency the same way.
-        if let Some(code) = &body.0.agency_code
-            && !auth.0.may_act_for_agency(code)
-        {
-            return Err(service::problem(store::StoreError::AgencyNotAllowed(
-                code.clone(),
-            )));
-        }
-        let key = service::idempotency_key(req)?;
         let now = OffsetDateTime::now_utc();
-        let holidays = store::load_holidays(&state.db)
-            .await
-            .map_err(service::problem)?;
-        let registration = store::CounterRegistration {
-            procedure_code: body.0.procedure_code.clone(),
-            agency_code: body.0.agency_code.clone(),
-            applicant_id_number: body.0.applicant_id_number.clone(),
-            applicant_name: body.0.applicant_name.clone(),
-            note: body.0.note.clone(),
-        };
-        let master = state.master_key();
-        let signer = state.clone();
-        let by = caller.clone();
-        let (status, bytes) = service::write_once(
+        let holidays = calendar.get(&state.db).await.map_err(service::problem)?;
+        let app = state.clone();
+        let item = body.0.clone();
+        let (status, bytes) = service::agency_write(
             &state,
+            idempotency_key.0.as_deref(),
             &auth.0.client_id,
-            key,
-            ("POST", "/v1/agency/dossiers", &body_of(&body.0)),
+            ("/v1/agency/dossiers", &body_of(&body.0)),
             move |conn| {
                 Box::pin(async move {
-                    let registered =
-                        store::register_counter(conn, &master, &holidays, &by, &registration, now)
-                            .await?;
-                    let receipt = service::receipt(&signer, &registered, now)
-                        .map_err(|e| store::StoreError::Other(anyhow::anyhow!("{e:?}")))?;
-                    let d = registered.dossier.clone();
-                    let view = RegisteredView {
-                        code: d.code.clone(),
-                        status: d.status.into(),
-                        received_at: d.received_at,
-                        due_at: d.due_at,
-                        receipt,
-                        lookup_pin: registered.lookup_pin.clone(),
-                        dossier: DossierView::of(d, None, now, &holidays),
-                    };
-                    Ok(service::stored(201, &view))
+                    let (view, citizen) =
+                        register_in(conn, &app, &holidays, &caller, &item, now).await?;
+                    Ok(service::written(201, &view, citizen))
                 })
             },
         )
         .await?;
-        after_write(&state, &bytes).await;
         Ok(match status {
             201 => Written::Created(JsonBytes::new(bytes)),
             _ => Written::Ok(JsonBytes::new(bytes)),
         })
-    }
-
-    /// Agency: change a dossier's status
-    ///
-    /// `{"to": "<status name>", "note": …}`. Refused with 409 listing the transitions allowed
-    /// from the current status; another agency's dossier is 404. Every applied transition
-    /// notifies the applicant in the same transaction.
-    #[oai(
-        path = "/v1/agency/dossiers/:code/transitions",
-        method = "post",
-        operation_id = "transitionDossier"
-    )]
-    async fn transition(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        auth: BearerAuth,
-        #[oai(validator(max_length = 64))] code: Path<String>,
-        body: Json<TransitionBody>,
-    ) -> ApiResult<Written<DossierView>> {
-        let caller = service::agency(&auth, true)?;
-        let key = service::idempotency_key(req)?;
-        let now = OffsetDateTime::now_utc();
-        let holidays = store::load_holidays(&state.db)
-            .await
-            .map_err(service::problem)?;
-        let request = store::TransitionRequest {
-            to: body.0.to.into(),
-            note: body.0.note.clone(),
-            result: body.0.result.clone(),
-        };
-        let path = format!("/v1/agency/dossiers/{}/transitions", code.0);
-        let dossier_code = code.0.clone();
-        let (_, bytes) = service::write_once(
-            &state,
-            &auth.0.client_id,
-            key,
-            ("POST", &path, &body_of(&body.0)),
-            move |conn| {
-                Box::pin(async move {
-                    let dossier = store::apply_transition(
-                        conn,
-                        &holidays,
-                        &caller,
-                        &dossier_code,
-                        &request,
-                        now,
-                    )
-                    .await?;
-                    let view = DossierView::of(dossier, None, now, &holidays);
-                    Ok(service::stored(200, &view))
-                })
-            },
-        )
-        .await?;
-        after_write(&state, &bytes).await;
-        Ok(Written::Ok(JsonBytes::new(bytes)))
-    }
-
-    /// Agency: apologise for a late result with a revised due date
-    ///
-    /// Form 04: the citizen sees both dates; statistics keep judging by the promised one.
-    #[oai(
-        path = "/v1/agency/dossiers/:code/apologies",
-        method = "post",
-        operation_id = "apologiseForDossier"
-    )]
-    async fn apologise(
-        &self,
-        state: Data<&AppState>,
-        req: &Request,
-        auth: BearerAuth,
-        #[oai(validator(max_length = 64))] code: Path<String>,
-        body: Json<ApologyBody>,
-    ) -> ApiResult<Written<DossierView>> {
-        let caller = service::agency(&auth, true)?;
-        let key = service::idempotency_key(req)?;
-        let now = OffsetDateTime::now_utc();
-        let holidays = store::load_holidays(&state.db)
-            .await
-            .map_err(service::problem)?;
-        let path = format!("/v1/agency/dossiers/{}/apologies", code.0);
-        let (dossier_code, apology) = (code.0.clone(), body.0.clone());
-        let (_, bytes) = service::write_once(
-            &state,
-            &auth.0.client_id,
-            key,
-            ("POST", &path, &body_of(&body.0)),
-            move |conn| {
-                Box::pin(async move {
-                    let dossier = store::apologise(
-                        conn,
-                        &caller,
-                        &dossier_code,
-                        apology.revised_due_at,
-                        &apology.reason,
-                        now,
-                    )
-                    .await?;
-                    let view = DossierView::of(dossier, None, now, &holidays);
-                    Ok(service::stored(200, &view))
-                })
-            },
-        )
-        .await?;
-        after_write(&state, &bytes).await;
-        Ok(Written::Ok(JsonBytes::new(bytes)))
     }
 
     /// Agency: a dossier with its timeline
@@ -205,11 +108,12 @@ impl AgencyDossiersApi {
     async fn agency_dossier(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
     ) -> ApiResult<Json<DossierView>> {
         let caller = service::agency(&auth, false)?;
-        detail(&state, &caller, &code.0).await.map(Json)
+        detail(&state, &calendar, &caller, &code.0).await.map(Json)
     }
 
     /// Agency: online submissions waiting for receipt
@@ -223,6 +127,7 @@ impl AgencyDossiersApi {
     async fn submissions(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
         #[oai(validator(max_length = 128))] cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
@@ -234,19 +139,7 @@ impl AgencyDossiersApi {
         let page = store::list_submissions(&state.db, &agencies, after.as_ref(), limit_of(limit.0))
             .await
             .map_err(service::problem)?;
-        let (now, holidays) = (
-            OffsetDateTime::now_utc(),
-            store::load_holidays(&state.db)
-                .await
-                .map_err(service::problem)?,
-        );
-        Ok(Json(DossierPage {
-            items: page
-                .items
-                .into_iter()
-                .map(|d| DossierView::of(d, None, now, &holidays))
-                .collect(),
-            next_cursor: page.next_cursor,
-        }))
+        let holidays = calendar.get(&state.db).await.map_err(service::problem)?;
+        Ok(Json(page_view(page, &holidays)))
     }
 }

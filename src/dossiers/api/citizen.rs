@@ -5,6 +5,36 @@ use super::*;
 #[derive(Default)]
 pub struct CitizenDossiersApi;
 
+/// A read of the citizen's own dossiers, cached in their scope (every event on one of their
+/// dossiers drops it). A miss first links the dossiers registered before their first sign-in.
+async fn own_cached<T, F, Fut>(
+    state: &AppState,
+    req: &Request,
+    citizen: Uuid,
+    key: &str,
+    load: F,
+) -> ApiResult<Cached<T>>
+where
+    T: poem_openapi::types::Type + Send,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ApiResult<Bytes>>,
+{
+    let db = state.db.clone();
+    let scope = citizen.to_string();
+    let (bytes, _) = service::cached(
+        state,
+        (CITIZEN_DOSSIERS, &scope),
+        key,
+        service::CITIZEN_TTL,
+        || async move {
+            link(&db, citizen).await?;
+            load().await
+        },
+    )
+    .await?;
+    Ok(answer(req, bytes, PRIVATE_CACHE))
+}
+
 // Query parameters are handler arguments in poem-openapi.
 #[allow(clippy::too_many_arguments)]
 #[OpenApi(tag = "ApiTag::Dossiers")]
@@ -21,6 +51,7 @@ impl CitizenDossiersApi {
     async fn my_dossiers(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
         status: Query<Option<StatusName>>,
@@ -42,32 +73,15 @@ impl CitizenDossiersApi {
             cursor.0.as_deref().unwrap_or(""),
             query.limit
         );
-        let scope = citizen.to_string();
-        let db = state.db.clone();
-        let (bytes, _) = service::cached(
-            &state,
-            (CITIZEN_DOSSIERS, &scope),
-            &key,
-            service::CITIZEN_TTL,
-            || async move {
-                link(&db, citizen).await?;
-                let now = OffsetDateTime::now_utc();
-                let holidays = store::load_holidays(&db).await.map_err(service::problem)?;
-                let page = store::list_for_citizen(&db, citizen, &query, now)
-                    .await
-                    .map_err(service::problem)?;
-                Ok(service::to_bytes(&DossierPage {
-                    items: page
-                        .items
-                        .into_iter()
-                        .map(|d| DossierView::of(d, None, now, &holidays))
-                        .collect(),
-                    next_cursor: page.next_cursor,
-                }))
-            },
-        )
-        .await?;
-        Ok(answer(req, bytes, PRIVATE_CACHE))
+        let (db, calendar) = (state.db.clone(), calendar.clone());
+        own_cached(&state, req, citizen, &key, || async move {
+            let page = store::list_for_citizen(&db, citizen, &query, OffsetDateTime::now_utc())
+                .await
+                .map_err(service::problem)?;
+            let holidays = calendar.get(&db).await.map_err(service::problem)?;
+            Ok(service::to_bytes(&page_view(page, &holidays)))
+        })
+        .await
     }
 
     /// One of the citizen's dossiers, with its timeline
@@ -81,27 +95,19 @@ impl CitizenDossiersApi {
     async fn my_dossier(
         &self,
         state: Data<&AppState>,
+        calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
         #[oai(validator(max_length = 64))] code: Path<String>,
     ) -> ApiResult<Cached<DossierView>> {
         let citizen = service::citizen(&auth)?;
-        let scope = citizen.to_string();
         let key = format!("detail|{}", code.0);
-        let app = state.clone();
-        let (bytes, _) = service::cached(
-            &state,
-            (CITIZEN_DOSSIERS, &scope),
-            &key,
-            service::CITIZEN_TTL,
-            || async move {
-                link(&app.db, citizen).await?;
-                let view = detail(&app, &Caller::Citizen(citizen), &code.0).await?;
-                Ok(service::to_bytes(&view))
-            },
-        )
-        .await?;
-        Ok(answer(req, bytes, PRIVATE_CACHE))
+        let (app, calendar) = (state.clone(), calendar.clone());
+        own_cached(&state, req, citizen, &key, || async move {
+            let view = detail(&app, &calendar, &Caller::Citizen(citizen), &code.0).await?;
+            Ok(service::to_bytes(&view))
+        })
+        .await
     }
 
     /// The citizen's notifications
@@ -121,7 +127,8 @@ impl CitizenDossiersApi {
     ) -> ApiResult<Json<NotificationPage>> {
         let citizen = service::citizen(&auth)?;
         link(&state.db, citizen).await?;
-        let after = cursor_of(cursor.0.as_deref())?;
+        // Notifications are keyed by id: a cursor of another list is refused, not misread.
+        let after = Cursor::<Uuid>::param(cursor.0.as_deref())?;
         let page = store::list_notifications(&state.db, citizen, after.as_ref(), limit_of(limit.0))
             .await
             .map_err(service::problem)?;

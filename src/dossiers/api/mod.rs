@@ -6,12 +6,15 @@
 use bytes::Bytes;
 use poem::Request;
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::HolidayCalendar;
+use super::calendar::Holidays;
+use super::messages as msg;
 use super::service::{self, CATALOGUE, CITIZEN_DOSSIERS, STATS};
 use super::store::{self, Caller, Cursor, DossierQuery, LookupFactor, ProcedureQuery};
 use super::views::*;
@@ -21,12 +24,18 @@ use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 mod agency;
+mod bulk;
 mod citizen;
+mod events;
+mod holidays;
 mod procedures;
 mod public;
 
 pub use agency::AgencyDossiersApi;
+pub use bulk::BulkDossiersApi;
 pub use citizen::CitizenDossiersApi;
+pub use events::AgencyEventsApi;
+pub use holidays::HolidaysApi;
 pub use procedures::CatalogueApi;
 pub use public::PublicDossiersApi;
 
@@ -90,7 +99,7 @@ enum StatsResponse {
 /// The statistics in the format the client accepts.
 #[derive(poem_openapi::ResponseContent)]
 enum StatsBody {
-    Json(Json<StatsView>),
+    Json(JsonBytes<StatsView>),
     #[oai(content_type = "text/csv; charset=utf-8")]
     Csv(PlainText<String>),
 }
@@ -103,15 +112,7 @@ fn limit_of(limit: Option<u32>) -> u32 {
 }
 
 fn cursor_of(cursor: Option<&str>) -> ApiResult<Option<Cursor>> {
-    cursor
-        .map(|c| {
-            Cursor::decode(c).ok_or_else(|| {
-                ApiError::new(&catalogue::INVALID_REQUEST)
-                    .arg("reason", "not a cursor this endpoint returned")
-                    .field("/cursor", "not a cursor this endpoint returned")
-            })
-        })
-        .transpose()
+    Cursor::param(cursor)
 }
 
 fn body_of<T: serde::Serialize>(body: &T) -> Vec<u8> {
@@ -119,20 +120,36 @@ fn body_of<T: serde::Serialize>(body: &T) -> Vec<u8> {
 }
 
 /// A dossier the caller may see, with its timeline.
-async fn detail(state: &AppState, caller: &Caller, code: &str) -> ApiResult<DossierView> {
+async fn detail(
+    state: &AppState,
+    calendar: &HolidayCalendar,
+    caller: &Caller,
+    code: &str,
+) -> ApiResult<DossierView> {
     let found = store::get_dossier(&state.db, caller, code)
         .await
         .map_err(service::problem)?
         .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-    let holidays = store::load_holidays(&state.db)
-        .await
-        .map_err(service::problem)?;
+    let holidays = calendar.get(&state.db).await.map_err(service::problem)?;
     Ok(DossierView::of(
         found.dossier,
         Some(found.timeline),
         OffsetDateTime::now_utc(),
         &holidays,
     ))
+}
+
+/// A page of dossiers as the API shows them.
+fn page_view(page: store::Page<store::Dossier>, holidays: &Holidays) -> DossierPage {
+    let now = OffsetDateTime::now_utc();
+    DossierPage {
+        items: page
+            .items
+            .into_iter()
+            .map(|d| DossierView::of(d, None, now, holidays))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }
 }
 
 /// Dossiers registered before the citizen first signed in become theirs.
@@ -142,16 +159,4 @@ async fn link(db: &sqlx::PgPool, citizen: Uuid) -> ApiResult<()> {
         .await
         .map_err(service::problem)?;
     Ok(())
-}
-
-/// After an agency's write: the applicant's cached dossiers go, on every replica.
-async fn after_write(state: &AppState, body: &Bytes) {
-    let code = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["code"].as_str().map(str::to_string));
-    if let Some(code) = code
-        && let Ok(citizen) = store::citizen_of(&state.db, &code).await
-    {
-        service::invalidate(state, citizen).await;
-    }
 }

@@ -28,9 +28,10 @@ impl PublicDossiersApi {
             (Some(pin), None) => LookupFactor::Pin(pin),
             (None, Some(id)) => LookupFactor::IdNumber(id),
             _ => {
-                return Err(ApiError::new(&catalogue::VALIDATION_FAILED).field(
+                return Err(ApiError::new(&catalogue::VALIDATION_FAILED).field_text(
                     "/pin",
-                    "give the receipt's pin or the applicant's id_number, one of them",
+                    msg::LOOKUP_FACTOR,
+                    Vec::new(),
                 ));
             }
         };
@@ -69,11 +70,22 @@ impl PublicDossiersApi {
         let month = match month.0.as_deref() {
             None => None,
             Some(text) => Some(store::Month::parse(text).ok_or_else(|| {
-                ApiError::new(&catalogue::VALIDATION_FAILED).field("/month", "YYYY-MM")
+                ApiError::new(&catalogue::VALIDATION_FAILED).field_text(
+                    "/month",
+                    msg::MONTH,
+                    Vec::new(),
+                )
             })?),
         };
-        let key = format!("{:?}|{:?}", agency.0, month.map(|m| m.to_string()));
+        let wants_csv = req.header("accept").is_some_and(|a| a.contains("text/csv"));
+        let key = format!(
+            "{:?}|{:?}|{}",
+            agency.0,
+            month.map(|m| m.to_string()),
+            if wants_csv { "csv" } else { "json" }
+        );
         let db = state.db.clone();
+        // Each format is cached as the bytes it is served as: a hit decodes nothing.
         let (bytes, _) = service::cached(
             &state,
             (STATS, ""),
@@ -84,25 +96,22 @@ impl PublicDossiersApi {
                     store::stats(&db, agency.0.as_deref(), month, OffsetDateTime::now_utc())
                         .await
                         .map_err(service::problem)?;
-                Ok(service::to_bytes(&StatsView {
+                let view = StatsView {
                     month: report.month,
                     items: report.items.into_iter().map(Into::into).collect(),
                     province: report.province.into(),
-                }))
+                };
+                Ok(match wants_csv {
+                    true => bytes::Bytes::from(stats_csv(&view)),
+                    false => service::to_bytes(&view),
+                })
             },
         )
         .await?;
-        let view: StatsView = serde_json::from_slice(&bytes)
-            .ok()
-            .and_then(|v| poem_openapi::types::ParseFromJSON::parse_from_json(Some(v)).ok())
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("statistics entry unreadable")))?;
-        let wants_csv = req.header("accept").is_some_and(|a| a.contains("text/csv"));
-        Ok(match wants_csv {
-            true => StatsResponse::Ok(
-                StatsBody::Csv(PlainText(stats_csv(&view))),
-                PUBLIC_CACHE.into(),
-            ),
-            false => StatsResponse::Ok(StatsBody::Json(Json(view)), PUBLIC_CACHE.into()),
-        })
+        let body = match wants_csv {
+            true => StatsBody::Csv(PlainText(String::from_utf8_lossy(&bytes).into_owned())),
+            false => StatsBody::Json(JsonBytes::new(bytes)),
+        };
+        Ok(StatsResponse::Ok(body, PUBLIC_CACHE.into()))
     }
 }

@@ -173,14 +173,11 @@ pub async fn apologise(
 ) -> Result<Dossier> {
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 2000 {
-        return Err(invalid("reason", "between 1 and 2000 characters"));
+        return Err(invalid("reason", msg::REASON_LENGTH));
     }
     let mut dossier = lock_visible(conn, code, by).await?;
     if dossier.is_settled() || dossier.due_at.is_none() {
-        return Err(invalid(
-            "code",
-            "only a dossier being processed can be apologised for",
-        ));
+        return Err(invalid("code", msg::NOT_BEING_PROCESSED));
     }
     let floor = dossier
         .revised_due_at
@@ -188,10 +185,7 @@ pub async fn apologise(
         .unwrap_or(now)
         .max(now);
     if revised_due_at <= floor {
-        return Err(invalid(
-            "revised_due_at",
-            "must be later than the current due date and than now",
-        ));
+        return Err(invalid("revised_due_at", msg::REVISED_TOO_EARLY));
     }
     sqlx::query("UPDATE dossiers SET revised_due_at = $2, apology_reason = $3 WHERE code = $1")
         .bind(code)
@@ -244,12 +238,12 @@ pub async fn record_transfer(
 ) -> Result<Dossier> {
     for (field, value) in [("from", from_unit), ("to", to_unit)] {
         if value.trim().is_empty() || value.chars().count() > 300 {
-            return Err(invalid(field, "between 1 and 300 characters"));
+            return Err(invalid(field, msg::UNIT_LENGTH));
         }
     }
     let dossier = lock_visible(conn, code, by).await?;
     if dossier.status.is_final() {
-        return Err(invalid("code", "the dossier is closed"));
+        return Err(invalid("code", msg::CLOSED));
     }
     append_event(
         conn,
@@ -277,11 +271,11 @@ pub async fn attach_result(
     now: OffsetDateTime,
 ) -> Result<Dossier> {
     if !result.is_object() {
-        return Err(invalid("result", "an object"));
+        return Err(invalid("result", msg::RESULT_OBJECT));
     }
     let mut dossier = lock_visible(conn, code, by).await?;
     if !matches!(dossier.status, Status::ResultReady | Status::Returned) {
-        return Err(invalid("code", "the dossier has no result yet"));
+        return Err(invalid("code", msg::NO_RESULT_YET));
     }
     sqlx::query("UPDATE dossiers SET result = $2 WHERE code = $1")
         .bind(code)

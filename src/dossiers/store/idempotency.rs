@@ -20,6 +20,46 @@ pub struct StoredResponse {
     pub body: Value,
 }
 
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (it is stored). Checked once, where
+/// it is parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(value: &str) -> Option<IdempotencyKey> {
+        ((1..=255).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic()))
+            .then(|| IdempotencyKey(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a fresh write produced: the response kept for retries, and the applicants whose cached
+/// dossiers it changed (a replay changed nothing, so it needs no invalidation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub response: StoredResponse,
+    pub citizens: Vec<Uuid>,
+}
+
+/// What [`run_once`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Run {
+    Fresh(Written),
+    Replay(StoredResponse),
+}
+
+impl Run {
+    pub fn response(&self) -> &StoredResponse {
+        match self {
+            Run::Fresh(written) => &written.response,
+            Run::Replay(stored) => stored,
+        }
+    }
+}
+
 /// What [`begin_idempotent`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyStart {
@@ -35,21 +75,15 @@ pub enum IdempotencyStart {
 pub async fn begin_idempotent(
     conn: &mut PgConnection,
     caller: &str,
-    key: &str,
+    key: &IdempotencyKey,
     request_hash: &[u8],
 ) -> Result<IdempotencyStart> {
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(invalid(
-            "Idempotency-Key",
-            "1 to 255 visible ASCII characters",
-        ));
-    }
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (caller, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (caller, key) DO NOTHING",
     )
     .bind(caller)
-    .bind(key)
+    .bind(key.as_str())
     .bind(request_hash)
     .execute(&mut *conn)
     .await?
@@ -62,7 +96,7 @@ pub async fn begin_idempotent(
         "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE caller = $1 AND key = $2",
     )
     .bind(caller)
-    .bind(key)
+    .bind(key.as_str())
     .fetch_one(&mut *conn)
     .await?;
     let stored_hash: Vec<u8> = row.try_get("request_hash")?;
@@ -78,7 +112,8 @@ pub async fn begin_idempotent(
         })),
         // Claimed and committed without a response: only a caller that forgot to finish.
         _ => Err(StoreError::Other(anyhow::anyhow!(
-            "idempotency key {key:?} has no stored response"
+            "idempotency key {:?} has no stored response",
+            key.as_str()
         ))),
     }
 }
@@ -87,14 +122,14 @@ pub async fn begin_idempotent(
 pub async fn finish_idempotent(
     conn: &mut PgConnection,
     caller: &str,
-    key: &str,
+    key: &IdempotencyKey,
     response: &StoredResponse,
 ) -> Result<()> {
     sqlx::query(
         "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE caller = $1 AND key = $2",
     )
     .bind(caller)
-    .bind(key)
+    .bind(key.as_str())
     .bind(i16::try_from(response.status).unwrap_or(500))
     .bind(&response.body)
     .execute(conn)
@@ -105,7 +140,29 @@ pub async fn finish_idempotent(
 /// Runs `op` at most once per `(caller, key)`: in one transaction, claims the key, runs the
 /// write, stores its response and commits; a retry (also a racing one) gets the stored response.
 /// An error from `op` rolls everything back, the key included, so the request may be retried.
-/// Returns the response and whether it is a replay.
+pub async fn run_once<F>(
+    db: &PgPool,
+    caller: &str,
+    key: &IdempotencyKey,
+    request_hash: &[u8],
+    op: F,
+) -> Result<Run>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> futures::future::BoxFuture<'c, Result<Written>>,
+{
+    let mut tx = db.begin().await?;
+    match begin_idempotent(&mut tx, caller, key, request_hash).await? {
+        IdempotencyStart::Replay(stored) => Ok(Run::Replay(stored)),
+        IdempotencyStart::Fresh => {
+            let written = op(&mut tx).await?;
+            finish_idempotent(&mut tx, caller, key, &written.response).await?;
+            tx.commit().await?;
+            Ok(Run::Fresh(written))
+        }
+    }
+}
+
+/// [`run_once`] for a write that only has a response: returns it and whether it is a replay.
 pub async fn run_idempotent<F>(
     db: &PgPool,
     caller: &str,
@@ -115,17 +172,25 @@ pub async fn run_idempotent<F>(
 ) -> Result<(StoredResponse, bool)>
 where
     F: for<'c> FnOnce(
-        &'c mut PgConnection,
-    ) -> futures::future::BoxFuture<'c, Result<StoredResponse>>,
+            &'c mut PgConnection,
+        ) -> futures::future::BoxFuture<'c, Result<StoredResponse>>
+        + Send
+        + 'static,
 {
-    let mut tx = db.begin().await?;
-    match begin_idempotent(&mut tx, caller, key, request_hash).await? {
-        IdempotencyStart::Replay(stored) => Ok((stored, true)),
-        IdempotencyStart::Fresh => {
-            let response = op(&mut tx).await?;
-            finish_idempotent(&mut tx, caller, key, &response).await?;
-            tx.commit().await?;
-            Ok((response, false))
-        }
-    }
+    let key = IdempotencyKey::parse(key)
+        .ok_or_else(|| invalid("Idempotency-Key", msg::IDEMPOTENCY_KEY))?;
+    let run = run_once(db, caller, &key, request_hash, |conn| {
+        Box::pin(async move {
+            let response = op(conn).await?;
+            Ok(Written {
+                response,
+                citizens: Vec::new(),
+            })
+        })
+    })
+    .await?;
+    Ok(match run {
+        Run::Fresh(written) => (written.response, false),
+        Run::Replay(stored) => (stored, true),
+    })
 }

@@ -16,10 +16,12 @@ use time::{Date, Month as CalendarMonth, OffsetDateTime, PrimitiveDateTime, Time
 use uuid::Uuid;
 
 use super::calendar::{self, DayKind, Holidays, VIETNAM, WorkingTime};
+use super::messages as msg;
 use super::model::{
     self, Actor, AgencyCode, DossierCode, Status, TransitionRefused, check_transition,
 };
 use crate::crypto::{MasterKey, constant_time_eq};
+use crate::http::lang::Text;
 
 /// What a store function can refuse, and why. Each variant maps to one API answer.
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +37,8 @@ pub enum StoreError {
     #[error("the client does not act for agency {0}")]
     AgencyNotAllowed(String),
     /// A field is unusable; `field` names it as the API spells it.
-    #[error("{field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: String,
-    },
+    #[error("{field}: {}", message.en)]
+    Invalid { field: &'static str, message: Text },
     #[error(transparent)]
     Transition(#[from] TransitionRefused),
     /// The key was used before with a different request.
@@ -51,11 +50,8 @@ pub enum StoreError {
     Other(#[from] anyhow::Error),
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> StoreError {
-    StoreError::Invalid {
-        field,
-        message: message.into(),
-    }
+fn invalid(field: &'static str, message: Text) -> StoreError {
+    StoreError::Invalid { field, message }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -102,39 +98,8 @@ impl Caller {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Keyset cursors
-
-/// A position in a list ordered by (time, key) descending; opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: OffsetDateTime,
-    pub key: String,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.at.unix_timestamp_nanos(), self.key))
-    }
-
-    pub fn decode(value: &str) -> Option<Cursor> {
-        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let (nanos, key) = text.split_once('|')?;
-        let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
-        Some(Cursor {
-            at,
-            key: key.to_string(),
-        })
-    }
-}
-
-/// One page of a keyset-paginated list.
-#[derive(Debug, Clone, Serialize)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+/// Keyset cursors and pages are the API's (one kind for every list).
+pub use crate::http::{Cursor, Page};
 
 fn clamp_limit(limit: u32) -> i64 {
     i64::from(limit.clamp(1, 100))
@@ -166,18 +131,6 @@ pub use stats::*;
 mod tests {
     use super::*;
     use time::macros::datetime;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor {
-            at: datetime!(2025-03-03 09:00:00.123456789 UTC),
-            key: "000.00.12.H12-250303-0001".into(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        for bad in ["", "!!", "bm9waXBl", &URL_SAFE_NO_PAD.encode("x|y")] {
-            assert_eq!(Cursor::decode(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn months_parse_and_bound_in_vietnam_time() {

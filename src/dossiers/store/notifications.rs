@@ -24,11 +24,10 @@ pub struct NotificationPage {
 pub async fn list_notifications(
     db: &PgPool,
     citizen: Uuid,
-    cursor: Option<&Cursor>,
+    cursor: Option<&Cursor<Uuid>>,
     limit: u32,
 ) -> Result<NotificationPage> {
     let limit = clamp_limit(limit);
-    let after_id = cursor.and_then(|c| Uuid::parse_str(&c.key).ok());
     let rows = sqlx::query(
         "SELECT id, dossier_code, kind, title, body, created_at, read_at FROM notifications
           WHERE citizen_id = $1
@@ -38,11 +37,11 @@ pub async fn list_notifications(
     )
     .bind(citizen)
     .bind(cursor.map(|c| c.at))
-    .bind(after_id)
+    .bind(cursor.map(|c| c.key))
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(|row| {
             Ok(Notification {
@@ -56,18 +55,10 @@ pub async fn list_notifications(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|n| {
-            Cursor {
-                at: n.created_at,
-                key: n.id.to_string(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let page = Page::of(items, limit as usize, |n: &Notification| Cursor {
+        at: n.created_at,
+        key: n.id,
+    });
     let unread: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
     )
@@ -75,8 +66,8 @@ pub async fn list_notifications(
     .fetch_one(db)
     .await?;
     Ok(NotificationPage {
-        items,
-        next_cursor,
+        items: page.items,
+        next_cursor: page.next_cursor,
         unread,
     })
 }

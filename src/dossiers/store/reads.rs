@@ -44,23 +44,7 @@ pub async fn list_for_citizen(
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut items = rows
-        .iter()
-        .map(dossier_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|d| {
-            Cursor {
-                at: d.filed_at,
-                key: d.code.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    page_of_dossiers(&rows, limit)
 }
 
 /// A dossier with its timeline, if the caller may see it (another citizen's or another agency's
@@ -117,21 +101,17 @@ pub async fn list_submissions(
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut items = rows
+    page_of_dossiers(&rows, limit)
+}
+
+/// A page of dossiers ordered by (filing time, code), from `limit + 1` rows.
+fn page_of_dossiers(rows: &[PgRow], limit: i64) -> Result<Page<Dossier>> {
+    let items = rows
         .iter()
         .map(dossier_from_row)
         .collect::<Result<Vec<_>>>()?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|d| {
-            Cursor {
-                at: d.filed_at,
-                key: d.code.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    Ok(Page::of(items, limit as usize, |d| Cursor {
+        at: d.filed_at,
+        key: d.code.clone(),
+    }))
 }

@@ -44,14 +44,11 @@ pub async fn register_counter(
 ) -> Result<Registered> {
     let id_number = registration.applicant_id_number.trim();
     if !model::valid_id_number(id_number) {
-        return Err(invalid(
-            "applicant_id_number",
-            "a personal identification number has 12 digits",
-        ));
+        return Err(invalid("applicant_id_number", msg::ID_NUMBER));
     }
     let name = registration.applicant_name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(invalid("applicant_name", "between 1 and 200 characters"));
+        return Err(invalid("applicant_name", msg::NAME_LENGTH));
     }
     let procedure = get_procedure_in(conn, &registration.procedure_code)
         .await?
@@ -118,7 +115,8 @@ async fn receiving_agency(
         .agency_code
         .clone()
         .unwrap_or_else(|| procedure.agency_code.clone());
-    let agency = AgencyCode::parse(&agency).map_err(|e| invalid("agency_code", e.to_string()))?;
+    let agency =
+        AgencyCode::parse(&agency).map_err(|_| invalid("agency_code", msg::AGENCY_CODE_FORMAT))?;
     if let Some(allowed) = by.agencies()
         && !allowed.iter().any(|a| a == agency.as_str())
     {
@@ -155,10 +153,7 @@ pub async fn submit_online(
         .await?
         .ok_or_else(|| StoreError::UnknownProcedure(submission.procedure_code.clone()))?;
     if !procedure.online {
-        return Err(invalid(
-            "procedure_code",
-            "this procedure cannot be applied for online",
-        ));
+        return Err(invalid("procedure_code", msg::NOT_ONLINE));
     }
     let row = sqlx::query("SELECT name, id_number_hmac FROM citizens WHERE id = $1")
         .bind(citizen)
@@ -166,12 +161,7 @@ pub async fn submit_online(
         .await?
         .ok_or(StoreError::NotFound)?;
     let hmac: Option<Vec<u8>> = row.try_get("id_number_hmac")?;
-    let hmac = hmac.ok_or_else(|| {
-        invalid(
-            "applicant",
-            "the identity provider did not release your identification number",
-        )
-    })?;
+    let hmac = hmac.ok_or_else(|| invalid("applicant", msg::NO_ID_NUMBER))?;
     let name: Option<String> = row.try_get("name")?;
     let agency = AgencyCode::parse(&procedure.agency_code).map_err(anyhow::Error::from)?;
     let day = now.to_offset(VIETNAM).date();

@@ -11,18 +11,18 @@ pub struct TimelineEntry {
     pub note: Option<String>,
     /// `status`, `transfer`, `apology` or `result`.
     pub kind: String,
+    /// A transfer's `from` and `to` units; a result's details.
+    #[oai(skip_serializing_if_is_none)]
+    pub details: Option<Value>,
 }
 
-/// A dossier as its applicant and its agency see it.
+/// A dossier as its applicant and its agency see it: the public summary and the rest.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct DossierView {
-    /// `{agency code}-{yyMMdd}-{NNNN}`.
-    pub code: String,
-    pub procedure_code: String,
-    pub procedure_name: String,
+    #[oai(flatten)]
+    pub summary: DossierSummary,
     pub agency_code: String,
-    pub status: StatusName,
     /// The national synchronisation code of `status`.
     pub status_code: i16,
     /// Submitted online.
@@ -31,24 +31,12 @@ pub struct DossierView {
     pub applicant: String,
     #[oai(nullable)]
     pub submitted_at: Option<OffsetDateTime>,
-    #[oai(nullable)]
-    pub received_at: Option<OffsetDateTime>,
-    /// The promised date (moved only by time waiting for the citizen's supplement).
-    #[oai(nullable)]
-    pub due_at: Option<OffsetDateTime>,
-    /// The agency's revised date after an apology.
-    #[oai(nullable)]
-    pub revised_due_at: Option<OffsetDateTime>,
     #[oai(skip_serializing_if_is_none)]
     pub apology_reason: Option<String>,
-    /// Past the promised date and not finished.
-    pub overdue: bool,
     /// Working days left to the revised or promised date (negative when late); `null` before
     /// receipt and once finished.
     #[oai(nullable)]
     pub working_days_left: Option<f64>,
-    #[oai(nullable)]
-    pub finished_at: Option<OffsetDateTime>,
     /// Result details, when the agency attached them.
     #[oai(skip_serializing_if_is_none)]
     pub result: Option<Value>,
@@ -61,28 +49,24 @@ impl Example for DossierView {
     fn example() -> Self {
         let at = OffsetDateTime::UNIX_EPOCH;
         DossierView {
-            code: "000.00.31.H15-251201-0001".into(),
-            procedure_code: "1.001193".into(),
-            procedure_name: "Đăng ký khai sinh".into(),
+            summary: DossierSummary {
+                status: StatusName::Processing,
+                ..DossierSummary::example()
+            },
             agency_code: "000.00.31.H15".into(),
-            status: StatusName::Processing,
             status_code: 4,
             online: false,
             applicant: "N*** V*** A***".into(),
             submitted_at: None,
-            received_at: Some(at),
-            due_at: Some(at),
-            revised_due_at: None,
             apology_reason: None,
-            overdue: false,
             working_days_left: Some(1.5),
-            finished_at: None,
             result: None,
             timeline: Some(vec![TimelineEntry {
                 status: StatusName::Received,
                 at,
                 note: None,
                 kind: "status".into(),
+                details: None,
             }]),
         }
     }
@@ -96,22 +80,24 @@ impl DossierView {
         holidays: &Holidays,
     ) -> Self {
         DossierView {
-            overdue: d.is_overdue(now),
             working_days_left: d.working_days_left(now, holidays),
-            status: d.status.into(),
             status_code: d.status.code(),
-            code: d.code,
-            procedure_code: d.procedure_code,
-            procedure_name: d.procedure_name,
+            summary: DossierSummary {
+                overdue: d.is_overdue(now),
+                status: d.status.into(),
+                code: d.code,
+                procedure_code: d.procedure_code,
+                procedure_name: d.procedure_name,
+                received_at: d.received_at,
+                due_at: d.due_at,
+                revised_due_at: d.revised_due_at,
+                finished_at: d.finished_at,
+            },
             agency_code: d.agency_code,
             online: d.online,
             applicant: d.applicant_name_masked,
             submitted_at: d.submitted_at,
-            received_at: d.received_at,
-            due_at: d.due_at,
-            revised_due_at: d.revised_due_at,
             apology_reason: d.apology_reason,
-            finished_at: d.finished_at,
             result: d.result,
             timeline: timeline.map(|events| {
                 events
@@ -120,6 +106,8 @@ impl DossierView {
                         status: e.status.into(),
                         at: e.at,
                         note: e.note,
+                        details: matches!(e.kind.as_str(), "transfer" | "result")
+                            .then_some(e.details),
                         kind: e.kind,
                     })
                     .collect()
@@ -205,10 +193,10 @@ impl Example for RegisteredView {
             ..DossierView::example()
         };
         RegisteredView {
-            code: dossier.code.clone(),
+            code: dossier.summary.code.clone(),
             status: StatusName::Received,
-            received_at: dossier.received_at,
-            due_at: dossier.due_at,
+            received_at: dossier.summary.received_at,
+            due_at: dossier.summary.due_at,
             receipt: "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRvc3NpZXItcmVjZWlwdCtqd3QifQ.e30.c2ln".into(),
             lookup_pin: "48213906".into(),
             dossier,
@@ -223,9 +211,9 @@ pub struct TransitionBody {
     pub to: StatusName,
     #[oai(nullable, validator(max_length = 2000))]
     pub note: Option<String>,
-    /// Result details (decision number, signer …), kept with `result_ready`.
+    /// Result details, kept with `result_ready` (or sent later to `…/result`).
     #[oai(nullable)]
-    pub result: Option<Value>,
+    pub result: Option<ResultDetails>,
 }
 
 impl Example for TransitionBody {

@@ -64,8 +64,12 @@ impl From<StatusName> for Status {
 
 mod catalogue;
 mod dossier;
+mod holidays;
 mod public;
+mod writes;
 
 pub use catalogue::*;
 pub use dossier::*;
+pub use holidays::*;
 pub use public::*;
+pub use writes::*;

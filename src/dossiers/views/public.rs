@@ -31,29 +31,32 @@ pub struct PublicEventView {
     pub at: OffsetDateTime,
 }
 
-/// What anyone holding the receipt may see: no names, no notes.
+/// What anyone holding the receipt may see of a dossier (its owner and agency see it too): no
+/// names, no notes.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct PublicDossierView {
+pub struct DossierSummary {
+    /// `{agency code}-{yyMMdd}-{NNNN}`.
     pub code: String,
     pub status: StatusName,
     pub procedure_code: String,
     pub procedure_name: String,
     #[oai(nullable)]
     pub received_at: Option<OffsetDateTime>,
+    /// The promised date (moved only by time waiting for the citizen's supplement).
     #[oai(nullable)]
     pub due_at: Option<OffsetDateTime>,
+    /// The agency's revised date after an apology.
     #[oai(nullable)]
     pub revised_due_at: Option<OffsetDateTime>,
     #[oai(nullable)]
     pub finished_at: Option<OffsetDateTime>,
+    /// Past the promised date and not finished.
     pub overdue: bool,
-    pub timeline: Vec<PublicEventView>,
 }
 
-impl Example for PublicDossierView {
+impl Example for DossierSummary {
     fn example() -> Self {
-        PublicDossierView {
+        DossierSummary {
             code: "000.00.31.H15-251201-0001".into(),
             status: StatusName::Received,
             procedure_code: "1.001193".into(),
@@ -63,6 +66,23 @@ impl Example for PublicDossierView {
             revised_due_at: None,
             finished_at: None,
             overdue: false,
+        }
+    }
+}
+
+/// The public lookup's answer: the summary and the timeline's statuses.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct PublicDossierView {
+    #[oai(flatten)]
+    pub summary: DossierSummary,
+    pub timeline: Vec<PublicEventView>,
+}
+
+impl Example for PublicDossierView {
+    fn example() -> Self {
+        PublicDossierView {
+            summary: DossierSummary::example(),
             timeline: vec![PublicEventView {
                 status: StatusName::Received,
                 at: OffsetDateTime::UNIX_EPOCH,
@@ -74,15 +94,17 @@ impl Example for PublicDossierView {
 impl From<store::PublicView> for PublicDossierView {
     fn from(v: store::PublicView) -> Self {
         PublicDossierView {
-            code: v.code,
-            status: v.status.into(),
-            procedure_code: v.procedure_code,
-            procedure_name: v.procedure_name,
-            received_at: v.received_at,
-            due_at: v.due_at,
-            revised_due_at: v.revised_due_at,
-            finished_at: v.finished_at,
-            overdue: v.overdue,
+            summary: DossierSummary {
+                code: v.code,
+                status: v.status.into(),
+                procedure_code: v.procedure_code,
+                procedure_name: v.procedure_name,
+                received_at: v.received_at,
+                due_at: v.due_at,
+                revised_due_at: v.revised_due_at,
+                finished_at: v.finished_at,
+                overdue: v.overdue,
+            },
             timeline: v
                 .timeline
                 .into_iter()

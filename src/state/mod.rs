@@ -2,6 +2,8 @@
 //! by `startup`. A capability's own services (the eID client, the client-key cache) live in that
 //! capability and reach its handlers as their own `Data`.
 
+pub mod operator;
+
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
