@@ -21,8 +21,9 @@ use crate::http::catalogue;
 use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
+use crate::listings::ListingApis;
 use crate::oauth::OAuthApi;
-use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi};
+use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi, OpsListingsApi};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
@@ -42,6 +43,8 @@ pub type Apis = (
     OpsAuditApi,
     AuditApi,
     DossierApis,
+    ListingApis,
+    OpsListingsApi,
 );
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
@@ -213,6 +216,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
             "authorization",
             "content-type",
             "if-none-match",
+            "if-match",
             "x-request-id",
         ])
         .expose_headers([
