@@ -79,3 +79,7 @@ CREATE INDEX listings_category_newest_idx ON listings (category, published_at DE
 CREATE INDEX listings_category_price_idx ON listings (category, price_vnd, id)
     WHERE status = 'published' AND hidden_at IS NULL;
 CREATE INDEX listings_merchant_idx ON listings (merchant_id, published_at DESC, id DESC);
+-- Typo tolerance compares titles only (shorter, so cheaper to compare), when exact words find
+-- nothing.
+CREATE INDEX listings_title_trgm_idx ON listings USING gin (title_words gin_trgm_ops)
+    WHERE status = 'published' AND hidden_at IS NULL;

@@ -226,43 +226,10 @@ impl ListingInput {
         } else if unit.chars().count() > MAX_UNIT_CHARS {
             fault("unit", "at most 40 characters");
         }
-        let category = match self.category.as_deref() {
-            None => {
-                fault("category", "required");
-                None
-            }
-            Some(text) => {
-                let found = Category::parse(text);
-                if found.is_none() {
-                    fault(
-                        "category",
-                        "one of food, drinks, herbal, textiles_handicrafts, souvenirs_furniture, tourism",
-                    );
-                }
-                found
-            }
-        };
-        let ocop = match (self.ocop_stars, self.ocop_year) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                fault("ocop_stars", "required with ocop_year");
-                None
-            }
-            (Some(stars), year) => {
-                if !(3..=5).contains(&stars) {
-                    fault("ocop_stars", "3, 4 or 5");
-                }
-                match year {
-                    Some(y) if (2018..=2100).contains(&y) => {}
-                    Some(_) => fault("ocop_year", "the certificate's year, 2018 or later"),
-                    None => fault("ocop_year", "required with ocop_stars"),
-                }
-                Some(Ocop {
-                    stars: stars.clamp(3, 5) as i16,
-                    year: year.unwrap_or_default().clamp(0, 2100) as i16,
-                })
-            }
-        };
+        let category = check_category(self.category.as_deref())
+            .map_err(|m| fault("category", m))
+            .ok();
+        let ocop = check_ocop(self.ocop_stars, self.ocop_year, &mut fault);
         if let Some(code) = &self.commune_code
             && !(code.len() == 5 && code.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -308,6 +275,43 @@ impl From<&ListingFields> for ListingInput {
             images: f.images.clone(),
         }
     }
+}
+
+fn check_category(text: Option<&str>) -> Result<Category, &'static str> {
+    match text {
+        None => Err("required"),
+        Some(text) => Category::parse(text).ok_or(
+            "one of food, drinks, herbal, textiles_handicrafts, souvenirs_furniture, tourism",
+        ),
+    }
+}
+
+/// Stars and year come together; either alone is a fault of the one missing.
+fn check_ocop(
+    stars: Option<i64>,
+    year: Option<i64>,
+    fault: &mut impl FnMut(&str, &str),
+) -> Option<Ocop> {
+    let stars = match (stars, year) {
+        (None, None) => return None,
+        (None, Some(_)) => {
+            fault("ocop_stars", "required with ocop_year");
+            return None;
+        }
+        (Some(stars), _) => stars,
+    };
+    if !(3..=5).contains(&stars) {
+        fault("ocop_stars", "3, 4 or 5");
+    }
+    match year {
+        Some(y) if (2018..=2100).contains(&y) => {}
+        Some(_) => fault("ocop_year", "the certificate's year, 2018 or later"),
+        None => fault("ocop_year", "required with ocop_stars"),
+    }
+    Some(Ocop {
+        stars: stars.clamp(3, 5) as i16,
+        year: year.unwrap_or_default().clamp(0, 2100) as i16,
+    })
 }
 
 /// Image URLs given by partners: at most ten, each an absolute `https` URL with a host.

@@ -803,3 +803,62 @@ async fn with_redis_down_reads_come_from_postgresql() {
     let found = rig.get_json("/v1/listings?q=ruou%20quan%20de").await;
     assert_eq!(found["items"][0]["id"], listing["id"]);
 }
+
+#[tokio::test]
+async fn seed_demo_loads_merchants_and_listings_once_and_prints_the_merchants() {
+    let app = TestApp::spawn().await;
+    let first = crate::helpers::stdout_json(&crate::helpers::motcua_with(
+        &app,
+        &["seed-demo", "--listings", "300"],
+        &[],
+    ));
+    let merchants = first["merchants"].as_array().unwrap();
+    assert!(merchants.len() >= 10, "{first}");
+    assert!(first["listings"]["curated_listings"].as_u64().unwrap() >= 200);
+    assert_eq!(first["listings"]["generated_created"], 300);
+    let again = crate::helpers::stdout_json(&crate::helpers::motcua_with(
+        &app,
+        &["seed-demo", "--listings", "300"],
+        &[],
+    ));
+    assert_eq!(again["listings"]["generated_created"], 0);
+    assert_eq!(again["merchants"], first["merchants"]);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM listings")
+        .fetch_one(&app.state.db)
+        .await
+        .unwrap();
+    let curated = first["listings"]["curated_listings"].as_i64().unwrap();
+    assert_eq!(count, curated + 300);
+    // The demo is searchable as the app would search it.
+    let merchant = merchants[0].as_str().unwrap();
+    let page = ok_json(
+        app.get(&format!("/v1/merchants/{merchant}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(page["published_listings"].as_i64().unwrap() > 0);
+    let found = ok_json(
+        app.get("/v1/listings?q=banh%20trang%20hoa%20da").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        found["items"][0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bánh tráng"),
+        "{found}"
+    );
+    let found = ok_json(
+        app.get("/v1/listings?q=ruou%20quan%20de").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        found["items"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("Quán Đế"),
+        "{found}"
+    );
+}

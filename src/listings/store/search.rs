@@ -3,10 +3,14 @@
 //!
 //! Matching runs on `search`, the folded words of title and description (see the migration's
 //! `search_words`): each word of `q` must begin a word of the listing (`LIKE '% word%'`, which
-//! the trigram index serves), or, for a query of four letters or more, the whole query must be
-//! similar enough to some stretch of the listing (`<%`, word similarity ≥ 0.6) so that one
-//! wrong letter still finds it. Relevance favours the query as a phrase in the title, then
-//! similarity to the title, then to the whole text.
+//! the trigram index serves). Relevance is computed from the same cheap matches: the query as a
+//! phrase in the title, the share of its words in the title, the phrase anywhere, and a shorter
+//! (more specific) title.
+//!
+//! Only when nothing matches so, and the query has four letters or more, typo tolerance takes
+//! over: titles similar enough to the query (`<%`, word similarity ≥ 0.6, served by a trigram
+//! index of titles), ranked by that similarity. Similarity costs a computation per candidate,
+//! which is why it is the fallback and not the rule.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -39,9 +43,20 @@ pub struct SearchQuery {
 /// A position in one of the orders; opaque to clients.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SearchCursor {
-    Newest { at: OffsetDateTime, id: Uuid },
-    Price { price: i64, id: Uuid },
-    Relevance { score: f32, id: Uuid },
+    Newest {
+        at: OffsetDateTime,
+        id: Uuid,
+    },
+    Price {
+        price: i64,
+        id: Uuid,
+    },
+    /// `fuzzy`: the pages are of the typo-tolerant fallback.
+    Relevance {
+        score: f32,
+        id: Uuid,
+        fuzzy: bool,
+    },
 }
 
 impl SearchCursor {
@@ -51,7 +66,10 @@ impl SearchCursor {
                 format!("n|{}|{id}", at.unix_timestamp_nanos() / 1000)
             }
             SearchCursor::Price { price, id } => format!("p|{price}|{id}"),
-            SearchCursor::Relevance { score, id } => format!("r|{}|{id}", score.to_bits()),
+            SearchCursor::Relevance { score, id, fuzzy } => {
+                let kind = if *fuzzy { "f" } else { "r" };
+                format!("{kind}|{}|{id}", score.to_bits())
+            }
         };
         URL_SAFE_NO_PAD.encode(text)
     }
@@ -73,9 +91,10 @@ impl SearchCursor {
                 price: key.parse().ok()?,
                 id,
             },
-            "r" => SearchCursor::Relevance {
+            "r" | "f" => SearchCursor::Relevance {
                 score: f32::from_bits(key.parse().ok()?),
                 id,
+                fuzzy: kind == "f",
             },
             _ => return None,
         })
@@ -146,6 +165,19 @@ pub async fn query_words(db: &PgPool, q: Option<&str>) -> Result<Vec<String>> {
         .collect())
 }
 
+/// How the text of a query matches: its words, and whether by similarity (the fallback).
+#[derive(Debug, Clone, Default)]
+struct Text {
+    words: Vec<String>,
+    fuzzy: bool,
+}
+
+impl Text {
+    fn phrase(&self) -> String {
+        self.words.join(" ")
+    }
+}
+
 pub async fn search(db: &PgPool, query: &SearchQuery) -> Result<SearchPage> {
     let words = query_words(db, query.q.as_deref()).await?;
     let order = Order::of(query.sort, !words.is_empty());
@@ -155,12 +187,17 @@ pub async fn search(db: &PgPool, query: &SearchQuery) -> Result<SearchPage> {
             ForeignCursor.to_string(),
         )]));
     }
+    let text = match query.cursor {
+        // Later pages of a ranked search keep the first page's way of matching.
+        Some(SearchCursor::Relevance { fuzzy, .. }) => Text { words, fuzzy },
+        _ => text_of(db, query, words).await?,
+    };
     let limit = i64::from(query.limit.clamp(1, 100));
     let mut qb = QueryBuilder::<Postgres>::new("SELECT * FROM (SELECT ");
     qb.push(LISTING_COLUMNS).push(", ");
-    push_score(&mut qb, &words);
+    push_score(&mut qb, &text);
     qb.push(" AS score FROM listings l WHERE ");
-    push_filters(&mut qb, query, &words, true);
+    push_filters(&mut qb, query, &text, true);
     qb.push(") s WHERE ");
     push_keyset(&mut qb, query.cursor, order);
     qb.push(match order {
@@ -182,14 +219,15 @@ pub async fn search(db: &PgPool, query: &SearchQuery) -> Result<SearchPage> {
     let next_cursor = match items.len() as i64 > limit {
         true => {
             items.truncate(limit as usize);
+            let score = scores[items.len() - 1];
             items
                 .last()
-                .map(|last| cursor_after(order, last, scores[items.len() - 1]).encode())
+                .map(|last| cursor_after(order, last, score, text.fuzzy).encode())
         }
         false => None,
     };
     let facets = match query.cursor {
-        None => Some(facets(db, query, &words).await?),
+        None => Some(facets(db, query, &text).await?),
         Some(_) => None,
     };
     Ok(SearchPage {
@@ -199,9 +237,37 @@ pub async fn search(db: &PgPool, query: &SearchQuery) -> Result<SearchPage> {
     })
 }
 
-fn cursor_after(order: Order, last: &Listing, score: f32) -> SearchCursor {
+/// Exact words, unless they match nothing and the query is long enough to be similar to
+/// something.
+async fn text_of(db: &PgPool, query: &SearchQuery, words: Vec<String>) -> Result<Text> {
+    let exact = Text {
+        words,
+        fuzzy: false,
+    };
+    if exact.words.is_empty() || exact.phrase().len() < MIN_FUZZY_CHARS {
+        return Ok(exact);
+    }
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT EXISTS (SELECT 1 FROM listings l WHERE ");
+    push_filters(&mut qb, query, &exact, true);
+    qb.push(")");
+    let found: bool = qb
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_one(db)
+        .await?;
+    Ok(Text {
+        fuzzy: !found,
+        ..exact
+    })
+}
+
+fn cursor_after(order: Order, last: &Listing, score: f32, fuzzy: bool) -> SearchCursor {
     match order {
-        Order::Relevance => SearchCursor::Relevance { score, id: last.id },
+        Order::Relevance => SearchCursor::Relevance {
+            score,
+            id: last.id,
+            fuzzy,
+        },
         Order::Newest => SearchCursor::Newest {
             at: last.published_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
             id: last.id,
@@ -214,14 +280,10 @@ fn cursor_after(order: Order, last: &Listing, score: f32) -> SearchCursor {
 }
 
 /// Counts per category of what the query matches, the category filter aside.
-async fn facets(
-    db: &PgPool,
-    query: &SearchQuery,
-    words: &[String],
-) -> Result<Vec<(Category, i64)>> {
+async fn facets(db: &PgPool, query: &SearchQuery, text: &Text) -> Result<Vec<(Category, i64)>> {
     let mut qb =
         QueryBuilder::<Postgres>::new("SELECT l.category, count(*) AS n FROM listings l WHERE ");
-    push_filters(&mut qb, query, words, false);
+    push_filters(&mut qb, query, text, false);
     qb.push(" GROUP BY l.category");
     let rows = qb.build().persistent(false).fetch_all(db).await?;
     let mut counts = Vec::with_capacity(Category::ALL.len());
@@ -239,43 +301,53 @@ async fn facets(
     Ok(counts)
 }
 
-/// The relevance of a listing to the words (0 without words).
-fn push_score(qb: &mut QueryBuilder<Postgres>, words: &[String]) {
-    if words.is_empty() {
+/// The relevance of a listing to the words (0 without words): cheap string matches on the
+/// folded title and text, or, in the fallback, the similarity that found it.
+fn push_score(qb: &mut QueryBuilder<Postgres>, text: &Text) {
+    let phrase = text.phrase();
+    if text.words.is_empty() {
         qb.push("0::real");
         return;
     }
-    let phrase = words.join(" ");
-    qb.push("(((CASE WHEN l.title_words LIKE ")
+    if text.fuzzy {
+        qb.push("word_similarity(")
+            .push_bind(phrase)
+            .push(", l.title_words)::real");
+        return;
+    }
+    qb.push("(4 * (l.title_words LIKE ")
         .push_bind(format!("% {phrase} %"))
-        .push(" THEN 1 ELSE 0 END)::real + 2 * word_similarity(")
-        .push_bind(phrase.clone())
-        .push(", l.title_words) + word_similarity(")
-        .push_bind(phrase)
-        .push(", l.search))::real)");
+        .push(")::int + 2 * (");
+    for (i, word) in text.words.iter().enumerate() {
+        if i > 0 {
+            qb.push(" + ");
+        }
+        qb.push("(l.title_words LIKE ")
+            .push_bind(format!("% {word}%"))
+            .push(")::int");
+    }
+    qb.push(")::real / ")
+        .push_bind(text.words.len() as i32)
+        .push(" + (l.search LIKE ")
+        .push_bind(format!("% {phrase} %"))
+        .push(")::int + 1.0 / (1 + length(l.title_words)))::real");
 }
 
 fn push_filters(
     qb: &mut QueryBuilder<Postgres>,
     query: &SearchQuery,
-    words: &[String],
+    text: &Text,
     with_category: bool,
 ) {
     qb.push("l.status = 'published' AND l.hidden_at IS NULL");
-    if !words.is_empty() {
-        qb.push(" AND ((");
-        for (i, word) in words.iter().enumerate() {
-            if i > 0 {
-                qb.push(" AND ");
-            }
-            qb.push("l.search LIKE ").push_bind(format!("% {word}%"));
-        }
-        qb.push(")");
-        let phrase = words.join(" ");
-        if phrase.len() >= MIN_FUZZY_CHARS {
-            qb.push(" OR ").push_bind(phrase).push(" <% l.search");
-        }
-        qb.push(")");
+    if text.fuzzy {
+        qb.push(" AND ")
+            .push_bind(text.phrase())
+            .push(" <% l.title_words");
+    }
+    for word in text.words.iter().filter(|_| !text.fuzzy) {
+        qb.push(" AND l.search LIKE ")
+            .push_bind(format!("% {word}%"));
     }
     if let Some(category) = query.category.filter(|_| with_category) {
         qb.push(" AND l.category = ").push_bind(category.as_str());
@@ -323,7 +395,7 @@ fn push_keyset(qb: &mut QueryBuilder<Postgres>, cursor: Option<SearchCursor>, or
             .push_bind(id)
             .push(")");
         }
-        Some(SearchCursor::Relevance { score, id }) => {
+        Some(SearchCursor::Relevance { score, id, .. }) => {
             qb.push("(s.score, s.id) < (")
                 .push_bind(score)
                 .push("::real, ")
