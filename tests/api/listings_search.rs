@@ -40,6 +40,9 @@ async fn load(rig: &Rig, token: &str, items: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// Query parameters.
+type Query<'a> = &'a [(&'a str, &'a str)];
+
 fn titles(page: &Value) -> Vec<String> {
     page["items"]
         .as_array()
@@ -163,7 +166,7 @@ async fn filters_sorts_and_facets() {
     let newest = search(&rig, &[("sort", "newest"), ("limit", "1")]).await;
     assert_eq!(titles(&newest), ["Cá cơm sấy"]);
 
-    let table: &[(&[(&str, &str)], &[&str])] = &[
+    let table: &[(Query, &[&str])] = &[
         (&[("category", "herbal")], &["Mật ong hoa cà phê"]),
         (
             &[("min_stars", "4"), ("sort", "price_asc")],

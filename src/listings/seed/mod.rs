@@ -118,7 +118,7 @@ fn curated(communes: &[String]) -> Vec<Row> {
                 stars: *stars,
                 year: stars.map(|_| 2021 + (n % 4) as i16),
                 commune: communes[(*merchant as usize) % communes.len()].clone(),
-                stock: (n % 7 != 0).then_some((n * 13 % 200) as i32),
+                stock: (!n.is_multiple_of(7)).then_some((n * 13 % 200) as i32),
                 published_at: now - Duration::hours(n as i64 * 5),
             });
         }
