@@ -73,6 +73,15 @@ pub fn answer<T: Type + Send>(req: &Request, bytes: Bytes, cache_control: &str) 
     Cached::Ok(JsonBytes::new(bytes), etag, cache_control.into())
 }
 
+/// The JSON bytes of a view, as they are cached and served (our own types always serialise).
+pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
+    Bytes::from(
+        view.to_json()
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .unwrap_or_default(),
+    )
+}
+
 /// A strong `ETag` of a body: its SHA-256, quoted.
 pub fn etag_of(body: &[u8]) -> String {
     format!("\"{}\"", crate::crypto::sha256_b64(body))

@@ -70,14 +70,7 @@ pub fn problem(err: StoreError) -> ApiError {
     }
 }
 
-/// JSON bytes of a view (our own types always serialise).
-pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
-    Bytes::from(
-        view.to_json()
-            .and_then(|v| serde_json::to_vec(&v).ok())
-            .unwrap_or_default(),
-    )
-}
+pub use crate::http::payload::to_bytes;
 
 /// A listing's body as every reader gets it, and so the bytes its `ETag` is computed from.
 pub fn listing_bytes(listing: Listing) -> Bytes {
@@ -95,41 +88,21 @@ pub fn if_match(header: Option<&str>, etag: &str) -> bool {
     })
 }
 
-/// A cached read: the bytes of the scope's entry, or the loader's.
-pub async fn cached<F, Fut>(
-    state: &AppState,
-    (ns, scope): (Namespace, &str),
-    key: &str,
-    ttl: Duration,
-    load: F,
-) -> ApiResult<(Bytes, Source)>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = ApiResult<Bytes>>,
-{
-    state
-        .cache
-        .get_or_load_scoped(ns, scope, key, ttl, load)
-        .await
-}
-
 /// A published listing's body, from the cache.
 pub async fn public_detail(state: &AppState, id: Uuid) -> ApiResult<(Bytes, Source)> {
     let db = state.db.clone();
-    cached(
-        state,
-        (LISTING, &id.to_string()),
-        "public",
-        DETAIL_TTL,
-        || async move {
-            let listing = store::get_public(&db, id)
-                .await
-                .map_err(problem)?
-                .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-            Ok(listing_bytes(listing))
-        },
-    )
-    .await
+    let scope = id.to_string();
+    let load = || async move {
+        let listing = store::get_public(&db, id)
+            .await
+            .map_err(problem)?
+            .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+        Ok(listing_bytes(listing))
+    };
+    state
+        .cache
+        .get_or_load_scoped(LISTING, &scope, "public", DETAIL_TTL, load)
+        .await
 }
 
 /// After a committed write: what the public saw of the listing goes, on every replica.

@@ -63,11 +63,7 @@ impl Rig {
 
     pub async fn start_with(proxied: bool) -> Rig {
         let postgres = match proxied {
-            true => {
-                let url = url::Url::parse(&crate::helpers::postgres_server_url()).unwrap();
-                let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-                Some(crate::helpers::TcpProxy::start(target.parse().unwrap()).await)
-            }
+            true => Some(crate::helpers::postgres_proxy().await),
             false => None,
         };
         let app = TestApp::spawn_with(crate::helpers::Options {
@@ -115,6 +111,11 @@ impl Rig {
             request = request.header(*name, *value);
         }
         request.send().await.unwrap()
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, Some(token), path, Some(body), &[])
+            .await
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -246,13 +247,7 @@ async fn a_merchant_cannot_touch_another_merchants_listing() {
         .await;
     let path = format!("/v1/listings/{}", listing["id"].as_str().unwrap());
     let patch = rig
-        .send(
-            reqwest::Method::PATCH,
-            Some(&rig.other_partner),
-            &path,
-            Some(json!({ "price_vnd": 1 })),
-            &[],
-        )
+        .patch(&rig.other_partner, &path, json!({ "price_vnd": 1 }))
         .await;
     problem(patch, StatusCode::NOT_FOUND).await;
     for action in ["publish", "archive"] {
@@ -528,25 +523,9 @@ async fn a_citizen_with_the_merchant_role_registers_a_merchant_and_lists_for_it(
     assert_eq!(listing["merchant_id"], merchant["id"]);
     let path = format!("/v1/listings/{}", listing["id"].as_str().unwrap());
     // The partner of another merchant cannot change it; the citizen can.
-    let response = rig
-        .send(
-            reqwest::Method::PATCH,
-            Some(&rig.partner),
-            &path,
-            Some(json!({"stock": 1})),
-            &[],
-        )
-        .await;
+    let response = rig.patch(&rig.partner, &path, json!({"stock": 1})).await;
     problem(response, StatusCode::NOT_FOUND).await;
-    let response = rig
-        .send(
-            reqwest::Method::PATCH,
-            Some(&citizen),
-            &path,
-            Some(json!({"stock": 1})),
-            &[],
-        )
-        .await;
+    let response = rig.patch(&citizen, &path, json!({"stock": 1})).await;
     assert_eq!(ok_json(response, StatusCode::OK).await["stock"], 1);
 }
 
@@ -607,13 +586,7 @@ async fn every_kind_of_write_is_visible_on_the_next_read_on_both_replicas() {
     check(Some(1_200_000), 1).await;
 
     let patch = rig
-        .send(
-            reqwest::Method::PATCH,
-            Some(&rig.partner),
-            &path,
-            Some(json!({"price_vnd": 1_100_000})),
-            &[],
-        )
+        .patch(&rig.partner, &path, json!({"price_vnd": 1_100_000}))
         .await;
     ok_json(patch, StatusCode::OK).await;
     check(Some(1_100_000), 1).await;

@@ -53,7 +53,7 @@ impl MerchantListingsApi {
     ) -> ApiResult<ListingWritten> {
         let owner = service::owner(&state, &auth).await?;
         let merchant_id = body.0.merchant_id;
-        let listing = service::create(&state, owner, merchant_id, body.0.input()).await?;
+        let listing = service::create(&state, owner, merchant_id, body.0.fields.into()).await?;
         Ok(ListingWritten::created(listing))
     }
 

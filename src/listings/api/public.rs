@@ -79,17 +79,19 @@ impl PublicListingsApi {
         };
         let key = format!("{query:?}");
         let db = state.db.clone();
-        let (bytes, _) = service::cached(
-            &state,
-            (service::SEARCH, ""),
-            &key,
-            service::SEARCH_TTL,
-            || async move {
-                let page = store::search(&db, &query).await.map_err(service::problem)?;
-                Ok(service::to_bytes(&ListingPage::from(page)))
-            },
-        )
-        .await?;
+        let (bytes, _) = state
+            .cache
+            .get_or_load_scoped(
+                service::SEARCH,
+                "",
+                &key,
+                service::SEARCH_TTL,
+                || async move {
+                    let page = store::search(&db, &query).await.map_err(service::problem)?;
+                    Ok::<_, ApiError>(service::to_bytes(&ListingPage::from(page)))
+                },
+            )
+            .await?;
         Ok(answer(req, bytes, PUBLIC_CACHE))
     }
 
@@ -146,20 +148,22 @@ impl PublicListingsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Cached<MerchantView>> {
         let db = state.db.clone();
-        let (bytes, _) = service::cached(
-            &state,
-            (service::MERCHANT, &id.0.to_string()),
-            "page",
-            service::DETAIL_TTL,
-            || async move {
-                let page = store::merchant_page(&db, id.0)
-                    .await
-                    .map_err(service::problem)?
-                    .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-                Ok(service::to_bytes(&MerchantView::from(page)))
-            },
-        )
-        .await?;
+        let (bytes, _) = state
+            .cache
+            .get_or_load_scoped(
+                service::MERCHANT,
+                &id.0.to_string(),
+                "page",
+                service::DETAIL_TTL,
+                || async move {
+                    let page = store::merchant_page(&db, id.0)
+                        .await
+                        .map_err(service::problem)?
+                        .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
+                    Ok::<_, ApiError>(service::to_bytes(&MerchantView::from(page)))
+                },
+            )
+            .await?;
         Ok(answer(req, bytes, PUBLIC_CACHE))
     }
 }

@@ -3,14 +3,9 @@
 
 use super::*;
 
-/// A new listing: `title`, `price_vnd`, `unit` and `category` are required. It starts as a
-/// draft.
+/// A listing's fields: `title`, `price_vnd`, `unit` and `category` are required.
 #[derive(Debug, Clone, Object)]
-#[oai(example)]
-pub struct NewListingBody {
-    /// For a citizen managing several merchants: which one (a bound client's merchant is
-    /// implied).
-    pub merchant_id: Option<Uuid>,
+pub struct ListingFieldsBody {
     /// Required, at most 200 characters.
     pub title: Option<String>,
     /// At most 5000 characters.
@@ -32,37 +27,50 @@ pub struct NewListingBody {
     pub images: Option<Vec<String>>,
 }
 
-impl Example for NewListingBody {
-    fn example() -> Self {
-        NewListingBody {
-            merchant_id: None,
-            title: Some("Cà phê Robusta Buôn Ma Thuột rang mộc".into()),
-            description: Some("Hạt Robusta hái chín, rang mộc, gói 500 g.".into()),
-            price_vnd: Some(180_000),
-            unit: Some("gói 500 g".into()),
-            category: Some("drinks".into()),
-            ocop_stars: Some(4),
-            ocop_year: Some(2024),
-            commune_code: None,
-            stock: Some(50),
-            images: None,
+impl From<ListingFieldsBody> for ListingInput {
+    fn from(b: ListingFieldsBody) -> Self {
+        ListingInput {
+            title: b.title,
+            description: b.description,
+            price_vnd: b.price_vnd,
+            unit: b.unit,
+            category: b.category,
+            ocop_stars: b.ocop_stars,
+            ocop_year: b.ocop_year,
+            commune_code: b.commune_code,
+            stock: b.stock,
+            images: b.images.unwrap_or_default(),
         }
     }
 }
 
-impl NewListingBody {
-    pub fn input(self) -> ListingInput {
-        ListingInput {
-            title: self.title,
-            description: self.description,
-            price_vnd: self.price_vnd,
-            unit: self.unit,
-            category: self.category,
-            ocop_stars: self.ocop_stars,
-            ocop_year: self.ocop_year,
-            commune_code: self.commune_code,
-            stock: self.stock,
-            images: self.images.unwrap_or_default(),
+/// A new listing; it starts as a draft.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct NewListingBody {
+    /// For a citizen managing several merchants: which one (a bound client's merchant is
+    /// implied).
+    pub merchant_id: Option<Uuid>,
+    #[oai(flatten)]
+    pub fields: ListingFieldsBody,
+}
+
+impl Example for NewListingBody {
+    fn example() -> Self {
+        NewListingBody {
+            merchant_id: None,
+            fields: ListingFieldsBody {
+                title: Some("Cà phê Robusta Buôn Ma Thuột rang mộc".into()),
+                description: Some("Hạt Robusta hái chín, rang mộc, gói 500 g.".into()),
+                price_vnd: Some(180_000),
+                unit: Some("gói 500 g".into()),
+                category: Some("drinks".into()),
+                ocop_stars: Some(4),
+                ocop_year: Some(2024),
+                commune_code: None,
+                stock: Some(50),
+                images: None,
+            },
         }
     }
 }
@@ -133,18 +141,10 @@ impl ListingPatchBody {
 pub struct BulkItemBody {
     /// The partner's id of the listing: 1 to 100 characters, unique per merchant.
     pub external_id: String,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub price_vnd: Option<i64>,
-    pub unit: Option<String>,
-    pub category: Option<String>,
-    pub ocop_stars: Option<i64>,
-    pub ocop_year: Option<i64>,
-    pub commune_code: Option<String>,
-    pub stock: Option<i64>,
-    pub images: Option<Vec<String>>,
     /// `published` (default), `draft` or `archived`.
     pub status: Option<String>,
+    #[oai(flatten)]
+    pub fields: ListingFieldsBody,
 }
 
 /// Up to 500 listings to create or update by `external_id`; sending the same items again
@@ -160,17 +160,19 @@ impl Example for BulkBody {
         BulkBody {
             items: vec![BulkItemBody {
                 external_id: "sku-0001".into(),
-                title: Some("Sò huyết Ô Loan".into()),
-                description: Some("Sò huyết đầm Ô Loan, giao trong ngày.".into()),
-                price_vnd: Some(250_000),
-                unit: Some("kg".into()),
-                category: Some("food".into()),
-                ocop_stars: None,
-                ocop_year: None,
-                commune_code: None,
-                stock: Some(30),
-                images: Some(vec!["https://cdn.example.vn/so-huyet.webp".into()]),
                 status: None,
+                fields: ListingFieldsBody {
+                    title: Some("Sò huyết Ô Loan".into()),
+                    description: Some("Sò huyết đầm Ô Loan, giao trong ngày.".into()),
+                    price_vnd: Some(250_000),
+                    unit: Some("kg".into()),
+                    category: Some("food".into()),
+                    ocop_stars: None,
+                    ocop_year: None,
+                    commune_code: None,
+                    stock: Some(30),
+                    images: Some(vec!["https://cdn.example.vn/so-huyet.webp".into()]),
+                },
             }],
         }
     }
@@ -178,22 +180,7 @@ impl Example for BulkBody {
 
 impl BulkItemBody {
     pub fn input(self) -> (String, Option<String>, ListingInput) {
-        (
-            self.external_id,
-            self.status,
-            ListingInput {
-                title: self.title,
-                description: self.description,
-                price_vnd: self.price_vnd,
-                unit: self.unit,
-                category: self.category,
-                ocop_stars: self.ocop_stars,
-                ocop_year: self.ocop_year,
-                commune_code: self.commune_code,
-                stock: self.stock,
-                images: self.images.unwrap_or_default(),
-            },
-        )
+        (self.external_id, self.status, self.fields.into())
     }
 }
 
