@@ -4,8 +4,8 @@
 //! Matching runs on `search`, the folded words of title and description (see the migration's
 //! `search_words`): each word of `q` must begin a word of the listing (`LIKE '% word%'`, which
 //! the trigram index serves). Relevance is computed from the same cheap matches: the query as a
-//! phrase in the title, the share of its words in the title, the phrase anywhere, and a shorter
-//! (more specific) title.
+//! phrase in the title (more so at its start), the share of its words in the title, the phrase
+//! anywhere, and a shorter (more specific) title.
 //!
 //! Only when nothing matches so, and the query has four letters or more, typo tolerance takes
 //! over: titles similar enough to the query (`<%`, word similarity ≥ 0.6, served by a trigram
@@ -317,6 +317,8 @@ fn push_score(qb: &mut QueryBuilder<Postgres>, text: &Text) {
     }
     qb.push("(4 * (l.title_words LIKE ")
         .push_bind(format!("% {phrase} %"))
+        .push(")::int + (l.title_words LIKE ")
+        .push_bind(format!(" {phrase} %"))
         .push(")::int + 2 * (");
     for (i, word) in text.words.iter().enumerate() {
         if i > 0 {
