@@ -406,3 +406,52 @@ fn push_keyset(qb: &mut QueryBuilder<Postgres>, cursor: Option<SearchCursor>, or
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn cursors_round_trip_fit_their_order_and_reject_garbage() {
+        let id = Uuid::now_v7();
+        let cursors = [
+            (
+                SearchCursor::Newest {
+                    at: datetime!(2026-12-01 09:00:00.123456 UTC),
+                    id,
+                },
+                Order::Newest,
+            ),
+            (SearchCursor::Price { price: 45_000, id }, Order::PriceAsc),
+            (
+                SearchCursor::Relevance {
+                    score: 4.0625,
+                    id,
+                    fuzzy: true,
+                },
+                Order::Relevance,
+            ),
+        ];
+        for (cursor, order) in cursors {
+            assert_eq!(SearchCursor::decode(&cursor.encode()), Some(cursor));
+            assert!(cursor.fits(order));
+            assert!(!cursor.fits(Order::Newest) || order == Order::Newest);
+        }
+        for bad in [
+            "",
+            "!!",
+            &URL_SAFE_NO_PAD.encode("x|1|y"),
+            &URL_SAFE_NO_PAD.encode("p|a|b"),
+        ] {
+            assert_eq!(SearchCursor::decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn relevance_falls_back_to_newest_without_words() {
+        assert_eq!(Order::of(Sort::Relevance, false), Order::Newest);
+        assert_eq!(Order::of(Sort::Relevance, true), Order::Relevance);
+        assert_eq!(Order::of(Sort::PriceDesc, true), Order::PriceDesc);
+    }
+}
