@@ -43,13 +43,14 @@ pub enum Command {
     /// Manage a client's webhook endpoints (signed per Standard Webhooks).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
-    /// Load the demo catalogue (agencies, communes, procedures, holidays) and generated
-    /// dossiers; idempotent. Prints a JSON summary.
+    /// Load the demo catalogue (agencies, communes, procedures, holidays), generated dossiers,
+    /// demo merchants and listings; idempotent. Prints a JSON summary with the merchants' ids.
     SeedDemo {
         /// Generated dossiers to have in the database (added up to this many).
         #[arg(long, default_value_t = 0)]
         dossiers: usize,
-        /// Generated listings (local products are not part of this release yet: ignored).
+        /// Generated listings to have in the database besides the curated ones (added up to
+        /// this many).
         #[arg(long, default_value_t = 0)]
         listings: usize,
     },
@@ -233,16 +234,16 @@ async fn seed_demo(config: Config, dossiers: usize, listings: usize) -> anyhow::
     let pool = crate::db::prepare(config.database_url.expose()).await?;
     let master = crate::crypto::MasterKey::new(*config.master_key.expose());
     let summary = crate::dossiers::seed::load(&pool, &master, dossiers).await?;
+    // The listings' merchants live in the catalogue's communes, loaded just above.
+    let products = crate::listings::seed::load(&pool, listings).await?;
     pool.close().await;
-    if listings > 0 {
-        tracing::warn!(
-            listings,
-            "local-product listings are not part of this release; none loaded"
-        );
-    }
     let mut out = serde_json::to_value(&summary)?;
     if let Some(object) = out.as_object_mut() {
-        object.insert("listings".into(), 0.into());
+        object.insert("listings".into(), serde_json::to_value(&products)?);
+        object.insert(
+            "merchants".into(),
+            serde_json::to_value(&products.merchants)?,
+        );
     }
     print(&out.to_string());
     Ok(())

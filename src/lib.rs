@@ -12,8 +12,8 @@
 //! 1. **foundations**: `config`, `crypto`, `db`, `redis`, `http`, `telemetry`;
 //! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`, `webhooks`;
 //! 3. **request state**: `state`, the handles every handler receives;
-//! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops` (and the domain
-//!    services to come), each owning its routes (`api.rs`), its logic, its SQL (`store.rs`) and
+//! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops`, `dossiers`,
+//!    `listings`, each owning its routes (`api.rs`), its logic, its SQL (`store.rs`) and
 //!    its types (`model.rs`);
 //! 5. **wiring**: `startup` (the `Application`) and `cli`, which call the same service
 //!    functions.
@@ -42,6 +42,8 @@ pub mod health;
 pub mod http;
 /// Citizens' sign-in with the national eID (OpenID Connect relying party).
 pub mod identity;
+/// Local-product listings: merchants, OCOP products, accent-insensitive search, cached reads.
+pub mod listings;
 /// Our OAuth 2.0 authorization server: metadata, JWKS, authorization, token, revocation and
 /// introspection endpoints, client authentication.
 pub mod oauth;

@@ -21,8 +21,11 @@ use crate::http::catalogue;
 use crate::http::pipeline::{PipelineSettings, RequestPipeline};
 use crate::identity::IdentityApi;
 use crate::identity::eid::Eid;
+use crate::listings::ListingApis;
 use crate::oauth::OAuthApi;
-use crate::ops::{AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi, OpsWebhooksApi};
+use crate::ops::{
+    AuditApi, OpsAccessApi, OpsAuditApi, OpsClientsApi, OpsKeysApi, OpsListingsApi, OpsWebhooksApi,
+};
 use crate::ratelimit::{RateLimit, RateLimiter};
 use crate::redis::Redis;
 use crate::sessions::SessionsApi;
@@ -36,13 +39,20 @@ pub type Apis = (
     OAuthApi,
     IdentityApi,
     SessionsApi,
+    OpsApis,
+    AuditApi,
+    DossierApis,
+    ListingApis,
+);
+
+/// The operator API, one per resource (a tuple of tuples: poem-openapi composes twelve at most).
+pub type OpsApis = (
     OpsClientsApi,
     OpsWebhooksApi,
     OpsAccessApi,
     OpsKeysApi,
     OpsAuditApi,
-    AuditApi,
-    DossierApis,
+    OpsListingsApi,
 );
 
 /// The OpenAPI service of the whole API; the document is independent of configuration, so the
@@ -229,6 +239,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
             "authorization",
             "content-type",
             "if-none-match",
+            "if-match",
             "x-request-id",
         ])
         .expose_headers([

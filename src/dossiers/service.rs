@@ -108,14 +108,7 @@ pub fn problem(err: StoreError) -> ApiError {
     }
 }
 
-/// JSON bytes of a view (our own types always serialise).
-pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
-    Bytes::from(
-        view.to_json()
-            .and_then(|v| serde_json::to_vec(&v).ok())
-            .unwrap_or_default(),
-    )
-}
+pub use crate::http::payload::to_bytes;
 
 /// What a fresh write keeps for retries (the status and the view as JSON), and the applicants
 /// whose cached dossiers it changed.

@@ -79,6 +79,10 @@ problem_types! {
         title("Transition not allowed", "Không được chuyển trạng thái"),
         detail("A dossier in `{from}` cannot go to `{to}`; allowed: {allowed}.",
                "Hồ sơ ở trạng thái `{from}` không thể chuyển sang `{to}`; được phép: {allowed}.");
+    PRECONDITION_FAILED = "precondition-failed", 412,
+        title("Precondition failed", "Điều kiện không thỏa"),
+        detail("The resource has changed since you read it (`If-Match`): read it again and reapply your change.",
+               "Tài nguyên đã thay đổi kể từ lúc bạn đọc (`If-Match`): vui lòng đọc lại và thực hiện lại thay đổi.");
     IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused", 422,
         title("Idempotency-Key reused", "Idempotency-Key đã được dùng"),
         detail("This Idempotency-Key was used for a different request; use a new key.",

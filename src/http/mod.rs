@@ -52,4 +52,7 @@ pub enum ApiTag {
     /// Administrative-procedure dossiers: the catalogue, agencies' back offices, citizens'
     /// dossiers and notifications, public lookup and open statistics.
     Dossiers,
+    /// Local products: public browse, search, listing and merchant pages; merchants' and
+    /// marketplaces' writes.
+    Listings,
 }

@@ -3,7 +3,8 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
-use poem::{IntoResponse, Response};
+use poem::{IntoResponse, Request, Response};
+use poem_openapi::ApiResponse;
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
@@ -42,6 +43,43 @@ impl<T> JsonBytes<T> {
     fn content_type_str() -> &'static str {
         "application/json; charset=utf-8"
     }
+}
+
+/// A cacheable read: the body with its strong `ETag`, or `304` when the client has it.
+#[derive(ApiResponse)]
+pub enum Cached<T: Type + Send> {
+    /// The resource.
+    #[oai(status = 200)]
+    Ok(
+        JsonBytes<T>,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// Unchanged since the `ETag` sent in `If-None-Match`.
+    #[oai(status = 304)]
+    NotModified(
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// The answer to a read of `bytes`: `304` when `If-None-Match` names them, else the bytes as
+/// they are (a cache hit is never decoded or re-encoded).
+pub fn answer<T: Type + Send>(req: &Request, bytes: Bytes, cache_control: &str) -> Cached<T> {
+    let etag = etag_of(&bytes);
+    if not_modified(req.header("if-none-match"), &etag) {
+        return Cached::NotModified(etag, cache_control.into());
+    }
+    Cached::Ok(JsonBytes::new(bytes), etag, cache_control.into())
+}
+
+/// The JSON bytes of a view, as they are cached and served (our own types always serialise).
+pub fn to_bytes<T: poem_openapi::types::ToJSON>(view: &T) -> Bytes {
+    Bytes::from(
+        view.to_json()
+            .and_then(|v| serde_json::to_vec(&v).ok())
+            .unwrap_or_default(),
+    )
 }
 
 /// A strong `ETag` of a body: its SHA-256, quoted.

@@ -355,6 +355,10 @@ impl ApiResponse for ApiError {
                     409,
                     "The request conflicts with the current state (operations that change state).",
                 ),
+                problem_response(
+                    412,
+                    "`If-Match` names another version than the current one (conditional writes).",
+                ),
                 problem_response(413, "The request body is too large."),
                 problem_response(
                     415,

@@ -45,11 +45,7 @@ impl Rig {
 
     pub(crate) async fn start_with(proxied: bool) -> Rig {
         let postgres = match proxied {
-            true => {
-                let url = url::Url::parse(&crate::helpers::postgres_server_url()).unwrap();
-                let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-                Some(crate::helpers::TcpProxy::start(target.parse().unwrap()).await)
-            }
+            true => Some(crate::helpers::postgres_proxy().await),
             false => None,
         };
         let app = TestApp::spawn_with(crate::helpers::Options {

@@ -286,6 +286,14 @@ pub fn closed_port() -> u16 {
 /// A TCP proxy that can be paused: while paused it cuts every open connection and closes new
 /// ones at once, as a crashed or partitioned server would look to the client. It can also stall
 /// Redis subscriptions: see [`stall_subscriptions`](Self::stall_subscriptions).
+/// A proxy in front of the PostgreSQL server, for a test to cut the app's database off.
+pub async fn postgres_proxy() -> TcpProxy {
+    let url = url::Url::parse(&postgres_server_url()).expect("TEST_POSTGRES_URL");
+    let host = url.host_str().expect("TEST_POSTGRES_URL has a host");
+    let target = format!("{host}:{}", url.port().unwrap_or(5432));
+    TcpProxy::start(target.parse().expect("an IP address and port")).await
+}
+
 pub struct TcpProxy {
     pub addr: SocketAddr,
     paused: watch::Sender<bool>,

@@ -15,6 +15,8 @@ mod health;
 mod helpers;
 mod identity;
 mod keys;
+mod listings_api;
+mod listings_search;
 mod openapi;
 mod ops;
 mod problems;

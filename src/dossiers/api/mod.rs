@@ -18,7 +18,7 @@ use super::messages as msg;
 use super::service::{self, CATALOGUE, CITIZEN_DOSSIERS, STATS};
 use super::store::{self, Caller, Cursor, DossierQuery, LookupFactor, ProcedureQuery};
 use super::views::*;
-use crate::http::payload::{JsonBytes, etag_of, not_modified};
+use crate::http::payload::{Cached, JsonBytes, answer};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
@@ -38,36 +38,6 @@ pub use events::AgencyEventsApi;
 pub use holidays::HolidaysApi;
 pub use procedures::CatalogueApi;
 pub use public::PublicDossiersApi;
-
-/// A cacheable read: the body with its strong `ETag`, or `304` when the client has it.
-#[derive(ApiResponse)]
-pub enum Cached<T: poem_openapi::types::Type + Send> {
-    /// The resource.
-    #[oai(status = 200)]
-    Ok(
-        JsonBytes<T>,
-        #[oai(header = "ETag")] String,
-        #[oai(header = "Cache-Control")] String,
-    ),
-    /// Unchanged since the `ETag` sent in `If-None-Match`.
-    #[oai(status = 304)]
-    NotModified(
-        #[oai(header = "ETag")] String,
-        #[oai(header = "Cache-Control")] String,
-    ),
-}
-
-fn answer<T: poem_openapi::types::Type + Send>(
-    req: &Request,
-    bytes: Bytes,
-    cache_control: &str,
-) -> Cached<T> {
-    let etag = etag_of(&bytes);
-    if not_modified(req.header("if-none-match"), &etag) {
-        return Cached::NotModified(etag, cache_control.into());
-    }
-    Cached::Ok(JsonBytes::new(bytes), etag, cache_control.into())
-}
 
 /// A write of an agency: `201`/`200` with the body (a retry with the same `Idempotency-Key`
 /// gets the first answer again).
