@@ -29,33 +29,20 @@ pub async fn list_notifications(
 ) -> Result<NotificationPage> {
     let limit = clamp_limit(limit);
     let after_id = cursor.and_then(|c| Uuid::parse_str(&c.key).ok());
-    let rows = sqlx::query(
+    let mut items = sqlx::query_as!(
+        Notification,
         "SELECT id, dossier_code, kind, title, body, created_at, read_at FROM notifications
           WHERE citizen_id = $1
             AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
           ORDER BY created_at DESC, id DESC
           LIMIT $4",
+        citizen,
+        cursor.map(|c| c.at),
+        after_id,
+        limit + 1,
     )
-    .bind(citizen)
-    .bind(cursor.map(|c| c.at))
-    .bind(after_id)
-    .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let mut items = rows
-        .iter()
-        .map(|row| {
-            Ok(Notification {
-                id: row.try_get("id")?,
-                dossier_code: row.try_get("dossier_code")?,
-                kind: row.try_get("kind")?,
-                title: row.try_get("title")?,
-                body: row.try_get("body")?,
-                created_at: row.try_get("created_at")?,
-                read_at: row.try_get("read_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|n| {
@@ -68,10 +55,10 @@ pub async fn list_notifications(
     } else {
         None
     };
-    let unread: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
+    let unread = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "unread!" FROM notifications WHERE citizen_id = $1 AND read_at IS NULL"#,
+        citizen,
     )
-    .bind(citizen)
     .fetch_one(db)
     .await?;
     Ok(NotificationPage {
@@ -84,12 +71,12 @@ pub async fn list_notifications(
 /// `POST /v1/notifications/{id}/read`. `false` when the notification is not the citizen's.
 /// Marking twice keeps the first time.
 pub async fn mark_read(db: &PgPool, citizen: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND citizen_id = $2",
+        id,
+        citizen,
+        now,
     )
-    .bind(id)
-    .bind(citizen)
-    .bind(now)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)
