@@ -1,4 +1,17 @@
 //! PostgreSQL: the system of record. Creates the database when missing and applies migrations.
+//!
+//! Static SQL is checked at compile time (`sqlx::query!` and friends, against `.sqlx/`; see
+//! `scripts/sqlx-prepare`). These statements are assembled at run time, so only the tests check
+//! them:
+//! - `sessions::store` (`find`, `list_live`, `lock_refresh_token`): one column list and one row
+//!   reader shared by the three, so a session reads the same wherever it comes from;
+//! - `clients::store::find` (with or without `FOR UPDATE`), and `suspend`, `update`,
+//!   `rotate_secret`, `delete`, which share the cut-off rule `CUT_OFF`: one definition of when a
+//!   client's tokens die;
+//! - `dossiers::store`: the dossier and procedure reads share `DOSSIER_COLUMNS` /
+//!   `PROCEDURE_COLUMNS` and their row readers, and the overdue filter (`OVERDUE_SQL`) is the one
+//!   SQL twin of `Dossier::is_overdue`, spliced into the lists and the statistics;
+//! - [`ensure_database`]'s `CREATE DATABASE`, whose name is an identifier, not a parameter.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -66,12 +79,13 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
         .await
         .context("connecting to PostgreSQL (DATABASE_URL)")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .context("looking up the database")?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name,
+    )
+    .fetch_one(&mut conn)
+    .await
+    .context("looking up the database")?;
     if !exists {
         let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         match sqlx::query(sqlx::AssertSqlSafe(create))
@@ -93,7 +107,7 @@ async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
 
 /// A cheap round trip, bounded by `timeout`.
 pub async fn ping(pool: &PgPool, timeout: Duration) -> anyhow::Result<()> {
-    tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(pool))
+    tokio::time::timeout(timeout, sqlx::query!("SELECT 1 AS one").fetch_one(pool))
         .await
         .context("PostgreSQL did not answer in time")?
         .context("PostgreSQL query failed")?;

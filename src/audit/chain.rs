@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use super::Event;
@@ -86,8 +86,7 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
         return Ok(());
     }
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(CHAIN_LOCK)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
     let (mut seq, mut prev) = match head(&mut *tx).await? {
@@ -132,26 +131,26 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
             .push(std::mem::replace(&mut prev, hash.to_vec()));
         rows.hash.push(hash.to_vec());
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_log (at, action, outcome, actor, target, reason, client_id, client_ip,
                                 request_id, details, chain_seq, prev_hash, hash)
          SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                   $7::text[], $8::inet[], $9::text[], $10::jsonb[], $11::bigint[],
                                   $12::bytea[], $13::bytea[])",
+        at,
+        &rows.action,
+        &rows.outcome,
+        &rows.actor as _,
+        &rows.target as _,
+        &rows.reason as _,
+        &rows.client_id as _,
+        &rows.client_ip as _,
+        &rows.request_id as _,
+        &rows.details,
+        &rows.seq,
+        &rows.prev_hash,
+        &rows.hash,
     )
-    .bind(at)
-    .bind(&rows.action)
-    .bind(&rows.outcome)
-    .bind(&rows.actor)
-    .bind(&rows.target)
-    .bind(&rows.reason)
-    .bind(&rows.client_id)
-    .bind(&rows.client_ip)
-    .bind(&rows.request_id)
-    .bind(&rows.details)
-    .bind(&rows.seq)
-    .bind(&rows.prev_hash)
-    .bind(&rows.hash)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -159,12 +158,13 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
 
 /// The last entry's position and hash.
 async fn head<'e>(db: impl sqlx::PgExecutor<'e>) -> sqlx::Result<Option<(i64, Vec<u8>)>> {
-    sqlx::query_as(
-        "SELECT chain_seq, hash FROM audit_log WHERE chain_seq IS NOT NULL
-         ORDER BY chain_seq DESC LIMIT 1",
+    let head = sqlx::query!(
+        r#"SELECT chain_seq AS "seq!", hash AS "hash!" FROM audit_log WHERE chain_seq IS NOT NULL
+           ORDER BY chain_seq DESC LIMIT 1"#,
     )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(head.map(|head| (head.seq, head.hash)))
 }
 
 /// A batch of entries as columns, for one `INSERT … SELECT FROM UNNEST`.
@@ -211,7 +211,7 @@ pub async fn checkpoint(db: &PgPool, tokens: &Tokens) -> anyhow::Result<Option<C
     let Some((seq, hash)) = head(db).await? else {
         return Ok(None);
     };
-    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM audit_checkpoints")
+    let last = sqlx::query_scalar!("SELECT max(seq) FROM audit_checkpoints")
         .fetch_one(db)
         .await?;
     if last.is_some_and(|last| last >= seq) {
@@ -225,15 +225,15 @@ pub async fn checkpoint(db: &PgPool, tokens: &Tokens) -> anyhow::Result<Option<C
         iat: now.unix_timestamp(),
     };
     let (kid, jws) = tokens.sign_statement(&claims, CHECKPOINT_TYP)?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO audit_checkpoints (seq, hash, signed_at, kid, jws) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (seq) DO NOTHING",
+        seq,
+        hash,
+        now,
+        kid,
+        jws,
     )
-    .bind(seq)
-    .bind(&hash)
-    .bind(now)
-    .bind(&kid)
-    .bind(&jws)
     .execute(db)
     .await?;
     Ok((inserted.rows_affected() == 1).then_some(Checkpoint {
@@ -268,25 +268,24 @@ pub async fn checkpoints(
     after: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Checkpoint>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT seq, hash, signed_at, kid, jws FROM audit_checkpoints
          WHERE ($1::bigint IS NULL OR seq > $1) ORDER BY seq LIMIT $2",
+        after,
+        limit,
     )
-    .bind(after)
-    .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(Checkpoint {
-                seq: row.try_get("seq")?,
-                hash: hex(&row.try_get::<Vec<u8>, _>("hash")?),
-                signed_at: row.try_get("signed_at")?,
-                kid: row.try_get("kid")?,
-                jws: row.try_get("jws")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| Checkpoint {
+            seq: row.seq,
+            hash: hex(&row.hash),
+            signed_at: row.signed_at,
+            kid: row.kid,
+            jws: row.jws,
         })
-        .collect()
+        .collect())
 }
 
 pub fn hex(bytes: &[u8]) -> String {

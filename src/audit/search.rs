@@ -1,6 +1,6 @@
 //! Reading the audit log: filters and keyset pages over the chain order.
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 #[derive(Debug, Default, Clone)]
@@ -36,8 +36,8 @@ pub async fn search(
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Entry>> {
-    let rows = sqlx::query(
-        "SELECT chain_seq, at, action, outcome, actor, target, reason, client_id, client_ip,
+    let rows = sqlx::query!(
+        r#"SELECT chain_seq AS "seq!", at, action, outcome, actor, target, reason, client_id, client_ip,
                 request_id, details, hash
          FROM audit_log
          WHERE chain_seq IS NOT NULL
@@ -49,36 +49,33 @@ pub async fn search(
            AND ($6::timestamptz IS NULL OR at >= $6)
            AND ($7::timestamptz IS NULL OR at < $7)
          ORDER BY chain_seq DESC
-         LIMIT $8",
+         LIMIT $8"#,
+        before,
+        filter.actor,
+        filter.action,
+        filter.target,
+        filter.client_id,
+        filter.since,
+        filter.until,
+        limit,
     )
-    .bind(before)
-    .bind(&filter.actor)
-    .bind(&filter.action)
-    .bind(&filter.target)
-    .bind(&filter.client_id)
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.into_iter()
-        .map(|row| {
-            let ip: Option<ipnet::IpNet> = row.try_get("client_ip")?;
-            let hash: Option<Vec<u8>> = row.try_get("hash")?;
-            Ok(Entry {
-                seq: row.try_get("chain_seq")?,
-                at: row.try_get("at")?,
-                action: row.try_get("action")?,
-                outcome: row.try_get("outcome")?,
-                actor: row.try_get("actor")?,
-                target: row.try_get("target")?,
-                reason: row.try_get("reason")?,
-                client_id: row.try_get("client_id")?,
-                client_ip: ip.map(|net| net.addr().to_string()),
-                request_id: row.try_get("request_id")?,
-                details: row.try_get("details")?,
-                hash: super::chain::hex(&hash.unwrap_or_default()),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| Entry {
+            seq: row.seq,
+            at: row.at,
+            action: row.action,
+            outcome: row.outcome,
+            actor: row.actor,
+            target: row.target,
+            reason: row.reason,
+            client_id: row.client_id,
+            client_ip: row.client_ip.map(|net| net.addr().to_string()),
+            request_id: row.request_id,
+            details: row.details,
+            hash: super::chain::hex(&row.hash.unwrap_or_default()),
         })
-        .collect()
+        .collect())
 }

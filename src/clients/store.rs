@@ -19,22 +19,22 @@ pub async fn create(db: &PgPool, new: ValidClient) -> sqlx::Result<Created> {
     let secret_hash = secret
         .as_ref()
         .map(|s| crypto::sha256(s.as_bytes()).to_vec());
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO clients (id, name, kind, redirect_uris, scopes, rate_limit_per_min, jwks_uri,
                               secret_sha256, agencies, merchant_id, grant_types)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        id,
+        new.name,
+        new.kind.as_str(),
+        &new.redirect_uris,
+        &new.scopes,
+        new.rate_limit_per_min,
+        new.jwks_uri,
+        secret_hash,
+        &new.agencies,
+        new.merchant_id,
+        &new.grant_types,
     )
-    .bind(&id)
-    .bind(&new.name)
-    .bind(new.kind.as_str())
-    .bind(&new.redirect_uris)
-    .bind(&new.scopes)
-    .bind(new.rate_limit_per_min)
-    .bind(&new.jwks_uri)
-    .bind(&secret_hash)
-    .bind(&new.agencies)
-    .bind(&new.merchant_id)
-    .bind(&new.grant_types)
     .execute(db)
     .await?;
     let new = new.into_inner();
@@ -114,12 +114,12 @@ async fn select<'e>(
 
 /// Clients in id order, after `after` (keyset pagination).
 pub async fn list(db: &PgPool, after: Option<&str>, limit: i64) -> sqlx::Result<Vec<Client>> {
-    let ids: Vec<String> = sqlx::query_scalar(
+    let ids = sqlx::query_scalar!(
         "SELECT id FROM clients WHERE status <> 'deleted' AND ($1::text IS NULL OR id > $1)
          ORDER BY id LIMIT $2",
+        after,
+        limit,
     )
-    .bind(after)
-    .bind(limit)
     .fetch_all(db)
     .await?;
     let mut clients = Vec::with_capacity(ids.len());
@@ -153,21 +153,23 @@ pub async fn suspend(db: &PgPool, client_id: &str) -> sqlx::Result<Option<i64>> 
 
 /// Resumes a client; its tokens from before the suspension stay dead.
 pub async fn resume(db: &PgPool, client_id: &str) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE clients SET status = 'active' WHERE id = $1 AND status <> 'deleted'")
-            .bind(client_id)
-            .execute(db)
-            .await?;
+    let done = sqlx::query!(
+        "UPDATE clients SET status = 'active' WHERE id = $1 AND status <> 'deleted'",
+        client_id,
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// The client's own rate limit (`None`: the default applies, or no such client).
 pub async fn rate_limit(db: &PgPool, client_id: &str) -> sqlx::Result<Option<u64>> {
-    let limit: Option<Option<i32>> =
-        sqlx::query_scalar("SELECT rate_limit_per_min FROM clients WHERE id = $1")
-            .bind(client_id)
-            .fetch_optional(db)
-            .await?;
+    let limit = sqlx::query_scalar!(
+        "SELECT rate_limit_per_min FROM clients WHERE id = $1",
+        client_id,
+    )
+    .fetch_optional(db)
+    .await?;
     Ok(limit.flatten().and_then(|n| u64::try_from(n).ok()))
 }
 
@@ -257,11 +259,11 @@ pub async fn delete(db: &PgPool, client_id: &str) -> sqlx::Result<Option<(i64, V
     let Some(at) = at else {
         return Ok(None);
     };
-    let sessions: Vec<uuid::Uuid> = sqlx::query_scalar(
+    let sessions = sqlx::query_scalar!(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = 'client_deleted'
          WHERE client_id = $1 AND revoked_at IS NULL RETURNING id",
+        client_id,
     )
-    .bind(client_id)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -781,29 +781,29 @@ pub async fn load(db: &PgPool, master: &MasterKey, dossiers: usize) -> anyhow::R
     let procedures = procedures();
     let mut tx = db.begin().await?;
     for agency in AGENCIES {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO agencies (code, name, province, commune_code) VALUES ($1, $2, $3, $4)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, province = EXCLUDED.province,
                  commune_code = EXCLUDED.commune_code
              WHERE (agencies.name, agencies.province, agencies.commune_code)
                    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.province, EXCLUDED.commune_code)",
+            agency.code,
+            agency.name,
+            PROVINCE,
+            agency.commune,
         )
-        .bind(agency.code)
-        .bind(agency.name)
-        .bind(PROVINCE)
-        .bind(agency.commune)
         .execute(&mut *tx)
         .await?;
     }
     for (code, name, kind) in COMMUNES {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO communes (code, name, province, kind) VALUES ($1, $2, $3, $4)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, province = EXCLUDED.province, kind = EXCLUDED.kind",
+            code,
+            name,
+            PROVINCE,
+            kind,
         )
-        .bind(code)
-        .bind(name)
-        .bind(PROVINCE)
-        .bind(kind)
         .execute(&mut *tx)
         .await?;
     }
@@ -812,9 +812,10 @@ pub async fn load(db: &PgPool, master: &MasterKey, dossiers: usize) -> anyhow::R
     }
     tx.commit().await?;
 
-    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers WHERE demo")
-        .fetch_one(db)
-        .await?;
+    let existing =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "existing!" FROM dossiers WHERE demo"#)
+            .fetch_one(db)
+            .await?;
     let missing = (dossiers as i64 - existing).max(0) as usize;
     let created = if missing > 0 {
         generate_dossiers(db, master, missing, OffsetDateTime::now_utc()).await?
@@ -862,7 +863,7 @@ async fn upsert_procedure(conn: &mut sqlx::PgConnection, p: &ProcedureSeed) -> a
         .iter()
         .map(|(code, name)| json!({ "code": code, "name": name }))
         .collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO procedures (code, name, field, agency_code, processing_days, cutoff, fee_vnd, fee_note,
                                  online_level, required_documents, form_schema)
          VALUES ($1, $2, $3, $4, $5::float8::numeric, $6, $7, $8, $9, $10, $11)
@@ -878,18 +879,18 @@ async fn upsert_procedure(conn: &mut sqlx::PgConnection, p: &ProcedureSeed) -> a
                (EXCLUDED.name, EXCLUDED.field, EXCLUDED.agency_code, EXCLUDED.processing_days,
                 EXCLUDED.cutoff, EXCLUDED.fee_vnd, EXCLUDED.fee_note, EXCLUDED.online_level,
                 EXCLUDED.required_documents, EXCLUDED.form_schema)",
+        p.code,
+        p.name,
+        p.field,
+        p.agency,
+        p.days,
+        p.cutoff,
+        p.fee_vnd,
+        p.fee_note,
+        p.online_level,
+        Value::Array(documents),
+        schema,
     )
-    .bind(p.code)
-    .bind(p.name)
-    .bind(p.field)
-    .bind(p.agency)
-    .bind(p.days)
-    .bind(p.cutoff)
-    .bind(p.fee_vnd)
-    .bind(p.fee_note)
-    .bind(p.online_level)
-    .bind(Value::Array(documents))
-    .bind(schema)
     .execute(conn)
     .await?;
     Ok(())
@@ -1019,19 +1020,16 @@ async fn lock_counters(
     tx: &mut sqlx::PgConnection,
 ) -> anyhow::Result<HashMap<(String, Date), u32>> {
     // Registrations wait while the counters are handed out in bulk.
-    sqlx::query("LOCK TABLE dossier_code_counters IN EXCLUSIVE MODE")
+    sqlx::query!("LOCK TABLE dossier_code_counters IN EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let mut counters: HashMap<(String, Date), u32> = HashMap::new();
-    for row in sqlx::query_as::<_, (String, Date, i32)>(
-        "SELECT agency_code, day, n FROM dossier_code_counters",
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    {
-        counters.insert((row.0, row.1), row.2.max(0) as u32);
-    }
-    Ok(counters)
+    let rows = sqlx::query!("SELECT agency_code, day, n FROM dossier_code_counters")
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ((row.agency_code, row.day), row.n.max(0) as u32))
+        .collect())
 }
 
 async fn store_counters(
@@ -1050,14 +1048,14 @@ async fn store_counters(
                 acc
             },
         );
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossier_code_counters (agency_code, day, n)
          SELECT * FROM UNNEST($1::text[], $2::date[], $3::int4[])
          ON CONFLICT (agency_code, day) DO UPDATE SET n = EXCLUDED.n",
+        &agencies,
+        &days,
+        &values,
     )
-    .bind(&agencies)
-    .bind(&days)
-    .bind(&values)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -1215,30 +1213,31 @@ async fn insert_chunk(
     for g in chunk {
         pin_hashes.push(model::lookup_pin_hash(master, &g.code, DEMO_PIN)?);
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossiers (code, procedure_code, agency_code, status, online, applicant_id_hmac, applicant_name_masked,
                                filed_at, submitted_at, received_at, due_at, paused_since, finished_at, processing_ticks,
                                closed_at, lookup_pin_hash, demo)
          SELECT *, true FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::bytea[], $7::text[],
                                     $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
                                     $12::timestamptz[], $13::timestamptz[], $14::int8[], $15::timestamptz[], $16::bytea[])",
+        &chunk.iter().map(|g| g.code.clone()).collect::<Vec<_>>(),
+        &chunk.iter().map(|g| g.procedure.clone()).collect::<Vec<_>>(),
+        &chunk.iter().map(|g| g.agency.clone()).collect::<Vec<_>>(),
+        chunk.iter().map(|g| g.status.as_str()).collect::<Vec<_>>() as _,
+        &chunk.iter().map(|g| g.online).collect::<Vec<_>>(),
+        &chunk.iter().map(|g| applicants[g.applicant].clone()).collect::<Vec<_>>(),
+        &chunk.iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+        &chunk.iter().map(|g| g.filed_at).collect::<Vec<_>>(),
+        // Columns with gaps: arrays of options, which the macros cannot check against `T[]`.
+        chunk.iter().map(|g| g.submitted_at).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.received_at).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.due_at).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.paused_since).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.finished_at).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.processing_ticks).collect::<Vec<_>>() as _,
+        chunk.iter().map(|g| g.closed_at).collect::<Vec<_>>() as _,
+        &pin_hashes,
     )
-    .bind(chunk.iter().map(|g| g.code.clone()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.procedure.clone()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.agency.clone()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.status.as_str()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.online).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| applicants[g.applicant].clone()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.name.clone()).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.filed_at).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.submitted_at).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.received_at).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.due_at).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.paused_since).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.finished_at).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.processing_ticks).collect::<Vec<_>>())
-    .bind(chunk.iter().map(|g| g.closed_at).collect::<Vec<_>>())
-    .bind(&pin_hashes)
     .execute(&mut *tx)
     .await?;
 
@@ -1254,15 +1253,15 @@ async fn insert_chunk(
             ats.push(*at);
         }
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossier_events (dossier_code, seq, kind, status, at, actor)
          SELECT code, seq, 'status', status, at, 'system' FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::timestamptz[])
                 AS e (code, seq, status, at)",
+        &codes,
+        &seqs,
+        &statuses as _,
+        &ats,
     )
-    .bind(&codes)
-    .bind(&seqs)
-    .bind(&statuses)
-    .bind(&ats)
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -1,6 +1,6 @@
 //! Citizens: linked to their eID by (provider, subject); known to everyone else by our own id.
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::crypto::{MasterKey, Purpose};
@@ -50,7 +50,7 @@ pub async fn link(db: &PgPool, master: &MasterKey, sign_in: &SignIn) -> anyhow::
         ),
         None => (None, None),
     };
-    let id: Uuid = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "INSERT INTO citizens (id, provider, provider_subject, name, id_number_hmac, id_number_masked, level)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (provider, provider_subject) DO UPDATE SET
@@ -60,36 +60,27 @@ pub async fn link(db: &PgPool, master: &MasterKey, sign_in: &SignIn) -> anyhow::
              level = EXCLUDED.level,
              last_sign_in_at = now()
          RETURNING id",
+        Uuid::new_v4(),
+        sign_in.provider,
+        sign_in.provider_subject,
+        sign_in.name,
+        hmac,
+        masked,
+        sign_in.level,
     )
-    .bind(Uuid::new_v4())
-    .bind(&sign_in.provider)
-    .bind(&sign_in.provider_subject)
-    .bind(&sign_in.name)
-    .bind(&hmac)
-    .bind(&masked)
-    .bind(sign_in.level)
     .fetch_one(db)
     .await?;
     Ok(id)
 }
 
 pub async fn find(db: &PgPool, id: Uuid) -> sqlx::Result<Option<Citizen>> {
-    let row = sqlx::query(
+    sqlx::query_as!(
+        Citizen,
         "SELECT id, name, id_number_masked, level, provider FROM citizens WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(db)
-    .await?;
-    row.map(|row| {
-        Ok(Citizen {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            id_number_masked: row.try_get("id_number_masked")?,
-            level: row.try_get("level")?,
-            provider: row.try_get("provider")?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 #[cfg(test)]

@@ -29,19 +29,21 @@ pub async fn grant(
     if !ROLES.contains(&role) {
         return Err(GrantError::UnknownRole(role.to_string()));
     }
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM citizens WHERE id = $1)")
-        .bind(citizen)
-        .fetch_one(db)
-        .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM citizens WHERE id = $1) AS "exists!""#,
+        citizen,
+    )
+    .fetch_one(db)
+    .await?;
     if !exists {
         return Err(GrantError::UnknownSubject(citizen));
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO roles (citizen_id, role, granted_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        citizen,
+        role,
+        granted_by,
     )
-    .bind(citizen)
-    .bind(role)
-    .bind(granted_by)
     .execute(db)
     .await?;
     Ok(role_event("role_granted", citizen, role))
@@ -55,10 +57,12 @@ fn role_event(action: &'static str, citizen: Uuid, role: &str) -> Event {
 
 /// The roles a citizen holds, sorted.
 pub async fn of(db: &PgPool, citizen: Uuid) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT role FROM roles WHERE citizen_id = $1 ORDER BY role")
-        .bind(citizen)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar!(
+        "SELECT role FROM roles WHERE citizen_id = $1 ORDER BY role",
+        citizen,
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// Takes a role away; revoking a role not held is no error. Returns the audit entry, as
@@ -67,10 +71,12 @@ pub async fn revoke(db: &PgPool, citizen: Uuid, role: &str) -> Result<Event, Gra
     if !ROLES.contains(&role) {
         return Err(GrantError::UnknownRole(role.to_string()));
     }
-    sqlx::query("DELETE FROM roles WHERE citizen_id = $1 AND role = $2")
-        .bind(citizen)
-        .bind(role)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM roles WHERE citizen_id = $1 AND role = $2",
+        citizen,
+        role,
+    )
+    .execute(db)
+    .await?;
     Ok(role_event("role_revoked", citizen, role))
 }

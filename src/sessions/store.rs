@@ -76,20 +76,20 @@ pub async fn create(
     absolute: Duration,
 ) -> sqlx::Result<bool> {
     let now = OffsetDateTime::now_utc();
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO sessions (id, citizen_id, client_id, user_agent, level, scope, auth_time, idle_expires_at, absolute_expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (id) DO NOTHING",
+        new.id,
+        new.citizen_id,
+        new.client_id,
+        new.user_agent,
+        new.level as _,
+        new.scope,
+        new.auth_time,
+        now + idle,
+        now + absolute,
     )
-    .bind(new.id)
-    .bind(new.citizen_id)
-    .bind(&new.client_id)
-    .bind(&new.user_agent)
-    .bind(new.level)
-    .bind(&new.scope)
-    .bind(new.auth_time)
-    .bind(now + idle)
-    .bind(now + absolute)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -103,12 +103,12 @@ pub async fn issue_refresh_token(
     parent_id: Option<i64>,
 ) -> sqlx::Result<(String, i64)> {
     let token = crypto::random_token(32);
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar!(
         "INSERT INTO refresh_tokens (session_id, parent_id, token_sha256) VALUES ($1, $2, $3) RETURNING id",
+        session_id,
+        parent_id,
+        &crypto::sha256(token.as_bytes())[..],
     )
-    .bind(session_id)
-    .bind(parent_id)
-    .bind(crypto::sha256(token.as_bytes()).to_vec())
     .fetch_one(conn)
     .await?;
     Ok((token, id))
@@ -164,29 +164,31 @@ pub async fn mark_rotated(
     reply_enc: &[u8],
     reply_until: OffsetDateTime,
 ) -> sqlx::Result<()> {
-    sqlx::query("UPDATE refresh_tokens SET rotated_at = now(), reply_enc = $2, reply_until = $3 WHERE id = $1")
-        .bind(id)
-        .bind(reply_enc)
-        .bind(reply_until)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET rotated_at = now(), reply_enc = $2, reply_until = $3 WHERE id = $1",
+        id,
+        reply_enc,
+        reply_until,
+    )
+    .execute(&mut *conn)
+    .await?;
     // The predecessor's grace ends now that its successor is spent: drop its kept reply.
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
          WHERE id = (SELECT parent_id FROM refresh_tokens WHERE id = $1) AND reply_enc IS NOT NULL",
+        id,
     )
-    .bind(id)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 pub async fn touch(conn: &mut PgConnection, session_id: Uuid, idle: Duration) -> sqlx::Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + $2, absolute_expires_at) WHERE id = $1",
+        session_id,
+        idle as _,
     )
-    .bind(session_id)
-    .bind(idle)
     .execute(conn)
     .await?;
     Ok(())
@@ -194,20 +196,15 @@ pub async fn touch(conn: &mut PgConnection, session_id: Uuid, idle: Duration) ->
 
 /// Revokes a session (and with it its refresh-token family); returns whether it was live.
 pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+        session_id,
+        reason,
     )
-    .bind(session_id)
-    .bind(reason)
     .execute(&mut *conn)
     .await?;
     // Spent tokens' encrypted replies are worthless now; drop them.
-    sqlx::query(
-        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL WHERE session_id = $1",
-    )
-    .bind(session_id)
-    .execute(conn)
-    .await?;
+    drop_replies_of(conn, session_id).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -264,21 +261,21 @@ pub async fn revoke_all_of_citizen(
     citizen_id: Uuid,
     reason: &str,
 ) -> sqlx::Result<Vec<Uuid>> {
-    let ended: Vec<Uuid> = sqlx::query_scalar(
+    let ended: Vec<Uuid> = sqlx::query_scalar!(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = $2
          WHERE citizen_id = $1 AND revoked_at IS NULL
            AND idle_expires_at > now() AND absolute_expires_at > now()
          RETURNING id",
+        citizen_id,
+        reason,
     )
-    .bind(citizen_id)
-    .bind(reason)
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
          WHERE session_id = ANY($1) AND reply_enc IS NOT NULL",
+        &ended,
     )
-    .bind(&ended)
     .execute(conn)
     .await?;
     Ok(ended)
@@ -287,7 +284,7 @@ pub async fn revoke_all_of_citizen(
 /// Drops the encrypted replies kept for refresh grace windows that have closed: a copy of a
 /// live token must not outlive the window it exists for. Returns how many were dropped.
 pub async fn drop_expired_replies(db: &PgPool) -> sqlx::Result<u64> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
          WHERE reply_until < now() AND reply_enc IS NOT NULL",
     )
@@ -298,17 +295,18 @@ pub async fn drop_expired_replies(db: &PgPool) -> sqlx::Result<u64> {
 
 /// The session a refresh token belongs to and that session's client, whatever their state.
 pub async fn refresh_token_owner(db: &PgPool, token: &str) -> sqlx::Result<Option<(Uuid, String)>> {
-    sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT s.id, s.client_id FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
          WHERE rt.token_sha256 = $1",
+        &crypto::sha256(token.as_bytes())[..],
     )
-    .bind(crypto::sha256(token.as_bytes()).to_vec())
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|row| (row.id, row.client_id)))
 }
 
 /// A refresh token of a session not revoked, with what introspection tells of it.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct RefreshState {
     pub sid: Uuid,
     pub client_id: String,
@@ -321,13 +319,14 @@ pub struct RefreshState {
 }
 
 pub async fn refresh_token_state(db: &PgPool, token: &str) -> sqlx::Result<Option<RefreshState>> {
-    sqlx::query_as(
-        "SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level, s.idle_expires_at,
-                s.absolute_expires_at, rt.rotated_at
-         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
-         WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL",
+    sqlx::query_as!(
+        RefreshState,
+        r#"SELECT s.id AS sid, s.client_id, s.citizen_id, s.scope, s.level AS "level: Level",
+                  s.idle_expires_at, s.absolute_expires_at, rt.rotated_at
+           FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+           WHERE rt.token_sha256 = $1 AND s.revoked_at IS NULL"#,
+        &crypto::sha256(token.as_bytes())[..],
     )
-    .bind(crypto::sha256(token.as_bytes()).to_vec())
     .fetch_optional(db)
     .await
 }
@@ -336,7 +335,7 @@ pub async fn refresh_token_state(db: &PgPool, token: &str) -> sqlx::Result<Optio
 /// session not there yet is written as revoked, so the redemption still in flight finds its
 /// id taken and issues nothing. Returns whether a live session was ended.
 pub async fn bury(conn: &mut PgConnection, new: &NewSession, reason: &str) -> sqlx::Result<bool> {
-    let was_live: Option<bool> = sqlx::query_scalar(
+    let was_live: Option<bool> = sqlx::query_scalar!(
         "WITH old AS (SELECT revoked_at FROM sessions WHERE id = $1)
          INSERT INTO sessions (id, citizen_id, client_id, level, scope, auth_time,
                                idle_expires_at, absolute_expires_at, revoked_at, revoked_reason)
@@ -345,21 +344,27 @@ pub async fn bury(conn: &mut PgConnection, new: &NewSession, reason: &str) -> sq
              SET revoked_at = COALESCE(sessions.revoked_at, now()),
                  revoked_reason = COALESCE(sessions.revoked_reason, EXCLUDED.revoked_reason)
          RETURNING (SELECT revoked_at IS NULL FROM old)",
+        new.id,
+        new.citizen_id,
+        new.client_id,
+        new.level as _,
+        new.scope,
+        new.auth_time,
+        reason,
     )
-    .bind(new.id)
-    .bind(new.citizen_id)
-    .bind(&new.client_id)
-    .bind(new.level)
-    .bind(&new.scope)
-    .bind(new.auth_time)
-    .bind(reason)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(
+    drop_replies_of(conn, new.id).await?;
+    Ok(was_live.unwrap_or(false))
+}
+
+/// Drops the encrypted replies kept for a session's spent tokens.
+async fn drop_replies_of(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
         "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL WHERE session_id = $1",
+        session_id,
     )
-    .bind(new.id)
     .execute(conn)
     .await?;
-    Ok(was_live.unwrap_or(false))
+    Ok(())
 }

@@ -38,11 +38,13 @@ async fn check_operator(req: &Request, bearer: Bearer) -> poem::Result<Operator>
 
 /// Whether `citizen` holds `role` (granted through `ops::roles`).
 pub async fn has_role(db: &PgPool, citizen: Uuid, role: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = $2)")
-        .bind(citizen)
-        .bind(role)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = $2) AS "held!""#,
+        citizen,
+        role,
+    )
+    .fetch_one(db)
+    .await
 }
 
 impl Operator {

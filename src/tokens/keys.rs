@@ -9,7 +9,7 @@ use anyhow::Context;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 use crate::crypto::{MasterKey, Purpose};
@@ -90,12 +90,9 @@ impl Keyring {
 
     async fn ensure_signing_key(&self, db: &PgPool) -> anyhow::Result<()> {
         let mut tx = db.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(FIRST_KEY_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let usable: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL OR retired_at > now())",
+        lock_key_table(&mut tx).await?;
+        let usable = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL OR retired_at > now()) AS "usable!""#,
         )
         .fetch_one(&mut *tx)
         .await?;
@@ -113,7 +110,7 @@ impl Keyring {
         let Some(db) = &self.db else {
             return Ok(());
         };
-        let rows = sqlx::query(
+        let rows = sqlx::query!(
             "SELECT kid, private_key_enc, public_jwk, signing_from, retired_at
              FROM signing_keys
              WHERE unpublish_at IS NULL OR unpublish_at > now()
@@ -124,18 +121,18 @@ impl Keyring {
         let now = OffsetDateTime::now_utc();
         let mut set = KeySet::default();
         for row in rows {
-            let kid: String = row.try_get("kid")?;
-            let jwk: Jwk = serde_json::from_value(row.try_get("public_jwk")?)
+            let kid: String = row.kid;
+            let jwk: Jwk = serde_json::from_value(row.public_jwk)
                 .with_context(|| format!("public key {kid}"))?;
             let decoding =
                 DecodingKey::from_jwk(&jwk).with_context(|| format!("public key {kid}"))?;
             set.verifiers.insert(kid.clone(), Arc::new(decoding));
             set.jwks.keys.push(jwk);
-            let retired_at: Option<OffsetDateTime> = row.try_get("retired_at")?;
+            let retired_at: Option<OffsetDateTime> = row.retired_at;
             if retired_at.is_some_and(|at| at <= now) {
                 continue;
             }
-            let sealed: Vec<u8> = row.try_get("private_key_enc")?;
+            let sealed: Vec<u8> = row.private_key_enc;
             let der = self
                 .master
                 .open(Purpose::SigningKeys, kid.as_bytes(), &sealed)
@@ -145,7 +142,7 @@ impl Keyring {
                     )
                 })?;
             set.signers.push(SigningSlot {
-                signing_from: row.try_get("signing_from")?,
+                signing_from: row.signing_from,
                 retired_at,
                 signer: Arc::new(Signer {
                     kid,
@@ -230,17 +227,25 @@ pub async fn insert_new_key(
     let sealed = master
         .seal(Purpose::SigningKeys, kid.as_bytes(), &der)
         .map_err(|_| anyhow::anyhow!("encrypting the signing key"))?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO signing_keys (kid, alg, private_key_enc, public_jwk, signing_from)
          VALUES ($1, 'ES256', $2, $3, $4)",
+        kid,
+        sealed,
+        serde_json::to_value(&jwk)?,
+        signing_from,
     )
-    .bind(&kid)
-    .bind(&sealed)
-    .bind(serde_json::to_value(&jwk)?)
-    .bind(signing_from)
     .execute(&mut *tx)
     .await?;
     Ok(kid)
+}
+
+/// Serialises changes to the key table across replicas (the first key, rotations, retirements).
+async fn lock_key_table(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", FIRST_KEY_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// One signing key as operators see it.
@@ -262,7 +267,7 @@ pub struct KeyInfo {
 }
 
 pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT kid, alg, created_at, signing_from, retired_at, unpublish_at, withdrawn_at
          FROM signing_keys ORDER BY signing_from DESC",
     )
@@ -271,10 +276,10 @@ pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
     let now = OffsetDateTime::now_utc();
     rows.into_iter()
         .map(|row| {
-            let signing_from: OffsetDateTime = row.try_get("signing_from")?;
-            let retired_at: Option<OffsetDateTime> = row.try_get("retired_at")?;
-            let unpublish_at: Option<OffsetDateTime> = row.try_get("unpublish_at")?;
-            let withdrawn_at: Option<OffsetDateTime> = row.try_get("withdrawn_at")?;
+            let signing_from: OffsetDateTime = row.signing_from;
+            let retired_at: Option<OffsetDateTime> = row.retired_at;
+            let unpublish_at: Option<OffsetDateTime> = row.unpublish_at;
+            let withdrawn_at: Option<OffsetDateTime> = row.withdrawn_at;
             let status = if withdrawn_at.is_some() {
                 "withdrawn"
             } else if unpublish_at.is_some_and(|t| t <= now) {
@@ -287,10 +292,10 @@ pub async fn list(db: &PgPool) -> anyhow::Result<Vec<KeyInfo>> {
                 "active"
             };
             Ok(KeyInfo {
-                kid: row.try_get("kid")?,
-                alg: row.try_get("alg")?,
+                kid: row.kid,
+                alg: row.alg,
                 status,
-                created_at: row.try_get("created_at")?,
+                created_at: row.created_at,
                 signing_from,
                 retired_at,
                 unpublish_at,
@@ -309,20 +314,17 @@ pub async fn rotate(
     token_lifetime: Duration,
 ) -> anyhow::Result<KeyInfo> {
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(FIRST_KEY_LOCK)
-        .execute(&mut *tx)
-        .await?;
+    lock_key_table(&mut tx).await?;
     let signing_from = OffsetDateTime::now_utc() + time::Duration::seconds(delay.as_secs() as i64);
     let kid = insert_new_key(&mut tx, master, signing_from).await?;
     let unpublish_at = signing_from + tokens_outlive(token_lifetime);
-    sqlx::query(
+    sqlx::query!(
         "UPDATE signing_keys SET retired_at = $2, unpublish_at = $3
          WHERE kid <> $1 AND (retired_at IS NULL OR retired_at > $2)",
+        kid,
+        signing_from,
+        unpublish_at,
     )
-    .bind(&kid)
-    .bind(signing_from)
-    .bind(unpublish_at)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -351,24 +353,24 @@ pub async fn authentic_verifiers(
     master: &MasterKey,
 ) -> anyhow::Result<HashMap<String, AuthenticKey>> {
     let rows =
-        sqlx::query("SELECT kid, private_key_enc, retired_at, withdrawn_at FROM signing_keys")
+        sqlx::query!("SELECT kid, private_key_enc, retired_at, withdrawn_at FROM signing_keys")
             .fetch_all(db)
             .await?;
     let mut verifiers = HashMap::new();
     for row in rows {
-        let kid: String = row.try_get("kid")?;
-        let sealed: Vec<u8> = row.try_get("private_key_enc")?;
+        let kid: String = row.kid;
+        let sealed: Vec<u8> = row.private_key_enc;
         let Ok(der) = master.open(Purpose::SigningKeys, kid.as_bytes(), &sealed) else {
             tracing::warn!(kid = %kid, "signing key does not decrypt under the master key; ignored");
             continue;
         };
         let jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(&der), Algorithm::ES256)?;
-        let withdrawn_at: Option<OffsetDateTime> = row.try_get("withdrawn_at")?;
+        let withdrawn_at: Option<OffsetDateTime> = row.withdrawn_at;
         verifiers.insert(
             kid,
             AuthenticKey {
                 key: DecodingKey::from_jwk(&jwk)?,
-                retired_at: row.try_get("retired_at")?,
+                retired_at: row.retired_at,
                 withdrawn: withdrawn_at.is_some(),
             },
         );

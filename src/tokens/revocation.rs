@@ -227,16 +227,8 @@ impl Revocations {
     async fn revoked_in_database(&self, claims: &AccessClaims) -> bool {
         let db = &self.inner.db;
         let token = super::store::is_access_token_revoked(db, &claims.jti).await;
-        let client: sqlx::Result<bool> = sqlx::query_scalar(
-            "SELECT status <> 'active'
-                    OR coalesce(floor(extract(epoch FROM suspended_at) * 1000)::bigint >= $2, false)
-             FROM clients WHERE id = $1",
-        )
-        .bind(&claims.client_id)
-        .bind(issued_ms(claims))
-        .fetch_optional(db)
-        .await
-        .map(|found| found.unwrap_or(true));
+        let client =
+            super::store::is_client_cut_off(db, &claims.client_id, issued_ms(claims)).await;
         let session = match claims
             .sid
             .as_deref()
@@ -376,51 +368,15 @@ impl Revocations {
     ) -> sqlx::Result<OffsetDateTime> {
         let window = self.inner.session_ttl.as_secs() as i64;
         let leeway = super::LEEWAY_SECS as i64;
-        // One round trip. Every branch is an index range scan (see the revocation_events
-        // migration) bounded by the window: cheap enough to run every second on every replica.
-        let rows: Vec<(String, String, i64)> = match since {
+        let rows = match since {
             Some(since) => {
-                sqlx::query_as(
-                    "SELECT 'sid', id::text, extract(epoch FROM revoked_at)::bigint + $2
-                     FROM sessions
-                     WHERE revoked_at > GREATEST($1, now() - make_interval(secs => $2))
-                     UNION ALL
-                     SELECT 'jti', jti, extract(epoch FROM expires_at)::bigint + $3
-                     FROM revoked_access_tokens
-                     WHERE revoked_at > GREATEST($1, now() - make_interval(secs => $2))
-                     UNION ALL
-                     SELECT 'client', id, floor(extract(epoch FROM suspended_at) * 1000)::bigint
-                     FROM clients WHERE suspended_at > now() - make_interval(secs => $2)
-                     UNION ALL
-                     SELECT 'now', '', floor(extract(epoch FROM now()) * 1000)::bigint",
-                )
-                .bind(since - self.inner.poll_overlap)
-                .bind(window)
-                .bind(leeway)
-                .fetch_all(&self.inner.db)
-                .await?
+                let since = since - self.inner.poll_overlap;
+                super::store::revocations_since(&self.inner.db, since, window, leeway).await?
             }
-            None => {
-                sqlx::query_as(
-                    "SELECT 'sid', id::text, extract(epoch FROM revoked_at)::bigint + $1
-                     FROM sessions WHERE revoked_at > now() - make_interval(secs => $1)
-                     UNION ALL
-                     SELECT 'jti', jti, extract(epoch FROM expires_at)::bigint + $2
-                     FROM revoked_access_tokens WHERE expires_at > now() - make_interval(secs => $2)
-                     UNION ALL
-                     SELECT 'client', id, floor(extract(epoch FROM suspended_at) * 1000)::bigint
-                     FROM clients WHERE suspended_at > now() - make_interval(secs => $1)
-                     UNION ALL
-                     SELECT 'now', '', floor(extract(epoch FROM now()) * 1000)::bigint",
-                )
-                .bind(window)
-                .bind(leeway)
-                .fetch_all(&self.inner.db)
-                .await?
-            }
+            None => super::store::revocations_in_force(&self.inner.db, window, leeway).await?,
         };
         let mut now = None;
-        for (kind, id, value) in rows {
+        for super::store::Revoked { kind, id, value } in rows {
             match kind.as_str() {
                 "sid" | "jti" => self.remember(&format!("{kind}:{id}"), value),
                 "client" => self.remember_suspension(&id, value),

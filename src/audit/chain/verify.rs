@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::{
     CHECKPOINT_TYP, Checkpoint, CheckpointClaims, Content, GENESIS, checkpoints, entry_hash, unhex,
@@ -134,9 +134,11 @@ pub async fn verify(
     let mut report = Report {
         ok: true,
         entries: 0,
-        unchained: sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE chain_seq IS NULL")
-            .fetch_one(db)
-            .await?,
+        unchained: sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM audit_log WHERE chain_seq IS NULL"#
+        )
+        .fetch_one(db)
+        .await?,
         checkpoints: 0,
         untrusted_checkpoints: 0,
         head_seq: None,
@@ -234,30 +236,29 @@ async fn walk(
     let mut prev_hash = GENESIS.to_vec();
     let mut last_good_checkpoint = 0_i64;
     loop {
-        let rows = sqlx::query(
-            "SELECT chain_seq, (extract(epoch FROM at) * 1000000)::bigint AS at_us, action,
-                    outcome, actor, target, reason, client_id, client_ip, request_id, details,
-                    prev_hash, hash
-             FROM audit_log WHERE chain_seq > $1 ORDER BY chain_seq LIMIT 5000",
+        let rows = sqlx::query_as!(
+            Stored,
+            r#"SELECT chain_seq AS "seq!", (extract(epoch FROM at) * 1000000)::bigint AS "at_us!",
+                      action, outcome, actor, target, reason, client_id, client_ip, request_id,
+                      details, prev_hash, hash
+               FROM audit_log WHERE chain_seq > $1 ORDER BY chain_seq LIMIT 5000"#,
+            prev_seq,
         )
-        .bind(prev_seq)
         .fetch_all(db)
         .await?;
         if rows.is_empty() {
             return Ok(Ok(prev_seq));
         }
         for row in rows {
-            let seq: i64 = row.try_get("chain_seq")?;
+            let seq = row.seq;
             if seq != prev_seq + 1 {
                 return Ok(Err(ChainBreak::Missing { prev_seq, seq }));
             }
-            let stored_prev: Option<Vec<u8>> = row.try_get("prev_hash")?;
-            if stored_prev.as_deref() != Some(prev_hash.as_slice()) {
+            if row.prev_hash.as_deref() != Some(prev_hash.as_slice()) {
                 return Ok(Err(ChainBreak::Unlinked { prev_seq, seq }));
             }
-            let computed = row_hash(&row, seq, &prev_hash)?;
-            let stored: Option<Vec<u8>> = row.try_get("hash")?;
-            if stored.as_deref() != Some(computed.as_slice()) {
+            let computed = row_hash(&row, &prev_hash);
+            if row.hash.as_deref() != Some(computed.as_slice()) {
                 return Ok(Err(ChainBreak::Altered { seq }));
             }
             if let Some(expected) = signed.get(&seq) {
@@ -276,35 +277,41 @@ async fn walk(
     }
 }
 
+/// A chained entry as stored.
+struct Stored {
+    seq: i64,
+    at_us: i64,
+    action: String,
+    outcome: String,
+    actor: Option<String>,
+    target: Option<String>,
+    reason: Option<String>,
+    client_id: Option<String>,
+    client_ip: Option<ipnet::IpNet>,
+    request_id: Option<String>,
+    details: Value,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
+}
+
 /// What an entry's hash should be, from its row and its predecessor's hash.
-fn row_hash(row: &sqlx::postgres::PgRow, seq: i64, prev_hash: &[u8]) -> sqlx::Result<[u8; 32]> {
-    let details: Value = row.try_get("details")?;
-    let client_ip: Option<ipnet::IpNet> = row.try_get("client_ip")?;
-    let (action, outcome): (String, String) = (row.try_get("action")?, row.try_get("outcome")?);
-    let text = |name: &str| row.try_get::<Option<String>, _>(name);
-    let (actor, target, reason, client_id, request_id) = (
-        text("actor")?,
-        text("target")?,
-        text("reason")?,
-        text("client_id")?,
-        text("request_id")?,
-    );
-    Ok(entry_hash(
+fn row_hash(row: &Stored, prev_hash: &[u8]) -> [u8; 32] {
+    entry_hash(
         prev_hash,
         &Content {
-            seq,
-            at_us: row.try_get("at_us")?,
-            action: &action,
-            outcome: &outcome,
-            actor: actor.as_deref(),
-            target: target.as_deref(),
-            reason: reason.as_deref(),
-            client_id: client_id.as_deref(),
-            client_ip: client_ip.map(|net| net.addr().to_string()),
-            request_id: request_id.as_deref(),
-            details: &details,
+            seq: row.seq,
+            at_us: row.at_us,
+            action: &row.action,
+            outcome: &row.outcome,
+            actor: row.actor.as_deref(),
+            target: row.target.as_deref(),
+            reason: row.reason.as_deref(),
+            client_id: row.client_id.as_deref(),
+            client_ip: row.client_ip.map(|net| net.addr().to_string()),
+            request_id: row.request_id.as_deref(),
+            details: &row.details,
         },
-    ))
+    )
 }
 
 /// The signed hash, if the checkpoint's signature is ours and it says what its row says;

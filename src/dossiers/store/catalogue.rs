@@ -74,34 +74,21 @@ pub(super) fn procedure_from_row(row: &PgRow, with_schema: bool) -> Result<Proce
 }
 
 pub async fn list_agencies(db: &PgPool) -> Result<Vec<Agency>> {
-    let rows = sqlx::query("SELECT code, name, province FROM agencies ORDER BY code")
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Agency {
-                code: row.try_get("code")?,
-                name: row.try_get("name")?,
-                province: row.try_get("province")?,
-            })
-        })
-        .collect()
+    Ok(sqlx::query_as!(
+        Agency,
+        "SELECT code, name, province FROM agencies ORDER BY code"
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 pub async fn list_communes(db: &PgPool) -> Result<Vec<Commune>> {
-    let rows = sqlx::query("SELECT code, name, province, kind FROM communes ORDER BY code")
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Commune {
-                code: row.try_get("code")?,
-                name: row.try_get("name")?,
-                province: row.try_get("province")?,
-                kind: row.try_get("kind")?,
-            })
-        })
-        .collect()
+    Ok(sqlx::query_as!(
+        Commune,
+        "SELECT code, name, province, kind FROM communes ORDER BY code"
+    )
+    .fetch_all(db)
+    .await?)
 }
 
 /// `GET /v1/procedures`: filters and a cursor.

@@ -128,19 +128,6 @@ pub(super) fn dossier_from_row(row: &PgRow) -> Result<Dossier> {
     })
 }
 
-pub(super) fn event_from_row(row: &PgRow) -> Result<Event> {
-    let status: String = row.try_get("status")?;
-    Ok(Event {
-        seq: row.try_get("seq")?,
-        kind: row.try_get("kind")?,
-        status: status_from(&status)?,
-        at: row.try_get("at")?,
-        note: row.try_get("note")?,
-        actor: row.try_get("actor")?,
-        details: row.try_get("details")?,
-    })
-}
-
 /// Reads a dossier the caller may see, locking it for the rest of the transaction.
 pub(super) async fn lock_visible(
     conn: &mut PgConnection,
@@ -180,18 +167,18 @@ pub(super) async fn append_event(
     event: NewEvent<'_>,
 ) -> Result<()> {
     // The dossier row is locked by the caller, so max + 1 cannot race.
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossier_events (dossier_code, seq, kind, status, at, note, actor, details)
          SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7
            FROM dossier_events WHERE dossier_code = $1",
+        code,
+        event.kind,
+        event.status.as_str(),
+        event.at,
+        event.note,
+        event.actor,
+        event.details,
     )
-    .bind(code)
-    .bind(event.kind)
-    .bind(event.status.as_str())
-    .bind(event.at)
-    .bind(event.note)
-    .bind(event.actor)
-    .bind(event.details)
     .execute(conn)
     .await?;
     Ok(())
@@ -208,17 +195,17 @@ pub(super) async fn notify(
     body: &str,
     at: OffsetDateTime,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO notifications (id, citizen_id, dossier_code, kind, title, body, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Uuid::now_v7(),
+        citizen,
+        dossier,
+        kind,
+        title,
+        body,
+        at,
     )
-    .bind(Uuid::now_v7())
-    .bind(citizen)
-    .bind(dossier)
-    .bind(kind)
-    .bind(title)
-    .bind(body)
-    .bind(at)
     .execute(conn)
     .await?;
     Ok(())
@@ -259,13 +246,13 @@ pub(super) fn status_notification(
 
 /// The next gap-free sequence number of `agency` for `day`, inside the caller's transaction.
 pub(super) async fn next_sequence(conn: &mut PgConnection, agency: &str, day: Date) -> Result<u32> {
-    let n: i32 = sqlx::query_scalar(
+    let n = sqlx::query_scalar!(
         "INSERT INTO dossier_code_counters (agency_code, day, n) VALUES ($1, $2, 1)
          ON CONFLICT (agency_code, day) DO UPDATE SET n = dossier_code_counters.n + 1
          RETURNING n",
+        agency,
+        day,
     )
-    .bind(agency)
-    .bind(day)
     .fetch_one(conn)
     .await?;
     u32::try_from(n).map_err(|_| StoreError::Other(anyhow::anyhow!("negative counter")))

@@ -105,21 +105,21 @@ async fn write_transition(
     dossier: &Dossier,
     processing_ticks: Option<i64>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE dossiers SET status = $2, received_at = $3, due_at = $4, paused_since = $5, paused_ticks = $6,
                 finished_at = $7, closed_at = $8, result = $9, processing_ticks = COALESCE($10, processing_ticks)
           WHERE code = $1",
+        code,
+        dossier.status.as_str(),
+        dossier.received_at,
+        dossier.due_at,
+        dossier.paused_since,
+        dossier.paused.0,
+        dossier.finished_at,
+        dossier.closed_at,
+        dossier.result,
+        processing_ticks,
     )
-    .bind(code)
-    .bind(dossier.status.as_str())
-    .bind(dossier.received_at)
-    .bind(dossier.due_at)
-    .bind(dossier.paused_since)
-    .bind(dossier.paused.0)
-    .bind(dossier.finished_at)
-    .bind(dossier.closed_at)
-    .bind(&dossier.result)
-    .bind(processing_ticks)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -187,12 +187,14 @@ pub async fn apologise(
     if revised_due_at <= floor {
         return Err(invalid("revised_due_at", msg::REVISED_TOO_EARLY));
     }
-    sqlx::query("UPDATE dossiers SET revised_due_at = $2, apology_reason = $3 WHERE code = $1")
-        .bind(code)
-        .bind(revised_due_at)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE dossiers SET revised_due_at = $2, apology_reason = $3 WHERE code = $1",
+        code,
+        revised_due_at,
+        reason,
+    )
+    .execute(&mut *conn)
+    .await?;
     append_event(
         conn,
         code,
@@ -277,11 +279,13 @@ pub async fn attach_result(
     if !matches!(dossier.status, Status::ResultReady | Status::Returned) {
         return Err(invalid("code", msg::NO_RESULT_YET));
     }
-    sqlx::query("UPDATE dossiers SET result = $2 WHERE code = $1")
-        .bind(code)
-        .bind(result)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE dossiers SET result = $2 WHERE code = $1",
+        code,
+        result,
+    )
+    .execute(&mut *conn)
+    .await?;
     append_event(
         conn,
         code,
@@ -303,22 +307,22 @@ pub async fn attach_result(
 /// signed in, with the notifications written meanwhile. Call after each sign-in; returns the
 /// codes newly linked (their caches need invalidating).
 pub async fn link_citizen(conn: &mut PgConnection, citizen: Uuid) -> Result<Vec<String>> {
-    let codes: Vec<String> = sqlx::query_scalar(
+    let codes = sqlx::query_scalar!(
         "UPDATE dossiers d SET citizen_id = c.id
            FROM citizens c
           WHERE c.id = $1 AND c.id_number_hmac IS NOT NULL
             AND d.citizen_id IS NULL AND d.applicant_id_hmac = c.id_number_hmac
          RETURNING d.code",
+        citizen,
     )
-    .bind(citizen)
     .fetch_all(&mut *conn)
     .await?;
     if !codes.is_empty() {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE notifications SET citizen_id = $1 WHERE citizen_id IS NULL AND dossier_code = ANY ($2)",
+            citizen,
+            &codes,
         )
-        .bind(citizen)
-        .bind(&codes)
         .execute(&mut *conn)
         .await?;
     }

@@ -12,18 +12,18 @@ pub struct HolidayRow {
 }
 
 pub async fn list_holidays(db: &PgPool) -> Result<Vec<HolidayRow>> {
-    let rows = sqlx::query("SELECT day, name, kind, note FROM holidays ORDER BY day")
+    let rows = sqlx::query!("SELECT day, name, kind, note FROM holidays ORDER BY day")
         .fetch_all(db)
         .await?;
-    rows.iter()
+    rows.into_iter()
         .map(|row| {
-            let kind: String = row.try_get("kind")?;
+            let kind = row.kind;
             Ok(HolidayRow {
-                day: row.try_get("day")?,
-                name: row.try_get("name")?,
+                day: row.day,
+                name: row.name,
                 kind: DayKind::parse(&kind)
                     .ok_or_else(|| anyhow::anyhow!("holiday kind {kind:?} in the database"))?,
-                note: row.try_get("note")?,
+                note: row.note,
             })
         })
         .collect()
@@ -42,22 +42,21 @@ pub async fn load_holidays(db: &PgPool) -> Result<Holidays> {
 /// Adds or replaces a day of the holiday table. Existing due dates are not recomputed: a due
 /// date is a promise made at receipt.
 pub async fn upsert_holiday(db: &PgPool, row: &HolidayRow) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO holidays (day, name, kind, note) VALUES ($1, $2, $3, $4)
          ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, note = EXCLUDED.note",
+        row.day,
+        row.name,
+        row.kind.as_str(),
+        row.note,
     )
-    .bind(row.day)
-    .bind(&row.name)
-    .bind(row.kind.as_str())
-    .bind(&row.note)
     .execute(db)
     .await?;
     Ok(())
 }
 
 pub async fn delete_holiday(db: &PgPool, day: Date) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM holidays WHERE day = $1")
-        .bind(day)
+    let done = sqlx::query!("DELETE FROM holidays WHERE day = $1", day)
         .execute(db)
         .await?;
     Ok(done.rows_affected() > 0)

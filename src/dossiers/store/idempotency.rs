@@ -78,13 +78,13 @@ pub async fn begin_idempotent(
     key: &IdempotencyKey,
     request_hash: &[u8],
 ) -> Result<IdempotencyStart> {
-    let claimed = sqlx::query(
+    let claimed = sqlx::query!(
         "INSERT INTO idempotency_keys (caller, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (caller, key) DO NOTHING",
+        caller,
+        key.as_str(),
+        request_hash,
     )
-    .bind(caller)
-    .bind(key.as_str())
-    .bind(request_hash)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -92,20 +92,17 @@ pub async fn begin_idempotent(
     if claimed {
         return Ok(IdempotencyStart::Fresh);
     }
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE caller = $1 AND key = $2",
+        caller,
+        key.as_str(),
     )
-    .bind(caller)
-    .bind(key.as_str())
     .fetch_one(&mut *conn)
     .await?;
-    let stored_hash: Vec<u8> = row.try_get("request_hash")?;
-    if !constant_time_eq(&stored_hash, request_hash) {
+    if !constant_time_eq(&row.request_hash, request_hash) {
         return Err(StoreError::IdempotencyMismatch);
     }
-    let status: Option<i16> = row.try_get("response_status")?;
-    let body: Option<Value> = row.try_get("response_body")?;
-    match (status, body) {
+    match (row.response_status, row.response_body) {
         (Some(status), Some(body)) => Ok(IdempotencyStart::Replay(StoredResponse {
             status: u16::try_from(status).unwrap_or(500),
             body,
@@ -125,13 +122,13 @@ pub async fn finish_idempotent(
     key: &IdempotencyKey,
     response: &StoredResponse,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE caller = $1 AND key = $2",
+        caller,
+        key.as_str(),
+        i16::try_from(response.status).unwrap_or(500),
+        response.body,
     )
-    .bind(caller)
-    .bind(key.as_str())
-    .bind(i16::try_from(response.status).unwrap_or(500))
-    .bind(&response.body)
     .execute(conn)
     .await?;
     Ok(())

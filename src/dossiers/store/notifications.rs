@@ -28,41 +28,28 @@ pub async fn list_notifications(
     limit: u32,
 ) -> Result<NotificationPage> {
     let limit = clamp_limit(limit);
-    let rows = sqlx::query(
+    let items = sqlx::query_as!(
+        Notification,
         "SELECT id, dossier_code, kind, title, body, created_at, read_at FROM notifications
           WHERE citizen_id = $1
             AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
           ORDER BY created_at DESC, id DESC
           LIMIT $4",
+        citizen,
+        cursor.map(|c| c.at),
+        cursor.map(|c| c.key),
+        limit + 1,
     )
-    .bind(citizen)
-    .bind(cursor.map(|c| c.at))
-    .bind(cursor.map(|c| c.key))
-    .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let items = rows
-        .iter()
-        .map(|row| {
-            Ok(Notification {
-                id: row.try_get("id")?,
-                dossier_code: row.try_get("dossier_code")?,
-                kind: row.try_get("kind")?,
-                title: row.try_get("title")?,
-                body: row.try_get("body")?,
-                created_at: row.try_get("created_at")?,
-                read_at: row.try_get("read_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
     let page = Page::of(items, limit as usize, |n: &Notification| Cursor {
         at: n.created_at,
         key: n.id,
     });
-    let unread: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM notifications WHERE citizen_id = $1 AND read_at IS NULL",
+    let unread = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "unread!" FROM notifications WHERE citizen_id = $1 AND read_at IS NULL"#,
+        citizen,
     )
-    .bind(citizen)
     .fetch_one(db)
     .await?;
     Ok(NotificationPage {
@@ -75,12 +62,12 @@ pub async fn list_notifications(
 /// `POST /v1/notifications/{id}/read`. `false` when the notification is not the citizen's.
 /// Marking twice keeps the first time.
 pub async fn mark_read(db: &PgPool, citizen: Uuid, id: Uuid, now: OffsetDateTime) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND citizen_id = $2",
+        id,
+        citizen,
+        now,
     )
-    .bind(id)
-    .bind(citizen)
-    .bind(now)
     .execute(db)
     .await?;
     Ok(done.rows_affected() > 0)

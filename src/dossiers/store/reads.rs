@@ -70,13 +70,25 @@ pub async fn get_dossier(db: &PgPool, by: &Caller, code: &str) -> Result<Option<
 }
 
 pub async fn timeline(db: &PgPool, code: &str) -> Result<Vec<Event>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query!(
         "SELECT seq, kind, status, at, note, actor, details FROM dossier_events WHERE dossier_code = $1 ORDER BY seq",
+        code,
     )
-    .bind(code)
     .fetch_all(db)
     .await?;
-    rows.iter().map(event_from_row).collect()
+    rows.into_iter()
+        .map(|row| {
+            Ok(Event {
+                seq: row.seq,
+                kind: row.kind,
+                status: status_from(&row.status)?,
+                at: row.at,
+                note: row.note,
+                actor: row.actor,
+                details: row.details,
+            })
+        })
+        .collect()
 }
 
 /// `GET /v1/agency/submissions`: online submissions waiting for receipt at the caller's agencies,

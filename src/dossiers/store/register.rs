@@ -24,10 +24,10 @@ pub struct Registered {
 }
 
 pub(super) async fn citizen_by_hmac(conn: &mut PgConnection, hmac: &[u8]) -> Result<Option<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT id FROM citizens WHERE id_number_hmac = $1 ORDER BY last_sign_in_at DESC LIMIT 1",
+        hmac,
     )
-    .bind(hmac)
     .fetch_optional(conn)
     .await?)
 }
@@ -63,20 +63,20 @@ pub async fn register_counter(
     let code = DossierCode::new(agency.clone(), day, seq).to_string();
     let pin = model::new_lookup_pin();
     let pin_hash = model::lookup_pin_hash(master, &code, &pin)?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossiers (code, procedure_code, agency_code, status, online, citizen_id, applicant_id_hmac,
                                applicant_name_masked, filed_at, received_at, due_at, lookup_pin_hash)
          VALUES ($1, $2, $3, 'received', false, $4, $5, $6, $7, $7, $8, $9)",
+        code,
+        procedure.code,
+        agency.as_str(),
+        citizen,
+        hmac,
+        model::mask_name(name),
+        now,
+        due,
+        pin_hash,
     )
-    .bind(&code)
-    .bind(&procedure.code)
-    .bind(agency.as_str())
-    .bind(citizen)
-    .bind(&hmac)
-    .bind(model::mask_name(name))
-    .bind(now)
-    .bind(due)
-    .bind(&pin_hash)
     .execute(&mut *conn)
     .await?;
     let note = registration.note.as_deref();
@@ -122,10 +122,12 @@ async fn receiving_agency(
     {
         return Err(StoreError::AgencyNotAllowed(agency.to_string()));
     }
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1)")
-        .bind(agency.as_str())
-        .fetch_one(&mut *conn)
-        .await?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM agencies WHERE code = $1) AS "exists!""#,
+        agency.as_str(),
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     if !exists {
         return Err(StoreError::UnknownAgency(agency.to_string()));
     }
@@ -155,35 +157,38 @@ pub async fn submit_online(
     if !procedure.online {
         return Err(invalid("procedure_code", msg::NOT_ONLINE));
     }
-    let row = sqlx::query("SELECT name, id_number_hmac FROM citizens WHERE id = $1")
-        .bind(citizen)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let hmac: Option<Vec<u8>> = row.try_get("id_number_hmac")?;
-    let hmac = hmac.ok_or_else(|| invalid("applicant", msg::NO_ID_NUMBER))?;
-    let name: Option<String> = row.try_get("name")?;
+    let row = sqlx::query!(
+        "SELECT name, id_number_hmac FROM citizens WHERE id = $1",
+        citizen,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let hmac = row
+        .id_number_hmac
+        .ok_or_else(|| invalid("applicant", msg::NO_ID_NUMBER))?;
+    let name = row.name;
     let agency = AgencyCode::parse(&procedure.agency_code).map_err(anyhow::Error::from)?;
     let day = now.to_offset(VIETNAM).date();
     let seq = next_sequence(conn, agency.as_str(), day).await?;
     let code = DossierCode::new(agency.clone(), day, seq).to_string();
     let pin = model::new_lookup_pin();
     let pin_hash = model::lookup_pin_hash(master, &code, &pin)?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO dossiers (code, procedure_code, agency_code, status, online, citizen_id, applicant_id_hmac,
                                applicant_name_masked, filed_at, submitted_at, lookup_pin_hash, form, documents)
          VALUES ($1, $2, $3, 'submitted', true, $4, $5, $6, $7, $7, $8, $9, $10)",
+        code,
+        procedure.code,
+        agency.as_str(),
+        citizen,
+        hmac,
+        model::mask_name(name.as_deref().unwrap_or("")),
+        now,
+        pin_hash,
+        submission.form,
+        submission.documents,
     )
-    .bind(&code)
-    .bind(&procedure.code)
-    .bind(agency.as_str())
-    .bind(citizen)
-    .bind(&hmac)
-    .bind(model::mask_name(name.as_deref().unwrap_or("")))
-    .bind(now)
-    .bind(&pin_hash)
-    .bind(&submission.form)
-    .bind(&submission.documents)
     .execute(&mut *conn)
     .await?;
     let by = Caller::Citizen(citizen);

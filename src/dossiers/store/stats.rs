@@ -195,8 +195,7 @@ pub async fn stats(
 /// The applicant's citizen id, once linked (for cache invalidation after a write).
 pub async fn citizen_of(db: &PgPool, code: &str) -> Result<Option<Uuid>> {
     Ok(
-        sqlx::query_scalar::<_, Option<Uuid>>("SELECT citizen_id FROM dossiers WHERE code = $1")
-            .bind(code)
+        sqlx::query_scalar!("SELECT citizen_id FROM dossiers WHERE code = $1", code)
             .fetch_optional(db)
             .await?
             .flatten(),

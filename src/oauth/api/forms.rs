@@ -175,13 +175,15 @@ pub enum TokenResponse {
     Unavailable(Json<OAuthError>, #[oai(header = "Cache-Control")] String),
 }
 
+/// What the form endpoints answer to a body that is not a form (RFC 6749 `invalid_request`).
+fn not_a_form(err: poem::Error) -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "The request must be application/x-www-form-urlencoded: {err}"
+    ))
+}
+
 pub fn token_bad_request(err: poem::Error) -> TokenResponse {
-    TokenResponse::BadRequest(
-        Json(OAuthError::invalid_request(format!(
-            "The request must be application/x-www-form-urlencoded: {err}"
-        ))),
-        no_store(),
-    )
+    TokenResponse::BadRequest(Json(not_a_form(err)), no_store())
 }
 
 /// A revocation request (RFC 7009 §2.1), form-encoded.
@@ -223,12 +225,7 @@ pub enum RevokeResponse {
 }
 
 pub fn revoke_bad_request(err: poem::Error) -> RevokeResponse {
-    RevokeResponse::BadRequest(
-        Json(OAuthError::invalid_request(format!(
-            "The request must be application/x-www-form-urlencoded: {err}"
-        ))),
-        no_store(),
-    )
+    RevokeResponse::BadRequest(Json(not_a_form(err)), no_store())
 }
 
 /// An introspection request (RFC 7662 §2.1), form-encoded.
@@ -272,10 +269,35 @@ pub enum IntrospectResponse {
 }
 
 pub fn introspect_bad_request(err: poem::Error) -> IntrospectResponse {
-    IntrospectResponse::BadRequest(
-        Json(OAuthError::invalid_request(format!(
-            "The request must be application/x-www-form-urlencoded: {err}"
-        ))),
-        no_store(),
-    )
+    IntrospectResponse::BadRequest(Json(not_a_form(err)), no_store())
 }
+
+/// The client-authentication fields every OAuth form carries: `client_id` and
+/// `client_secret` (RFC 6749 §2.3.1), or an assertion (RFC 7523).
+pub struct ClientAuthFields {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
+}
+
+macro_rules! client_auth_fields {
+    ($($form:ty),*) => {$(
+        impl $form {
+            /// Takes the client-authentication fields out of the form.
+            pub fn take_client_auth(&mut self) -> ClientAuthFields {
+                ClientAuthFields {
+                    client_id: self.client_id.take(),
+                    client_secret: self.client_secret.take(),
+                    client_assertion_type: self
+                        .client_assertion_type
+                        .take()
+                        .map(ClientAssertionType::into_inner),
+                    client_assertion: self.client_assertion.take(),
+                }
+            }
+        }
+    )*};
+}
+
+client_auth_fields!(TokenForm, RevokeForm, IntrospectForm);

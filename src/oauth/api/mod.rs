@@ -19,8 +19,8 @@ use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use forms::{
-    AuthorizeResponse, IntrospectResponse, JwksResponse, MetadataResponse, RevokeResponse,
-    TokenResponse,
+    AuthorizeResponse, ClientAuthFields, IntrospectResponse, JwksResponse, MetadataResponse,
+    RevokeResponse, TokenResponse,
 };
 pub use forms::{IntrospectForm, RevokeForm, TokenBody, TokenForm};
 pub use params::{
@@ -76,13 +76,13 @@ impl ApiResponse for Refused {
 }
 
 /// Client credentials from `Authorization: Basic` or the form, refusing a mix of methods.
-fn client_credentials(
-    req: &Request,
-    client_id: Option<String>,
-    secret: Option<String>,
-    assertion_type: Option<String>,
-    assertion: Option<String>,
-) -> Result<Credentials, OAuthError> {
+fn client_credentials(req: &Request, fields: ClientAuthFields) -> Result<Credentials, OAuthError> {
+    let ClientAuthFields {
+        client_id,
+        client_secret: secret,
+        client_assertion_type: assertion_type,
+        client_assertion: assertion,
+    } = fields;
     let (client_id, secret) = match basic_credentials(req) {
         Some((id, basic_secret)) => {
             if client_id.as_deref().is_some_and(|f| f != id)
@@ -278,15 +278,8 @@ impl OAuthApi {
         req: &Request,
         form: Form<TokenForm>,
     ) -> Result<TokenResponse, Refused> {
-        let form = form.0;
-        let credentials = match client_credentials(
-            req,
-            form.client_id,
-            form.client_secret,
-            form.client_assertion_type
-                .map(ClientAssertionType::into_inner),
-            form.client_assertion,
-        ) {
+        let mut form = form.0;
+        let credentials = match client_credentials(req, form.take_client_auth()) {
             Ok(credentials) => credentials,
             Err(error) => return Ok(TokenResponse::BadRequest(Json(error), no_store())),
         };
@@ -346,15 +339,8 @@ impl OAuthApi {
         req: &Request,
         form: Form<RevokeForm>,
     ) -> Result<RevokeResponse, Refused> {
-        let form = form.0;
-        let credentials = match client_credentials(
-            req,
-            form.client_id,
-            form.client_secret,
-            form.client_assertion_type
-                .map(ClientAssertionType::into_inner),
-            form.client_assertion,
-        ) {
+        let mut form = form.0;
+        let credentials = match client_credentials(req, form.take_client_auth()) {
             Ok(credentials) => credentials,
             Err(error) => return Ok(RevokeResponse::BadRequest(Json(error), no_store())),
         };
@@ -399,15 +385,8 @@ impl OAuthApi {
         req: &Request,
         form: Form<IntrospectForm>,
     ) -> Result<IntrospectResponse, Refused> {
-        let form = form.0;
-        let credentials = match client_credentials(
-            req,
-            form.client_id,
-            form.client_secret,
-            form.client_assertion_type
-                .map(ClientAssertionType::into_inner),
-            form.client_assertion,
-        ) {
+        let mut form = form.0;
+        let credentials = match client_credentials(req, form.take_client_auth()) {
             Ok(credentials) => credentials,
             Err(error) => return Ok(IntrospectResponse::BadRequest(Json(error), no_store())),
         };

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{FIRST_KEY_LOCK, KeyInfo, list, tokens_outlive};
+use super::{KeyInfo, list, lock_key_table, tokens_outlive};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetireError {
@@ -164,31 +164,17 @@ pub async fn retire(
     withdraw: bool,
 ) -> Result<Retired, RetireError> {
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(FIRST_KEY_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let now: OffsetDateTime = sqlx::query_scalar("SELECT now()")
+    lock_key_table(&mut tx).await?;
+    let now = sqlx::query_scalar!(r#"SELECT now() AS "now!""#)
         .fetch_one(&mut *tx)
         .await?;
-    let rows = sqlx::query(
-        "SELECT kid, signing_from, retired_at, unpublish_at, withdrawn_at FROM signing_keys",
+    let keys = sqlx::query_as!(
+        Schedule,
+        r#"SELECT kid, signing_from, retired_at, unpublish_at, withdrawn_at IS NOT NULL AS "withdrawn!"
+           FROM signing_keys"#,
     )
     .fetch_all(&mut *tx)
     .await?;
-    let keys = rows
-        .into_iter()
-        .map(|row| {
-            let withdrawn_at: Option<OffsetDateTime> = row.try_get("withdrawn_at")?;
-            Ok(Schedule {
-                kid: row.try_get("kid")?,
-                signing_from: row.try_get("signing_from")?,
-                retired_at: row.try_get("retired_at")?,
-                unpublish_at: row.try_get("unpublish_at")?,
-                withdrawn: withdrawn_at.is_some(),
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let keep_for = match withdraw {
         true => time::Duration::ZERO,
         false => tokens_outlive(token_lifetime),
@@ -202,17 +188,17 @@ pub async fn retire(
         tokens_outlive(token_lifetime),
     )?;
     for change in &changes {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE signing_keys
              SET retired_at = $2, unpublish_at = $3,
                  withdrawn_at = CASE WHEN $4 THEN coalesce(withdrawn_at, $5) ELSE withdrawn_at END
              WHERE kid = $1",
+            change.kid,
+            change.retired_at,
+            change.unpublish_at,
+            change.withdrawn,
+            now,
         )
-        .bind(&change.kid)
-        .bind(change.retired_at)
-        .bind(change.unpublish_at)
-        .bind(change.withdrawn)
-        .bind(now)
         .execute(&mut *tx)
         .await?;
     }
