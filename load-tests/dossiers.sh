@@ -14,7 +14,7 @@ CITIZEN_DOSSIERS=50
 
 scripts/services
 scripts/eid-sim
-cargo build --release --locked -p motcua -p motcua-load
+SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
 mkdir -p target/load
 
 DB=motcua_load_dossiers

@@ -10,7 +10,7 @@ PORT=${PORT:-18080}
 
 scripts/services
 scripts/eid-sim
-cargo build --release --locked -p motcua -p motcua-load
+SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
 mkdir -p target/load
 
 export DATABASE_URL=${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/motcua_load}

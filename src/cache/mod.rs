@@ -94,11 +94,12 @@ impl Cache {
             other => other.into_version(ns),
         };
 
+        let flight = format!("{}:{key}", version.as_deref().unwrap_or("-"));
         let mut load = Some(load);
         let mut own = None;
         let (load_ref, own_ref) = (&mut load, &mut own);
         let (bytes, leader) = self
-            .single_flight(ns, key, move || async move {
+            .single_flight(ns, &flight, move || async move {
                 let Some(load) = load_ref.take() else {
                     return Ok(Bytes::new());
                 };
@@ -167,7 +168,9 @@ impl Cache {
             }
             other => other.into_version(ns),
         };
-        let flight = format!("{scope}:{key}");
+        // The version is part of the flight: a read that starts after an invalidation must not
+        // join a load that started before it (and may have read the old state).
+        let flight = format!("{scope}:{}:{key}", version.as_deref().unwrap_or("-"));
         let (bytes, leader) = self.single_flight(ns, &flight, load).await?;
         if leader && let Some(version) = version {
             self.store((ns, scope), key, &version, &bytes, ttl).await;

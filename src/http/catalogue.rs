@@ -107,6 +107,10 @@ problem_types! {
         title("Service not ready", "Dịch vụ chưa sẵn sàng"),
         detail("Not ready: {components}.",
                "Chưa sẵn sàng: {components}.");
+    CONCURRENT_UPDATE = "concurrent-update", 503,
+        title("Concurrent update", "Xung đột cập nhật đồng thời"),
+        detail("Another request changed the same data at the same moment; nothing was written. Retry.",
+               "Một yêu cầu khác vừa thay đổi cùng dữ liệu; chưa có gì được ghi. Vui lòng thử lại.");
     TIMEOUT = "timeout", 504,
         title("Request timed out", "Yêu cầu quá thời gian"),
         detail("The request did not complete within {seconds} seconds.",

@@ -280,17 +280,32 @@ impl std::error::Error for ApiError {}
 // them into the opaque 500, and the log keeps the cause.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        // PostgreSQL refuses text it cannot store (a NUL character): the caller's mistake.
-        if let sqlx::Error::Database(db) = &err
-            && db.code().as_deref() == Some("22021")
-        {
-            return ApiError::new(&catalogue::INVALID_REQUEST).arg(
+        match database_code(&err).as_deref() {
+            // PostgreSQL refuses text (22021) or JSON (22P05) it cannot store, a NUL character:
+            // the caller's mistake.
+            Some("22021" | "22P05") => ApiError::new(&catalogue::INVALID_REQUEST).arg(
                 "reason",
                 "a text value contains a character that cannot be stored (NUL)",
-            );
+            ),
+            // A deadlock or serialization failure rolled the transaction back whole: retrying
+            // succeeds, and the caller did nothing wrong.
+            Some("40P01" | "40001") => ApiError::new(&catalogue::CONCURRENT_UPDATE),
+            _ => Self::internal(err),
         }
-        Self::internal(err)
     }
+}
+
+/// The SQLSTATE of a database error, if it is one.
+pub fn database_code(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+/// Text PostgreSQL cannot store (a NUL character, in text or JSON).
+pub fn is_unstorable_text(err: &sqlx::Error) -> bool {
+    matches!(database_code(err).as_deref(), Some("22021" | "22P05"))
 }
 
 impl From<redis::RedisError> for ApiError {

@@ -262,3 +262,33 @@ async fn a_disabled_cache_loads_every_read_and_stores_nothing() {
     );
     assert_eq!(f.loads(), 4);
 }
+
+#[tokio::test]
+async fn a_read_after_an_invalidation_does_not_join_a_load_that_started_before_it() {
+    let f = Fixture::new();
+    let cache = f.cache.clone();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    // A load that read the old state and is still running when the write commits.
+    let old = tokio::spawn(async move {
+        cache
+            .get_or_load_scoped(PROCEDURES, "citizen-1", "list", TTL, || async move {
+                let _ = started_tx.send(());
+                let _ = release_rx.await;
+                Ok::<_, String>(bytes::Bytes::from_static(b"old"))
+            })
+            .await
+    });
+    started_rx.await.unwrap();
+    f.cache.invalidate_scope(PROCEDURES, "citizen-1").await;
+    let (bytes, _) = f
+        .cache
+        .get_or_load_scoped(PROCEDURES, "citizen-1", "list", TTL, || async {
+            Ok::<_, String>(bytes::Bytes::from_static(b"new"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(&bytes[..], b"new", "the read after the write sees it");
+    release_tx.send(()).unwrap();
+    assert_eq!(&old.await.unwrap().unwrap().0[..], b"old");
+}

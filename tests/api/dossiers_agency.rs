@@ -434,3 +434,36 @@ async fn a_cursor_of_one_list_is_refused_by_another() {
     .await;
     assert_eq!(second["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_nul_character_is_the_callers_mistake_in_a_transfer_and_one_bulk_item() {
+    let rig = Rig::start().await;
+    let code = rig.register(LAN_ID_NUMBER).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Stored as JSON on the timeline: PostgreSQL refuses \u0000 there (22P05).
+    let transfer = json!({"from": "Một cửa\u{0}", "to": "Phòng Tư pháp"});
+    let path = format!("/v1/agency/dossiers/{code}/transfers");
+    let response = rig.post(&rig.agency, &path, transfer, None).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let transfers = rig
+        .count("SELECT count(*) FROM dossier_events WHERE kind = 'transfer'")
+        .await;
+    assert_eq!(transfers, 0);
+
+    // In a bulk import it refuses that item alone.
+    let bad = item(&format!("{PROCEDURE}\u{0}"), "054190000011");
+    let body = json!({"items": [bad, item(PROCEDURE, "054190000012")]});
+    let result = ok(rig
+        .post(&rig.agency, "/v1/agency/dossiers/bulk", body, None)
+        .await)
+    .await;
+    assert_eq!(
+        (result["created"].clone(), result["failed"].clone()),
+        (json!(1), json!(1)),
+        "{result}"
+    );
+    assert_eq!(result["items"][0]["status"], 400, "{result}");
+    assert_eq!(result["items"][1]["status"], 201, "{result}");
+}

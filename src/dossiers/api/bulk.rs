@@ -84,12 +84,14 @@ impl BulkDossiersApi {
     }
 }
 
-/// A refusal of the item itself; anything else (the database failing) fails the import.
+/// A refusal of the item itself (text PostgreSQL cannot store included); anything else (the
+/// database failing) fails the import.
 fn is_refusal(err: &store::StoreError) -> bool {
-    !matches!(
-        err,
-        store::StoreError::Database(_) | store::StoreError::Other(_)
-    )
+    match err {
+        store::StoreError::Database(err) => crate::http::problem::is_unstorable_text(err),
+        store::StoreError::Other(_) => false,
+        _ => true,
+    }
 }
 
 fn registered(index: u32, view: RegisteredView) -> BulkItemView {

@@ -19,7 +19,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = ApiResult<Bytes>>,
 {
-    let db = state.db.clone();
+    let linking = state.clone();
     let scope = citizen.to_string();
     let (bytes, _) = service::cached(
         state,
@@ -27,7 +27,7 @@ where
         key,
         service::CITIZEN_TTL,
         || async move {
-            link(&db, citizen).await?;
+            link(&linking, citizen).await?;
             load().await
         },
     )
@@ -126,7 +126,7 @@ impl CitizenDossiersApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<Option<u32>>,
     ) -> ApiResult<Json<NotificationPage>> {
         let citizen = service::citizen(&auth)?;
-        link(&state.db, citizen).await?;
+        link(&state, citizen).await?;
         // Notifications are keyed by id: a cursor of another list is refused, not misread.
         let after = Cursor::<Uuid>::param(cursor.0.as_deref())?;
         let page = store::list_notifications(&state.db, citizen, after.as_ref(), limit_of(limit.0))

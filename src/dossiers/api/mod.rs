@@ -123,10 +123,16 @@ fn page_view(page: store::Page<store::Dossier>, holidays: &Holidays) -> DossierP
 }
 
 /// Dossiers registered before the citizen first signed in become theirs.
-async fn link(db: &sqlx::PgPool, citizen: Uuid) -> ApiResult<()> {
-    let mut conn = db.acquire().await.map_err(ApiError::internal)?;
-    store::link_citizen(&mut conn, citizen)
+async fn link(state: &AppState, citizen: Uuid) -> ApiResult<()> {
+    let mut conn = state.db.acquire().await.map_err(ApiError::internal)?;
+    let linked = store::link_citizen(&mut conn, citizen)
         .await
         .map_err(service::problem)?;
+    drop(conn);
+    // Dossiers registered before the citizen's identification number was known appear now:
+    // whatever of theirs was cached without them goes.
+    if !linked.is_empty() {
+        service::invalidate(state, &[citizen]).await;
+    }
     Ok(())
 }
