@@ -14,6 +14,7 @@ pub enum Purpose {
     TokenReplies,
     LookupPin,
     WebhookSecrets,
+    IdempotentReplies,
 }
 
 impl Purpose {
@@ -24,6 +25,7 @@ impl Purpose {
             Purpose::TokenReplies => b"motcua token-reply encryption v1",
             Purpose::LookupPin => b"motcua dossier lookup-pin hmac v1",
             Purpose::WebhookSecrets => b"motcua webhook-secret encryption v1",
+            Purpose::IdempotentReplies => b"motcua idempotent-reply encryption v1",
         }
     }
 }

@@ -237,7 +237,7 @@ where
         Some(key) => {
             let hash = store::request_hash("POST", path, body);
             let caller = format!("client:{client_id}");
-            match store::run_once(&state.db, &caller, &key, &hash, op)
+            match store::run_once(&state.db, &state.master_key(), &caller, &key, &hash, op)
                 .await
                 .map_err(problem)?
             {

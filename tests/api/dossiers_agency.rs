@@ -467,3 +467,42 @@ async fn a_nul_character_is_the_callers_mistake_in_a_transfer_and_one_bulk_item(
     assert_eq!(result["items"][0]["status"], 400, "{result}");
     assert_eq!(result["items"][1]["status"], 201, "{result}");
 }
+
+#[tokio::test]
+async fn the_first_answer_kept_for_retries_holds_no_lookup_pin_in_clear() {
+    let rig = Rig::start().await;
+    let body = json!({
+        "procedure_code": PROCEDURE,
+        "applicant_id_number": LAN_ID_NUMBER,
+        "applicant_name": "Nguyễn Thị Lan",
+    });
+    let send = || {
+        rig.post(
+            &rig.agency,
+            "/v1/agency/dossiers",
+            body.clone(),
+            Some("quay-1-0007"),
+        )
+    };
+    let first = send().await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let pin = first["lookup_pin"].as_str().unwrap().to_string();
+
+    let (plain, sealed): (Option<Value>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT response_body, response_sealed FROM idempotency_keys WHERE key = 'quay-1-0007'",
+    )
+    .fetch_one(&rig.app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(plain, None, "no plain copy of the answer");
+    let sealed = sealed.expect("the answer is kept, sealed");
+    assert!(
+        !sealed.windows(pin.len()).any(|w| w == pin.as_bytes()),
+        "the PIN is not readable in the stored answer"
+    );
+
+    // A retry still gets the first answer, PIN included.
+    let retry: Value = send().await.json().await.unwrap();
+    assert_eq!(retry, first);
+}

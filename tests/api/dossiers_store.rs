@@ -467,6 +467,7 @@ async fn register_idempotently(
     let id_number = id_number.to_string();
     store::run_idempotent(
         &f.db,
+        &f.master,
         "client:mc_testagencyclient01",
         key,
         &hash,
@@ -547,21 +548,22 @@ async fn idempotent_retries_write_once_even_when_racing() {
 async fn a_failed_idempotent_request_can_be_retried() {
     let f = fixture().await;
     let hash = store::request_hash("POST", "/x", b"{}");
-    let failed = store::run_idempotent(&f.db, "client:a", "k", &hash, |_conn| {
+    let failed = store::run_idempotent(&f.db, &f.master, "client:a", "k", &hash, |_conn| {
         Box::pin(async { Err(StoreError::NotFound) })
     })
     .await;
     assert!(matches!(failed, Err(StoreError::NotFound)));
-    let (response, replay) = store::run_idempotent(&f.db, "client:a", "k", &hash, |_conn| {
-        Box::pin(async {
-            Ok(StoredResponse {
-                status: 200,
-                body: serde_json::json!({"ok": true}),
+    let (response, replay) =
+        store::run_idempotent(&f.db, &f.master, "client:a", "k", &hash, |_conn| {
+            Box::pin(async {
+                Ok(StoredResponse {
+                    status: 200,
+                    body: serde_json::json!({"ok": true}),
+                })
             })
         })
-    })
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     assert_eq!((response.status, replay), (200, false));
 }
 

@@ -74,6 +74,7 @@ pub enum IdempotencyStart {
 /// key itself if this one rolled back), so racing retries write once.
 pub async fn begin_idempotent(
     conn: &mut PgConnection,
+    master: &MasterKey,
     caller: &str,
     key: &IdempotencyKey,
     request_hash: &[u8],
@@ -93,7 +94,7 @@ pub async fn begin_idempotent(
         return Ok(IdempotencyStart::Fresh);
     }
     let row = sqlx::query!(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys WHERE caller = $1 AND key = $2",
+        "SELECT request_hash, response_status, response_body, response_sealed FROM idempotency_keys WHERE caller = $1 AND key = $2",
         caller,
         key.as_str(),
     )
@@ -102,7 +103,11 @@ pub async fn begin_idempotent(
     if !constant_time_eq(&row.request_hash, request_hash) {
         return Err(StoreError::IdempotencyMismatch);
     }
-    match (row.response_status, row.response_body) {
+    let body = match (row.response_sealed, row.response_body) {
+        (Some(sealed), _) => Some(open_reply(master, caller, key, &sealed)?),
+        (None, plain) => plain,
+    };
+    match (row.response_status, body) {
         (Some(status), Some(body)) => Ok(IdempotencyStart::Replay(StoredResponse {
             status: u16::try_from(status).unwrap_or(500),
             body,
@@ -118,16 +123,24 @@ pub async fn begin_idempotent(
 /// Stores the response of a fresh request, in the same transaction as its writes.
 pub async fn finish_idempotent(
     conn: &mut PgConnection,
+    master: &MasterKey,
     caller: &str,
     key: &IdempotencyKey,
     response: &StoredResponse,
 ) -> Result<()> {
+    let sealed = master
+        .seal(
+            Purpose::IdempotentReplies,
+            &reply_context(caller, key),
+            &serde_json::to_vec(&response.body).map_err(anyhow::Error::from)?,
+        )
+        .map_err(|_| anyhow::anyhow!("sealing an idempotent reply failed"))?;
     sqlx::query!(
-        "UPDATE idempotency_keys SET response_status = $3, response_body = $4 WHERE caller = $1 AND key = $2",
+        "UPDATE idempotency_keys SET response_status = $3, response_sealed = $4 WHERE caller = $1 AND key = $2",
         caller,
         key.as_str(),
         i16::try_from(response.status).unwrap_or(500),
-        response.body,
+        sealed,
     )
     .execute(conn)
     .await?;
@@ -139,6 +152,7 @@ pub async fn finish_idempotent(
 /// An error from `op` rolls everything back, the key included, so the request may be retried.
 pub async fn run_once<F>(
     db: &PgPool,
+    master: &MasterKey,
     caller: &str,
     key: &IdempotencyKey,
     request_hash: &[u8],
@@ -148,11 +162,11 @@ where
     F: for<'c> FnOnce(&'c mut PgConnection) -> futures::future::BoxFuture<'c, Result<Written>>,
 {
     let mut tx = db.begin().await?;
-    match begin_idempotent(&mut tx, caller, key, request_hash).await? {
+    match begin_idempotent(&mut tx, master, caller, key, request_hash).await? {
         IdempotencyStart::Replay(stored) => Ok(Run::Replay(stored)),
         IdempotencyStart::Fresh => {
             let written = op(&mut tx).await?;
-            finish_idempotent(&mut tx, caller, key, &written.response).await?;
+            finish_idempotent(&mut tx, master, caller, key, &written.response).await?;
             tx.commit().await?;
             Ok(Run::Fresh(written))
         }
@@ -162,6 +176,7 @@ where
 /// [`run_once`] for a write that only has a response: returns it and whether it is a replay.
 pub async fn run_idempotent<F>(
     db: &PgPool,
+    master: &MasterKey,
     caller: &str,
     key: &str,
     request_hash: &[u8],
@@ -176,7 +191,7 @@ where
 {
     let key = IdempotencyKey::parse(key)
         .ok_or_else(|| invalid("Idempotency-Key", msg::IDEMPOTENCY_KEY))?;
-    let run = run_once(db, caller, &key, request_hash, |conn| {
+    let run = run_once(db, master, caller, &key, request_hash, |conn| {
         Box::pin(async move {
             let response = op(conn).await?;
             Ok(Written {
@@ -190,4 +205,25 @@ where
         Run::Fresh(written) => (written.response, false),
         Run::Replay(stored) => (stored, true),
     })
+}
+
+/// Binds a sealed reply to its row: it cannot be replayed under another caller or key.
+fn reply_context(caller: &str, key: &IdempotencyKey) -> Vec<u8> {
+    [caller.as_bytes(), b"\0", key.as_str().as_bytes()].concat()
+}
+
+fn open_reply(
+    master: &MasterKey,
+    caller: &str,
+    key: &IdempotencyKey,
+    sealed: &[u8],
+) -> Result<Value> {
+    let plain = master
+        .open(
+            Purpose::IdempotentReplies,
+            &reply_context(caller, key),
+            sealed,
+        )
+        .map_err(|_| anyhow::anyhow!("an idempotent reply does not open under this master key"))?;
+    Ok(serde_json::from_slice(&plain).map_err(anyhow::Error::from)?)
 }

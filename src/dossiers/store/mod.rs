@@ -20,7 +20,7 @@ use super::messages as msg;
 use super::model::{
     self, Actor, AgencyCode, DossierCode, Status, TransitionRefused, check_transition,
 };
-use crate::crypto::{MasterKey, constant_time_eq};
+use crate::crypto::{MasterKey, Purpose, constant_time_eq};
 use crate::http::lang::Text;
 
 /// What a store function can refuse, and why. Each variant maps to one API answer.
