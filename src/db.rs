@@ -11,6 +11,13 @@
 //! - `dossiers::store`: the dossier and procedure reads share `DOSSIER_COLUMNS` /
 //!   `PROCEDURE_COLUMNS` and their row readers, and the overdue filter (`OVERDUE_SQL`) is the one
 //!   SQL twin of `Dossier::is_overdue`, spliced into the lists and the statistics;
+//! - `listings::store`: the listing and merchant reads and writes share `LISTING_COLUMNS` /
+//!   `MERCHANT_COLUMNS` and their row readers with the search, which is built with a
+//!   `QueryBuilder` (its filters, order and keyset vary per request), so a listing reads the same
+//!   from a search page as from its own page; the owner filter (`owned_by`) is one definition of
+//!   who may write a listing;
+//! - `listings::seed`'s batch insert, whose `ON CONFLICT` clause depends on whether the seed
+//!   refreshes the curated rows;
 //! - [`ensure_database`]'s `CREATE DATABASE`, whose name is an identifier, not a parameter.
 
 use std::str::FromStr;

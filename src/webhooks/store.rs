@@ -2,42 +2,29 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::model::{Attempt, Delivery, Endpoint};
 
-const ENDPOINT_COLUMNS: &str =
-    "id, client_id, url, events, status, failing_since, previous_secret_until, created_at";
-
-fn endpoint(row: &PgRow) -> sqlx::Result<Endpoint> {
-    Ok(Endpoint {
-        id: row.try_get("id")?,
-        client_id: row.try_get("client_id")?,
-        url: row.try_get("url")?,
-        events: row.try_get("events")?,
-        status: row.try_get("status")?,
-        failing_since: row.try_get("failing_since")?,
-        previous_secret_until: row.try_get("previous_secret_until")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// Whether the client exists (and is not deleted).
 pub async fn client_exists(db: &PgPool, client_id: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1 AND deleted_at IS NULL)")
-        .bind(client_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM clients WHERE id = $1 AND deleted_at IS NULL) AS "exists!""#,
+        client_id,
+    )
+    .fetch_one(db)
+    .await
 }
 
 pub async fn count_endpoints(db: &PgPool, client_id: &str) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE client_id = $1")
-        .bind(client_id)
-        .fetch_one(db)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM webhook_endpoints WHERE client_id = $1"#,
+        client_id,
+    )
+    .fetch_one(db)
+    .await
 }
 
 pub async fn insert_endpoint(
@@ -48,28 +35,32 @@ pub async fn insert_endpoint(
     events: &[String],
     secret_sealed: &[u8],
 ) -> sqlx::Result<Endpoint> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        Endpoint,
         "INSERT INTO webhook_endpoints (id, client_id, url, events, secret_sealed)
-         VALUES ($1, $2, $3, $4, $5) RETURNING {ENDPOINT_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(client_id)
-    .bind(url)
-    .bind(events)
-    .bind(secret_sealed)
+         VALUES ($1, $2, $3, $4, $5)
+         RETURNING id, client_id, url, events, status, failing_since, previous_secret_until,
+                   created_at",
+        id,
+        client_id,
+        url,
+        events,
+        secret_sealed,
+    )
     .fetch_one(db)
-    .await?;
-    endpoint(&row)
+    .await
 }
 
 pub async fn list_endpoints(db: &PgPool, client_id: &str) -> sqlx::Result<Vec<Endpoint>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE client_id = $1 ORDER BY id"
-    )))
-    .bind(client_id)
+    sqlx::query_as!(
+        Endpoint,
+        "SELECT id, client_id, url, events, status, failing_since, previous_secret_until,
+                created_at
+           FROM webhook_endpoints WHERE client_id = $1 ORDER BY id",
+        client_id,
+    )
     .fetch_all(db)
-    .await?;
-    rows.iter().map(endpoint).collect()
+    .await
 }
 
 pub async fn find_endpoint(
@@ -77,23 +68,27 @@ pub async fn find_endpoint(
     client_id: &str,
     id: &str,
 ) -> sqlx::Result<Option<Endpoint>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE client_id = $1 AND id = $2"
-    )))
-    .bind(client_id)
-    .bind(id)
+    sqlx::query_as!(
+        Endpoint,
+        "SELECT id, client_id, url, events, status, failing_since, previous_secret_until,
+                created_at
+           FROM webhook_endpoints WHERE client_id = $1 AND id = $2",
+        client_id,
+        id,
+    )
     .fetch_optional(db)
-    .await?;
-    row.as_ref().map(endpoint).transpose()
+    .await
 }
 
 /// Deletes an endpoint and its deliveries; false when there was none.
 pub async fn delete_endpoint(db: &PgPool, client_id: &str, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM webhook_endpoints WHERE client_id = $1 AND id = $2")
-        .bind(client_id)
-        .bind(id)
-        .execute(db)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM webhook_endpoints WHERE client_id = $1 AND id = $2",
+        client_id,
+        id,
+    )
+    .execute(db)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -105,19 +100,21 @@ pub async fn rotate_secret(
     secret_sealed: &[u8],
     until: OffsetDateTime,
 ) -> sqlx::Result<Option<Endpoint>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as!(
+        Endpoint,
         "UPDATE webhook_endpoints
             SET previous_secret_sealed = secret_sealed, previous_secret_until = $4,
                 secret_sealed = $3
-          WHERE client_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
-    )))
-    .bind(client_id)
-    .bind(id)
-    .bind(secret_sealed)
-    .bind(until)
+          WHERE client_id = $1 AND id = $2
+         RETURNING id, client_id, url, events, status, failing_since, previous_secret_until,
+                   created_at",
+        client_id,
+        id,
+        secret_sealed,
+        until,
+    )
     .fetch_optional(db)
-    .await?;
-    row.as_ref().map(endpoint).transpose()
+    .await
 }
 
 /// The endpoints subscribed to `event_type` of active clients chosen by the audience's filter
@@ -128,16 +125,16 @@ pub async fn subscribed(
     agency: Option<&str>,
     client: Option<&str>,
 ) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT e.id FROM webhook_endpoints e JOIN clients c ON c.id = e.client_id
           WHERE $1 = ANY (e.events) AND c.status = 'active' AND c.deleted_at IS NULL
             AND ($2::text IS NULL OR $2 = ANY (c.agencies))
             AND ($3::text IS NULL OR c.id = $3)
           ORDER BY e.id",
+        event_type,
+        agency,
+        client,
     )
-    .bind(event_type)
-    .bind(agency)
-    .bind(client)
     .fetch_all(&mut *conn)
     .await
 }
@@ -152,18 +149,18 @@ pub async fn insert_deliveries(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     let ids: Vec<Uuid> = endpoints.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_deliveries
                 (id, event_id, endpoint_id, event_type, body, next_attempt_at, retry_from)
          SELECT d.id, $3, d.endpoint_id, $4, $5, $6, $6
            FROM UNNEST($1::uuid[], $2::text[]) AS d (id, endpoint_id)",
+        &ids,
+        endpoints,
+        event_id,
+        event_type,
+        body,
+        now,
     )
-    .bind(&ids)
-    .bind(endpoints)
-    .bind(event_id)
-    .bind(event_type)
-    .bind(body)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -197,8 +194,9 @@ pub async fn claim(
     now: OffsetDateTime,
 ) -> sqlx::Result<Vec<Claimed>> {
     let leased_until = now + lease;
-    let rows = sqlx::query(
-        "WITH due AS (
+    sqlx::query_as!(
+        Claimed,
+        r#"WITH due AS (
              SELECT id FROM webhook_deliveries
               WHERE status = 'pending' AND next_attempt_at <= $1
               ORDER BY next_attempt_at
@@ -208,32 +206,16 @@ pub async fn claim(
             SET attempts = d.attempts + 1, leased_until = $3, next_attempt_at = $3
            FROM due, webhook_endpoints e
           WHERE d.id = due.id AND e.id = d.endpoint_id
-         RETURNING d.id, d.event_id, d.endpoint_id, e.client_id, e.url, d.body, d.attempts,
-                   d.retry_from, e.secret_sealed,
+         RETURNING d.id, d.event_id, d.endpoint_id, e.client_id, e.url, d.body,
+                   d.attempts AS attempt, d.retry_from, e.secret_sealed,
                    CASE WHEN e.previous_secret_until > $1 THEN e.previous_secret_sealed END
-                       AS previous_secret_sealed",
+                       AS previous_secret_sealed"#,
+        now,
+        limit,
+        leased_until,
     )
-    .bind(now)
-    .bind(limit)
-    .bind(leased_until)
     .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.try_get("id")?,
-                event_id: row.try_get("event_id")?,
-                endpoint_id: row.try_get("endpoint_id")?,
-                client_id: row.try_get("client_id")?,
-                url: row.try_get("url")?,
-                body: row.try_get("body")?,
-                attempt: row.try_get("attempts")?,
-                retry_from: row.try_get("retry_from")?,
-                secret_sealed: row.try_get("secret_sealed")?,
-                previous_secret_sealed: row.try_get("previous_secret_sealed")?,
-            })
-        })
-        .collect()
+    .await
 }
 
 /// What became of an attempt.
@@ -258,33 +240,33 @@ pub async fn finish(db: &PgPool, claimed: &Claimed, outcome: &Outcome) -> sqlx::
         (false, Some(_)) => "pending",
         (false, None) => "failed",
     };
-    let updated = sqlx::query(
+    let updated = sqlx::query!(
         "UPDATE webhook_deliveries
             SET status = $3, next_attempt_at = $4, leased_until = NULL, last_error = $5,
                 delivered_at = CASE WHEN $3 = 'delivered' THEN $6 ELSE delivered_at END
           WHERE id = $1 AND attempts = $2 AND status = 'pending'",
+        claimed.id,
+        claimed.attempt,
+        status,
+        outcome.next_attempt_at,
+        outcome.error.as_deref(),
+        outcome.at,
     )
-    .bind(claimed.id)
-    .bind(claimed.attempt)
-    .bind(status)
-    .bind(outcome.next_attempt_at)
-    .bind(outcome.error.as_deref())
-    .bind(outcome.at)
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
          VALUES ($1, $2, $3, $4, $5, $6)",
+        claimed.id,
+        claimed.attempt,
+        outcome.at,
+        outcome.status_code,
+        outcome.error.as_deref(),
+        outcome.duration_ms,
     )
-    .bind(claimed.id)
-    .bind(claimed.attempt)
-    .bind(outcome.at)
-    .bind(outcome.status_code)
-    .bind(outcome.error.as_deref())
-    .bind(outcome.duration_ms)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -293,12 +275,12 @@ pub async fn finish(db: &PgPool, claimed: &Claimed, outcome: &Outcome) -> sqlx::
 
 /// Marks an endpoint failing; true when it was not already.
 pub async fn mark_failing(db: &PgPool, id: &str, now: OffsetDateTime) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE webhook_endpoints SET status = 'failing', failing_since = $2
           WHERE id = $1 AND status <> 'failing'",
+        id,
+        now,
     )
-    .bind(id)
-    .bind(now)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -306,33 +288,14 @@ pub async fn mark_failing(db: &PgPool, id: &str, now: OffsetDateTime) -> sqlx::R
 
 /// Marks an endpoint active again after a success; true when it was failing.
 pub async fn mark_active(db: &PgPool, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE webhook_endpoints SET status = 'active', failing_since = NULL
           WHERE id = $1 AND status = 'failing'",
+        id,
     )
-    .bind(id)
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-const DELIVERY_COLUMNS: &str = "id, event_id, event_type, status, attempts, \
-     CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, \
-     delivered_at, last_error, created_at";
-
-fn delivery(row: &PgRow) -> sqlx::Result<Delivery> {
-    Ok(Delivery {
-        id: row.try_get("id")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: row.try_get("next_attempt_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-        last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        attempt_log: Vec::new(),
-    })
 }
 
 /// An endpoint's deliveries, newest first, before `before` (a delivery id), with their
@@ -363,39 +326,52 @@ async fn select_deliveries(
     only: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Delivery>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries
+    let rows = sqlx::query!(
+        "SELECT id, event_id, event_type, status, attempts,
+                CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
+                delivered_at, last_error, created_at
+           FROM webhook_deliveries
           WHERE endpoint_id = $1 AND ($2::uuid IS NULL OR id < $2)
             AND ($4::uuid IS NULL OR id = $4)
-          ORDER BY id DESC LIMIT $3"
-    )))
-    .bind(endpoint_id)
-    .bind(before)
-    .bind(limit)
-    .bind(only)
+          ORDER BY id DESC LIMIT $3",
+        endpoint_id,
+        before,
+        limit,
+        only,
+    )
     .fetch_all(db)
     .await?;
-    let mut deliveries = rows
-        .iter()
-        .map(delivery)
-        .collect::<sqlx::Result<Vec<_>>>()?;
+    let mut deliveries: Vec<Delivery> = rows
+        .into_iter()
+        .map(|row| Delivery {
+            id: row.id,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            status: row.status,
+            attempts: row.attempts,
+            next_attempt_at: row.next_attempt_at,
+            delivered_at: row.delivered_at,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            attempt_log: Vec::new(),
+        })
+        .collect();
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
-    let attempts = sqlx::query(
+    let attempts = sqlx::query!(
         "SELECT delivery_id, attempt, at, status_code, error, duration_ms FROM webhook_attempts
           WHERE delivery_id = ANY ($1) ORDER BY delivery_id, attempt",
+        &ids,
     )
-    .bind(&ids)
     .fetch_all(db)
     .await?;
-    for row in &attempts {
-        let id: Uuid = row.try_get("delivery_id")?;
-        if let Some(d) = deliveries.iter_mut().find(|d| d.id == id) {
+    for row in attempts {
+        if let Some(d) = deliveries.iter_mut().find(|d| d.id == row.delivery_id) {
             d.attempt_log.push(Attempt {
-                attempt: row.try_get("attempt")?,
-                at: row.try_get("at")?,
-                status_code: row.try_get("status_code")?,
-                error: row.try_get("error")?,
-                duration_ms: row.try_get("duration_ms")?,
+                attempt: row.attempt,
+                at: row.at,
+                status_code: row.status_code,
+                error: row.error,
+                duration_ms: row.duration_ms,
             });
         }
     }
@@ -410,8 +386,8 @@ pub async fn redeliver(
     id: Uuid,
     now: OffsetDateTime,
 ) -> sqlx::Result<Option<bool>> {
-    let row: Option<(bool,)> = sqlx::query_as(
-        "WITH target AS (
+    sqlx::query_scalar!(
+        r#"WITH target AS (
              SELECT id, status = 'pending' AND leased_until > $3 AS in_flight
                FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2 FOR UPDATE),
          moved AS (
@@ -420,12 +396,11 @@ pub async fn redeliver(
                     leased_until = NULL
                FROM target WHERE d.id = target.id AND NOT target.in_flight
              RETURNING d.id)
-         SELECT EXISTS (SELECT 1 FROM moved) FROM target",
+         SELECT EXISTS (SELECT 1 FROM moved) AS "moved!" FROM target"#,
+        endpoint_id,
+        id,
+        now,
     )
-    .bind(endpoint_id)
-    .bind(id)
-    .bind(now)
     .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(moved,)| moved))
+    .await
 }

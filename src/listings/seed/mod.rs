@@ -39,7 +39,7 @@ pub struct ListingSeedSummary {
 /// `generated`. Needs the communes of the dossier catalogue's seed.
 pub async fn load(db: &PgPool, generated: usize) -> anyhow::Result<ListingSeedSummary> {
     let started = Instant::now();
-    let communes: Vec<String> = sqlx::query_scalar("SELECT code FROM communes ORDER BY code")
+    let communes = sqlx::query_scalar!("SELECT code FROM communes ORDER BY code")
         .fetch_all(db)
         .await?;
     anyhow::ensure!(
@@ -48,7 +48,7 @@ pub async fn load(db: &PgPool, generated: usize) -> anyhow::Result<ListingSeedSu
     );
     let mut tx = db.begin().await?;
     for (i, (n, name, kind, number, contact)) in MERCHANTS.iter().enumerate() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO merchants (id, name, kind, business_registration_number, commune_code,
                     contact, contact_public)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -56,14 +56,14 @@ pub async fn load(db: &PgPool, generated: usize) -> anyhow::Result<ListingSeedSu
                  contact = EXCLUDED.contact, contact_public = EXCLUDED.contact_public
              WHERE (merchants.name, merchants.kind, merchants.contact, merchants.contact_public)
                    IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.contact, EXCLUDED.contact_public)",
+            merchant_id(*n),
+            name,
+            kind,
+            number,
+            &communes[i % communes.len()],
+            *contact,
+            contact.is_some(),
         )
-        .bind(merchant_id(*n))
-        .bind(name)
-        .bind(kind)
-        .bind(number)
-        .bind(&communes[i % communes.len()])
-        .bind(contact)
-        .bind(contact.is_some())
         .execute(&mut *tx)
         .await?;
     }
@@ -128,10 +128,11 @@ fn curated(communes: &[String]) -> Vec<Row> {
 
 /// Tops generated listings up to `wanted`, in batches of one `UNNEST` insert each.
 async fn generate(db: &PgPool, communes: &[String], wanted: usize) -> anyhow::Result<(usize, i64)> {
-    let existing: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM listings WHERE external_id LIKE 'gen-%'")
-            .fetch_one(db)
-            .await?;
+    let existing = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM listings WHERE external_id LIKE 'gen-%'"#
+    )
+    .fetch_one(db)
+    .await?;
     let start = existing.max(0) as usize;
     let mut rng = StdRng::seed_from_u64(start as u64 + 14);
     let now = OffsetDateTime::now_utc();

@@ -61,10 +61,11 @@ pub async fn merchant_page(db: &PgPool, id: Uuid) -> Result<Option<MerchantPage>
 
 /// Whether the citizen holds the `merchant` role.
 pub async fn is_merchant(db: &PgPool, citizen: Uuid) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = 'merchant')",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM roles WHERE citizen_id = $1 AND role = 'merchant')
+                  AS "merchant!""#,
+        citizen,
     )
-    .bind(citizen)
     .fetch_one(db)
     .await?)
 }

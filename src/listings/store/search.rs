@@ -153,8 +153,7 @@ pub async fn query_words(db: &PgPool, q: Option<&str>) -> Result<Vec<String>> {
         return Ok(Vec::new());
     };
     let q: String = q.chars().take(200).collect();
-    let folded: String = sqlx::query_scalar("SELECT btrim(search_words($1))")
-        .bind(q)
+    let folded = sqlx::query_scalar!(r#"SELECT btrim(search_words($1)) AS "folded!""#, q)
         .fetch_one(db)
         .await?;
     Ok(folded

@@ -63,7 +63,7 @@ pub async fn create_listing(
     fields: &ListingFields,
     external_id: Option<&str>,
 ) -> Result<Listing> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO listings AS l (id, merchant_id, external_id, title, description, price_vnd, unit,
                 category, ocop_stars, ocop_year, commune_code, stock, images)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -71,20 +71,30 @@ pub async fn create_listing(
     )))
     .bind(Uuid::now_v7())
     .bind(merchant.id)
-    .bind(external_id)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(fields.price_vnd)
-    .bind(&fields.unit)
-    .bind(fields.category.as_str())
-    .bind(fields.ocop.map(|o| o.stars))
-    .bind(fields.ocop.map(|o| o.year))
-    .bind(fields.commune_code.as_deref().unwrap_or(&merchant.commune_code))
-    .bind(fields.stock)
-    .bind(&fields.images)
-    .fetch_one(conn)
-    .await?;
+    .bind(external_id);
+    let row = bind_fields(query, fields, &merchant.commune_code)
+        .fetch_one(conn)
+        .await?;
     listing_from_row(&row)
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Binds the ten field columns in the order both [`create_listing`] and [`update_fields`] list
+/// them, so a new listing and an edited one cannot disagree on which placeholder is which
+/// field. `commune_code` stands in when the fields name none.
+fn bind_fields<'q>(query: PgQuery<'q>, fields: &ListingFields, commune_code: &str) -> PgQuery<'q> {
+    query
+        .bind(&fields.title)
+        .bind(&fields.description)
+        .bind(fields.price_vnd)
+        .bind(&fields.unit)
+        .bind(fields.category.as_str())
+        .bind(fields.ocop.map(|o| o.stars))
+        .bind(fields.ocop.map(|o| o.year))
+        .bind(fields.commune_code.as_deref().unwrap_or(commune_code))
+        .bind(fields.stock)
+        .bind(&fields.images)
 }
 
 /// The caller's listing, locked for the rest of the transaction; another merchant's is
@@ -113,31 +123,17 @@ pub async fn update_fields(
     before: &Listing,
     fields: &ListingFields,
 ) -> Result<Written> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE listings l SET title = $2, description = $3, price_vnd = $4, unit = $5,
                 category = $6, ocop_stars = $7, ocop_year = $8, commune_code = $9, stock = $10,
                 images = $11
           WHERE l.id = $1
           RETURNING {LISTING_COLUMNS}"
     )))
-    .bind(before.id)
-    .bind(&fields.title)
-    .bind(&fields.description)
-    .bind(fields.price_vnd)
-    .bind(&fields.unit)
-    .bind(fields.category.as_str())
-    .bind(fields.ocop.map(|o| o.stars))
-    .bind(fields.ocop.map(|o| o.year))
-    .bind(
-        fields
-            .commune_code
-            .as_deref()
-            .unwrap_or(&before.commune_code),
-    )
-    .bind(fields.stock)
-    .bind(&fields.images)
-    .fetch_one(conn)
-    .await?;
+    .bind(before.id);
+    let row = bind_fields(query, fields, &before.commune_code)
+        .fetch_one(conn)
+        .await?;
     Ok(Written::of(Some(before), listing_from_row(&row)?))
 }
 
