@@ -1,9 +1,10 @@
 //! The holiday table in process: every due date needs it, and it changes a few times a year.
 //!
-//! Each replica keeps the table for [`HolidayCalendar::TTL`]. An operator's edit drops the copy
-//! of the replica that served it at once; the other replicas see the edit when their copy
-//! expires, at most `TTL` later. That bound is what a due date computed elsewhere in the meantime
-//! can miss, and why it is short.
+//! Reads (days left, overdue flags) use each replica's copy, kept for [`HolidayCalendar::TTL`]:
+//! an operator's edit drops the copy of the replica that served it at once, and the others see it
+//! when their copy expires. Writes that promise a due date read the table itself
+//! ([`HolidayCalendar::for_write`]): a promise is never recomputed, so it must not miss an edit
+//! made on another replica a moment before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -31,9 +32,15 @@ impl HolidayCalendar {
 
     /// The table, from the copy while it is fresh, else from the database.
     pub async fn get(&self, db: &PgPool) -> Result<Arc<Holidays>, StoreError> {
-        if let Some(fresh) = self.fresh() {
-            return Ok(fresh);
+        match self.fresh() {
+            Some(fresh) => Ok(fresh),
+            None => self.for_write(db).await,
         }
+    }
+
+    /// The table as it is in the database now (and the copy refreshed with it): for writes that
+    /// compute a due date.
+    pub async fn for_write(&self, db: &PgPool) -> Result<Arc<Holidays>, StoreError> {
         let generation = self.generation.load(Ordering::SeqCst);
         let loaded = Arc::new(store::load_holidays(db).await?);
         if let Ok(mut copy) = self.copy.write()
