@@ -13,8 +13,9 @@
 //! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`, `webhooks`;
 //! 3. **request state**: `state`, the handles every handler receives;
 //! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops`, `dossiers`,
-//!    `listings`, each owning its routes (`api.rs`), its logic, its SQL (`store.rs`) and
-//!    its types (`model.rs`);
+//!    `listings`, each owning its routes (`api`), its logic, its SQL (`store`) and its types
+//!    (`model`) as far as it has them (the README's architecture section says where each
+//!    differs);
 //! 5. **wiring**: `startup` (the `Application`) and `cli`, which call the same service
 //!    functions.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
