@@ -74,7 +74,10 @@ impl AgencyDossiersApi {
     ) -> ApiResult<Written<RegisteredView>> {
         let caller = service::agency(&auth, true)?;
         let now = OffsetDateTime::now_utc();
-        let holidays = calendar.for_write(&state.db).await.map_err(service::problem)?;
+        let holidays = calendar
+            .for_write(&state.db)
+            .await
+            .map_err(service::problem)?;
         let app = state.clone();
         let item = body.0.clone();
         let (status, bytes) = service::agency_write(

@@ -43,7 +43,10 @@ impl BulkDossiersApi {
     ) -> ApiResult<BulkResponse> {
         let caller = service::agency(&auth, true)?;
         let now = OffsetDateTime::now_utc();
-        let holidays = calendar.for_write(&state.db).await.map_err(service::problem)?;
+        let holidays = calendar
+            .for_write(&state.db)
+            .await
+            .map_err(service::problem)?;
         let (app, items) = (state.clone(), body.0.items.clone());
         let ctx = OwnedProblemContext::of(req, state.config.issuer());
         let (_, bytes) = service::agency_write(

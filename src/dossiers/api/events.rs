@@ -39,7 +39,10 @@ where
         caller: service::agency(auth, true)?,
         code: code.to_string(),
         now: OffsetDateTime::now_utc(),
-        holidays: calendar.for_write(&state.db).await.map_err(service::problem)?,
+        holidays: calendar
+            .for_write(&state.db)
+            .await
+            .map_err(service::problem)?,
     };
     let path = format!("/v1/agency/dossiers/{code}/{what}");
     let (_, bytes) = service::agency_write(
