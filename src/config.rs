@@ -78,6 +78,12 @@ pub struct Config {
     /// Origins allowed by CORS; empty means no cross-origin browser access.
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Where uploaded documents live: `file:///dir` or `s3://bucket/prefix`.
+    pub object_store: String,
+    /// The largest uploaded file...
+    pub max_upload_bytes: u64,
+    /// ...and the largest total of the files of one dossier.
+    pub max_dossier_bytes: u64,
     pub request_timeout: Duration,
     /// How long `serve` waits for in-flight requests after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
@@ -248,6 +254,9 @@ impl Config {
             log_format: log_format(&v)?,
             cors_origins: split_list(v.get("MOTCUA_CORS_ORIGINS").unwrap_or("")),
             max_body_bytes: v.number("MOTCUA_MAX_BODY_BYTES", 1024 * 1024)?,
+            object_store: v.text("MOTCUA_OBJECT_STORE", crate::storage::DEFAULT_LOCATION),
+            max_upload_bytes: v.positive("MOTCUA_MAX_UPLOAD_BYTES", 10 * 1000 * 1000)?,
+            max_dossier_bytes: v.positive("MOTCUA_MAX_DOSSIER_BYTES", 50 * 1000 * 1000)?,
             request_timeout: v.secs("MOTCUA_REQUEST_TIMEOUT_SECS", 30)?,
             shutdown_grace: v.secs("MOTCUA_SHUTDOWN_GRACE_SECS", 30)?,
             access_token_ttl: v.positive_secs("MOTCUA_ACCESS_TOKEN_TTL_SECS", 600)?,

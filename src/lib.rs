@@ -9,13 +9,14 @@
 //! Modules form layers, and a module uses only modules of its own layer or lower ones, with no
 //! import cycle between two top-level modules (`scripts/layers` checks both, in `scripts/test`):
 //!
-//! 1. **foundations**: `config`, `crypto`, `db`, `redis`, `http`, `telemetry`;
+//! 1. **foundations**: `config`, `crypto`, `db`, `redis`, `http`, `storage`,
+//!    `telemetry`;
 //! 2. **shared services**: `tokens`, `clients`, `audit`, `cache`, `ratelimit`, `webhooks`;
 //! 3. **request state**: `state`, the handles every handler receives;
-//! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops`, `dossiers`,
-//!    `listings`, each owning its routes (`api`), its logic, its SQL (`store`) and its types
-//!    (`model`) as far as it has them (the README's architecture section says where each
-//!    differs);
+//! 4. **capabilities**: `health`, `identity`, `sessions`, `oauth`, `ops`, `documents`,
+//!    `dossiers`, `listings`, each owning its routes (`api`), its logic, its SQL (`store`) and
+//!    its types (`model`) as far as it has them (the README's architecture section says where
+//!    each differs);
 //! 5. **wiring**: `startup` (the `Application`) and `cli`, which call the same service
 //!    functions.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
@@ -35,6 +36,8 @@ pub mod config;
 pub mod crypto;
 /// PostgreSQL: database creation, migrations, health.
 pub mod db;
+/// Documents citizens upload: magic-byte types, streamed to object storage with their SHA-256.
+pub mod documents;
 /// Dossier tracking: statuses and transitions, working-day due dates, timeline, statistics.
 pub mod dossiers;
 /// Liveness, readiness and Prometheus metrics.
@@ -60,6 +63,8 @@ pub mod sessions;
 pub mod startup;
 /// What every handler receives: foundations and shared services, built once.
 pub mod state;
+/// Object storage for uploaded documents: a local directory or S3-compatible storage.
+pub mod storage;
 /// Logs and metrics.
 pub mod telemetry;
 /// Our JWTs: signing keys, access and ID tokens, bearer verification, revocation.

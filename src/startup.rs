@@ -42,6 +42,7 @@ pub type Apis = (
     OpsApis,
     AuditApi,
     DossierApis,
+    crate::documents::UploadsApi,
     ListingApis,
 );
 
@@ -144,8 +145,11 @@ impl Application {
             config.webhooks.clone(),
             audit.clone(),
         );
+        let storage =
+            crate::storage::Storage::open(&config.object_store).context("MOTCUA_OBJECT_STORE")?;
         let state = AppState {
             audit,
+            storage,
             limiter,
             revocations,
             cache: Cache::new(redis.clone()).enabled(!config.cache_disabled),
@@ -273,6 +277,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .with(RequestPipeline::new(PipelineSettings {
             base_url: config.issuer().to_string(),
             max_body_bytes: config.max_body_bytes,
+            streamed_paths: &[crate::http::paths::UPLOADS],
             request_timeout: config.request_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
             hsts: config.public_url.scheme() == "https",

@@ -43,6 +43,30 @@ messages! {
         "the identity provider did not release your identification number",
         "nhà cung cấp định danh không cung cấp số định danh cá nhân của bạn"
     );
+    IDEMPOTENCY_KEY_REQUIRED = (
+        "required: 1 to 255 visible ASCII characters that make retries safe",
+        "bắt buộc: từ 1 đến 255 ký tự ASCII hiển thị được, giúp gửi lại an toàn"
+    );
+    DOCUMENT_MISSING = (
+        "a required document is not attached",
+        "thiếu giấy tờ bắt buộc"
+    );
+    DOCUMENT_TYPE = (
+        "not a document this procedure asks for",
+        "không phải giấy tờ thủ tục này yêu cầu"
+    );
+    DOCUMENT_UPLOAD = (
+        "not one of your uploads, or already attached to a dossier",
+        "không phải tệp bạn đã tải lên, hoặc đã gắn với hồ sơ khác"
+    );
+    DOSSIER_TOO_LARGE = (
+        "the documents together are larger than the limit of {limit} bytes",
+        "tổng dung lượng giấy tờ vượt quá giới hạn {limit} byte"
+    );
+    BODY_JSON = (
+        "the body is not the JSON this operation takes: {reason}",
+        "nội dung không đúng JSON mà thao tác này nhận: {reason}"
+    );
     IDEMPOTENCY_KEY = (
         "1 to 255 visible ASCII characters",
         "từ 1 đến 255 ký tự ASCII hiển thị được"

@@ -8,7 +8,9 @@
 //! receipts, idempotency, problems).
 
 pub mod api;
+pub mod apply;
 pub mod calendar;
+pub mod forms;
 pub mod holidays;
 pub mod messages;
 pub mod model;

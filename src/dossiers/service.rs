@@ -50,11 +50,7 @@ pub fn agency(auth: &BearerAuth, write: bool) -> ApiResult<Caller> {
 
 /// A signed-in citizen using an app (the app's default scopes include `profile`).
 pub fn citizen(auth: &BearerAuth) -> ApiResult<Uuid> {
-    let claims = &auth.0;
-    if claims.sid.is_none() || !claims.has_scope("profile") {
-        return Err(ApiError::new(&catalogue::FORBIDDEN));
-    }
-    Uuid::parse_str(&claims.sub).map_err(|_| ApiError::new(&catalogue::FORBIDDEN))
+    auth.citizen()
 }
 
 /// The one answer to each of the store's refusals, its field messages in the caller's language.
@@ -219,6 +215,23 @@ pub async fn agency_write<F>(
     state: &AppState,
     idempotency: Option<&str>,
     client_id: &str,
+    request: (&str, &[u8]),
+    op: F,
+) -> ApiResult<(u16, Bytes)>
+where
+    F: for<'c> FnOnce(
+        &'c mut sqlx::PgConnection,
+    ) -> futures::future::BoxFuture<'c, Result<store::Written, StoreError>>,
+{
+    let caller = format!("client:{client_id}");
+    write_once(state, idempotency, &caller, request, op).await
+}
+
+/// [`agency_write`] for any caller (`client:…`, `citizen:…`): idempotency keys are per caller.
+pub async fn write_once<F>(
+    state: &AppState,
+    idempotency: Option<&str>,
+    caller: &str,
     (path, body): (&str, &[u8]),
     op: F,
 ) -> ApiResult<(u16, Bytes)>
@@ -236,8 +249,7 @@ where
         }
         Some(key) => {
             let hash = store::request_hash("POST", path, body);
-            let caller = format!("client:{client_id}");
-            match store::run_once(&state.db, &state.master_key(), &caller, &key, &hash, op)
+            match store::run_once(&state.db, &state.master_key(), caller, &key, &hash, op)
                 .await
                 .map_err(problem)?
             {

@@ -3,9 +3,9 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
-use poem::{IntoResponse, Request, Response};
+use poem::{IntoResponse, Request, RequestBody, Response};
 use poem_openapi::ApiResponse;
-use poem_openapi::payload::Payload;
+use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
@@ -22,6 +22,12 @@ impl<T> JsonBytes<T> {
 impl<T: Type> Payload for JsonBytes<T> {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .get(.."application/json".len())
+            .is_some_and(|t| t.eq_ignore_ascii_case("application/json"))
+    }
+
     fn schema_ref() -> MetaSchemaRef {
         T::schema_ref()
     }
@@ -30,6 +36,18 @@ impl<T: Type> Payload for JsonBytes<T> {
         T::register(registry);
     }
 }
+
+/// As a request body: the bytes unparsed, for a handler that must answer some checks (the
+/// caller's identity level) whatever the body, and that hashes the bytes for idempotency.
+impl<T: Type> ParsePayload for JsonBytes<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self::new(body.take()?.into_bytes().await?))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(JsonBytes<T>, T: Type);
 
 impl<T: Send> IntoResponse for JsonBytes<T> {
     fn into_response(self) -> Response {

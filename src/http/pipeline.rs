@@ -33,6 +33,9 @@ pub struct PipelineSettings {
     /// Base of problem `type` URIs: our public URL without a trailing slash.
     pub base_url: String,
     pub max_body_bytes: usize,
+    /// Routes whose handlers stream the body and enforce limits of their own: the pipeline
+    /// neither buffers nor caps them.
+    pub streamed_paths: &'static [&'static str],
     pub request_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
     /// Send `Strict-Transport-Security` (the public URL is https).
@@ -90,7 +93,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             // The timeout covers reading the body too, so a client trickling bytes cannot hold
             // a request open forever.
             let handle = async {
-                limit_body(&mut req, self.settings.max_body_bytes).await?;
+                if !self.settings.streamed_paths.contains(&path.as_str()) {
+                    limit_body(&mut req, self.settings.max_body_bytes).await?;
+                }
                 self.inner.call(req).await.map(IntoResponse::into_response)
             };
             let outcome = match tokio::time::timeout(self.settings.request_timeout, handle).await {

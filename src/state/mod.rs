@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::ratelimit::RateLimiter;
 use crate::redis::Redis;
+use crate::storage::Storage;
 use crate::tokens::{Revocations, Tokens};
 
 /// Shared by all requests.
@@ -30,6 +31,7 @@ pub struct AppState {
     pub revocations: Revocations,
     pub limiter: RateLimiter,
     pub audit: AuditLog,
+    pub storage: Storage,
 }
 
 impl AppState {

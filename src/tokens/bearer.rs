@@ -47,6 +47,16 @@ pub async fn verify(req: &Request, token: &str) -> poem::Result<AccessClaims> {
 }
 
 impl BearerAuth {
+    /// The citizen a signed-in app acts for (the app's default scopes include `profile`); any
+    /// other token is refused.
+    pub fn citizen(&self) -> Result<uuid::Uuid, ApiError> {
+        let claims = &self.0;
+        if claims.sid.is_none() || !claims.has_scope("profile") {
+            return Err(ApiError::new(&catalogue::FORBIDDEN));
+        }
+        uuid::Uuid::parse_str(&claims.sub).map_err(|_| ApiError::new(&catalogue::FORBIDDEN))
+    }
+
     /// Step-up (RFC 9470): refuses a token below identity level 2 with the challenge that tells
     /// the app to sign the citizen in again with `acr_values=2`.
     pub fn require_level2(&self) -> Result<(), ApiError> {

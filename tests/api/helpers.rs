@@ -59,6 +59,21 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Each test's own objects: under `TEST_OBJECT_STORE` (`s3://bucket` runs the tests against S3),
+/// else a temporary directory.
+pub fn object_store(name: &str) -> String {
+    match std::env::var("TEST_OBJECT_STORE") {
+        Ok(base) => format!("{}/{name}", base.trim_end_matches('/')),
+        Err(_) => format!(
+            "file://{}",
+            std::env::temp_dir()
+                .join("motcua-objects")
+                .join(name)
+                .display()
+        ),
+    }
+}
+
 /// Options for [`TestApp::spawn_with`].
 #[derive(Default)]
 pub struct Options {
@@ -124,6 +139,7 @@ impl TestApp {
         values.insert("MOTCUA_PUBLIC_URL".into(), address.clone());
         values.insert("MOTCUA_SHUTDOWN_GRACE_SECS".into(), "5".into());
         values.insert("MOTCUA_EID_ISSUER".into(), eid_issuer());
+        values.insert("MOTCUA_OBJECT_STORE".into(), object_store(&db_name));
         for (key, value) in options.env {
             values.insert(key.into(), value);
         }

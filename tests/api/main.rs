@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod cli;
 mod config;
+mod documents;
 mod dossiers_agency;
 mod dossiers_api;
 mod dossiers_ops;

@@ -256,6 +256,7 @@ async fn spawn_echo() -> String {
         .with(RequestPipeline::new(PipelineSettings {
             base_url: "http://api.test".into(),
             max_body_bytes: 1024,
+            streamed_paths: &[],
             request_timeout: std::time::Duration::from_secs(5),
             trusted_proxies: vec![],
             hsts: false,

@@ -119,6 +119,27 @@ impl AgencyDossiersApi {
         detail(&state, &calendar, &caller, &code.0).await.map(Json)
     }
 
+    /// Agency: a document of a dossier
+    ///
+    /// `dossiers:read` or `dossiers:write`, bound to the dossier's agency (else 404). Streamed
+    /// as the citizen uploaded it, as an attachment with the recorded type and its SHA-256 in
+    /// `Repr-Digest`.
+    #[oai(
+        path = "/v1/agency/dossiers/:code/documents/:id",
+        method = "get",
+        operation_id = "downloadAgencyDocument"
+    )]
+    async fn agency_document(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 64))] code: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<DocumentDownload> {
+        let caller = service::agency(&auth, false)?;
+        document(&state, &caller, &code.0, id.0).await
+    }
+
     /// Agency: online submissions waiting for receipt
     ///
     /// At the agencies the client is bound to, oldest first.

@@ -84,6 +84,70 @@ impl CitizenDossiersApi {
         .await
     }
 
+    /// Citizen: apply online (identity level 2)
+    ///
+    /// The form is checked against the procedure's `form_schema` (errors name fields by JSON
+    /// pointer) and every required document must be one of the citizen's uploads, not yet
+    /// attached. Creates the dossier in status `submitted` with its code, signed receipt and
+    /// lookup PIN, and tells the agency (`dossier.submitted` webhook). A level-1 token gets the
+    /// step-up challenge whatever the body. `Idempotency-Key` is required: a retry gets the
+    /// first answer; the same key with another body is refused (422).
+    #[oai(
+        path = "/v1/me/dossiers",
+        method = "post",
+        operation_id = "applyOnline"
+    )]
+    async fn apply(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Required; 1 to 255 visible ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        body: JsonBytes<crate::dossiers::apply::ApplicationBody>,
+    ) -> ApiResult<Written<RegisteredView>> {
+        auth.require_level2()?;
+        let citizen = service::citizen(&auth)?;
+        let key = service::idempotency_key(idempotency_key.0.as_deref())?.ok_or_else(|| {
+            ApiError::new(&catalogue::INVALID_REQUEST)
+                .arg_text("reason", msg::IDEMPOTENCY_KEY_REQUIRED)
+                .field_text(
+                    "/Idempotency-Key",
+                    msg::IDEMPOTENCY_KEY_REQUIRED,
+                    Vec::new(),
+                )
+        })?;
+        let parsed = apply::parse(&body.0)?;
+        apply::check(&state, &parsed).await?;
+        let now = OffsetDateTime::now_utc();
+        let (status, bytes) =
+            apply::submit(&state, citizen, key.as_str(), (&body.0, parsed), now).await?;
+        Ok(match status {
+            201 => Written::Created(JsonBytes::new(bytes)),
+            _ => Written::Ok(JsonBytes::new(bytes)),
+        })
+    }
+
+    /// Citizen: a document of one of their dossiers
+    ///
+    /// Streamed as uploaded, as an attachment with the recorded type. Another citizen's
+    /// dossier, or a document of another dossier, is 404.
+    #[oai(
+        path = "/v1/me/dossiers/:code/documents/:id",
+        method = "get",
+        operation_id = "downloadMyDocument"
+    )]
+    async fn my_document(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        #[oai(validator(max_length = 64))] code: Path<String>,
+        id: Path<Uuid>,
+    ) -> ApiResult<DocumentDownload> {
+        let citizen = service::citizen(&auth)?;
+        document(&state, &Caller::Citizen(citizen), &code.0, id.0).await
+    }
+
     /// One of the citizen's dossiers, with its timeline
     ///
     /// Another citizen's dossier is 404, never 403, so codes cannot be probed.

@@ -13,11 +13,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::HolidayCalendar;
+use super::apply;
 use super::calendar::Holidays;
 use super::messages as msg;
 use super::service::{self, CATALOGUE, CITIZEN_DOSSIERS, STATS};
 use super::store::{self, Caller, Cursor, DossierQuery, LookupFactor, ProcedureQuery};
 use super::views::*;
+use crate::documents::service::DocumentDownload;
 use crate::http::payload::{Cached, JsonBytes, answer};
 use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
@@ -107,6 +109,24 @@ async fn detail(
         OffsetDateTime::now_utc(),
         &holidays,
     ))
+}
+
+/// A document of a dossier the caller may see, streamed; anything else is 404.
+async fn document(
+    state: &AppState,
+    caller: &Caller,
+    code: &str,
+    id: Uuid,
+) -> ApiResult<DocumentDownload> {
+    let not_found = || ApiError::new(&catalogue::NOT_FOUND);
+    store::get_dossier(&state.db, caller, code)
+        .await
+        .map_err(service::problem)?
+        .ok_or_else(not_found)?;
+    let doc = crate::documents::store::of_dossier(&state.db, code, id)
+        .await?
+        .ok_or_else(not_found)?;
+    crate::documents::service::download(state, &doc).await
 }
 
 /// A page of dossiers as the API shows them.
