@@ -127,24 +127,9 @@ impl Cache {
     }
 
     /// Like [`get_or_load`](Self::get_or_load) for pre-serialised bodies, which are served as
-    /// they are. Also tells whether the bytes came from the cache.
-    pub async fn get_or_load_bytes<E, F, Fut>(
-        &self,
-        ns: Namespace,
-        key: &str,
-        ttl: Duration,
-        load: F,
-    ) -> Result<(Bytes, Source), E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Bytes, E>>,
-    {
-        self.get_or_load_scoped(ns, "", key, ttl, load).await
-    }
-
-    /// Like [`get_or_load_bytes`](Self::get_or_load_bytes) within one `scope` of a namespace
-    /// (one citizen's entries, say), which [`invalidate_scope`](Self::invalidate_scope) drops
-    /// alone.
+    /// they are, within one `scope` of a namespace (one citizen's entries, say; `""` for the
+    /// whole namespace), which [`invalidate_scope`](Self::invalidate_scope) drops alone. Also
+    /// tells whether the bytes came from the cache.
     pub async fn get_or_load_scoped<E, F, Fut>(
         &self,
         ns: Namespace,

@@ -204,7 +204,7 @@ pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> 
     .execute(&mut *conn)
     .await?;
     // Spent tokens' encrypted replies are worthless now; drop them.
-    drop_replies_of(conn, session_id).await?;
+    drop_replies_of(conn, &[session_id]).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -271,13 +271,7 @@ pub async fn revoke_all_of_citizen(
     )
     .fetch_all(&mut *conn)
     .await?;
-    sqlx::query!(
-        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
-         WHERE session_id = ANY($1) AND reply_enc IS NOT NULL",
-        &ended,
-    )
-    .execute(conn)
-    .await?;
+    drop_replies_of(conn, &ended).await?;
     Ok(ended)
 }
 
@@ -354,15 +348,16 @@ pub async fn bury(conn: &mut PgConnection, new: &NewSession, reason: &str) -> sq
     )
     .fetch_one(&mut *conn)
     .await?;
-    drop_replies_of(conn, new.id).await?;
+    drop_replies_of(conn, &[new.id]).await?;
     Ok(was_live.unwrap_or(false))
 }
 
-/// Drops the encrypted replies kept for a session's spent tokens.
-async fn drop_replies_of(conn: &mut PgConnection, session_id: Uuid) -> sqlx::Result<()> {
+/// Drops the encrypted replies kept for these sessions' spent tokens.
+async fn drop_replies_of(conn: &mut PgConnection, sessions: &[Uuid]) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL WHERE session_id = $1",
-        session_id,
+        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
+         WHERE session_id = ANY($1) AND reply_enc IS NOT NULL",
+        sessions,
     )
     .execute(conn)
     .await?;

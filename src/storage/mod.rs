@@ -80,8 +80,10 @@ impl Storage {
         &self.location
     }
 
+    /// `key`'s segments (`documents/<citizen>/<id>`) under the prefix: a directory per segment
+    /// on disk, `/`-separated in an S3 key, never one flat name with an escaped `/`.
     fn path(&self, key: &str) -> Path {
-        self.prefix.clone().join(key)
+        self.prefix.parts().chain(Path::from(key).parts()).collect()
     }
 
     /// Starts writing `key`; nothing is visible under it before [`Writer::finish`].
@@ -171,6 +173,10 @@ mod tests {
             got.extend_from_slice(&chunk.unwrap());
         }
         assert_eq!(got, b"hello world");
+        assert!(
+            dir.join("a").join("two").is_file(),
+            "a directory per key segment"
+        );
         storage.delete("a/two").await.unwrap();
         assert!(!storage.exists("a/two").await.unwrap());
         let _ = std::fs::remove_dir_all(dir);

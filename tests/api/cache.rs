@@ -68,7 +68,7 @@ async fn get_or_load_loads_once_then_serves_from_redis() {
 
     let (bytes, source) = f
         .cache
-        .get_or_load_bytes(LISTINGS, "raw", TTL, || async {
+        .get_or_load_scoped(LISTINGS, "", "raw", TTL, || async {
             Ok::<_, String>(bytes::Bytes::from_static(b"{\"a\":1}"))
         })
         .await
@@ -79,7 +79,7 @@ async fn get_or_load_loads_once_then_serves_from_redis() {
     );
     let (_, source) = f
         .cache
-        .get_or_load_bytes(LISTINGS, "raw", TTL, || async {
+        .get_or_load_scoped(LISTINGS, "", "raw", TTL, || async {
             Err::<bytes::Bytes, _>("must not load".to_string())
         })
         .await
@@ -244,7 +244,7 @@ async fn a_disabled_cache_loads_every_read_and_stores_nothing() {
     for _ in 0..3 {
         let loads = f.loads.clone();
         let (bytes, source) = disabled
-            .get_or_load_bytes(PROCEDURES, "all", TTL, || async move {
+            .get_or_load_scoped(PROCEDURES, "", "all", TTL, || async move {
                 loads.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, String>(bytes::Bytes::from_static(b"fresh"))
             })
