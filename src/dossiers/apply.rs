@@ -62,6 +62,12 @@ impl poem_openapi::types::Example for ApplicationBody {
 
 /// Parses the body the handler read as bytes (after the identity level was checked).
 pub fn parse(raw: &[u8]) -> ApiResult<ApplicationBody> {
+    parse_body(raw)
+}
+
+/// Parses a citizen's JSON body read as bytes: a body of the wrong shape is 422 naming `/`,
+/// one that is not JSON 400.
+pub fn parse_body<T: serde::de::DeserializeOwned>(raw: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(raw).map_err(|err| {
         let reason = vec![("reason", err.to_string())];
         match err.classify() {
@@ -140,7 +146,8 @@ pub async fn check(state: &AppState, body: &ApplicationBody) -> ApiResult<Proced
 }
 
 /// Submits: once per `Idempotency-Key` (a retry gets the first answer), in one transaction
-/// with the documents' attachment and the `dossier.submitted` event.
+/// with the documents' attachment, the `dossier.submitted` event and the removal of the
+/// citizen's draft for the procedure.
 pub async fn submit(
     state: &AppState,
     citizen: Uuid,
@@ -199,6 +206,8 @@ async fn submit_in(
     for doc in &body.documents {
         documents::store::attach(conn, doc.upload_id, &code, &doc.kind).await?;
     }
+    // The draft of this application is done with; its uploads are now the dossier's.
+    store::delete_draft(conn, citizen, &body.procedure_code).await?;
     let d = &registered.dossier;
     let event = json!({
         "code": code,

@@ -63,6 +63,26 @@ messages! {
         "the documents together are larger than the limit of {limit} bytes",
         "tổng dung lượng giấy tờ vượt quá giới hạn {limit} byte"
     );
+    REASON_REQUIRED = (
+        "required: the reason the citizen will read",
+        "bắt buộc: lý do để người nộp hồ sơ biết"
+    );
+    SUPPLEMENT_DOCUMENTS_ONLY = (
+        "documents are named only when requesting a supplement (`to` supplement_requested)",
+        "chỉ nêu giấy tờ khi yêu cầu bổ sung hồ sơ (`to` là supplement_requested)"
+    );
+    SUPPLEMENT_EMPTY = (
+        "give the documents asked for, or at least a note",
+        "cần nộp các giấy tờ được yêu cầu, hoặc ít nhất một ghi chú"
+    );
+    SUPPLEMENT_MISSING = (
+        "a document the agency asked for is not supplied",
+        "thiếu giấy tờ cơ quan yêu cầu bổ sung"
+    );
+    DRAFT_FORM = (
+        "a JSON object of at most {limit} bytes",
+        "một đối tượng JSON không quá {limit} byte"
+    );
     BODY_JSON = (
         "the body is not the JSON this operation takes: {reason}",
         "nội dung không đúng JSON mà thao tác này nhận: {reason}"

@@ -21,7 +21,7 @@ pub mod views;
 
 pub use api::{
     AgencyDossiersApi, AgencyEventsApi, BulkDossiersApi, CatalogueApi, CitizenDossiersApi,
-    HolidaysApi, PublicDossiersApi,
+    HolidaysApi, OnlineDossiersApi, PublicDossiersApi,
 };
 pub use holidays::HolidayCalendar;
 
@@ -32,6 +32,7 @@ pub type DossierApis = (
     AgencyEventsApi,
     BulkDossiersApi,
     CitizenDossiersApi,
+    OnlineDossiersApi,
     PublicDossiersApi,
     HolidaysApi,
 );

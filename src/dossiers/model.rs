@@ -159,8 +159,9 @@ use Actor::{Agency as A, Citizen as C};
 use Status::*;
 
 /// Every allowed transition (Decree 118/2025/NĐ-CP). Anything not listed is refused. Withdrawal
-/// (by the citizen) and stopping (by the agency) are spelled out for each non-final status so
-/// that the table alone is the rule.
+/// (by the citizen, before a result) and stopping (by the agency) are spelled out for each
+/// status they leave so that the table alone is the rule. The citizen's answer to a supplement
+/// request is not a row: it returns the dossier to the status it was in before the request.
 pub const TRANSITIONS: &[Transition] = &[
     t(Submitted, Received, A),
     t(Submitted, Refused, A),
@@ -177,7 +178,6 @@ pub const TRANSITIONS: &[Transition] = &[
     t(Processing, Withdrawn, C),
     t(SupplementRequested, Withdrawn, C),
     t(AwaitingFee, Withdrawn, C),
-    t(ResultReady, Withdrawn, C),
     t(Submitted, Stopped, A),
     t(Received, Stopped, A),
     t(Processing, Stopped, A),
@@ -439,7 +439,7 @@ mod tests {
             (SupplementRequested, A, &[Processing, Stopped]),
             (AwaitingFee, A, &[Processing, Stopped]),
             (ResultReady, A, &[Returned, Stopped]),
-            (ResultReady, C, &[Withdrawn]),
+            (ResultReady, C, &[]),
             (Processing, C, &[Withdrawn]),
             (Refused, A, &[]),
             (Withdrawn, C, &[]),
@@ -452,13 +452,18 @@ mod tests {
     }
 
     #[test]
-    fn final_statuses_have_no_way_out_and_others_can_be_withdrawn_and_stopped() {
+    fn final_statuses_have_no_way_out_and_others_can_be_withdrawn_before_a_result_and_stopped() {
         for status in Status::ALL {
             let any =
                 !allowed_targets(status, A).is_empty() || !allowed_targets(status, C).is_empty();
             assert_eq!(any, !status.is_final(), "{status}");
             if !status.is_final() {
-                assert!(check_transition(status, Withdrawn, C).is_ok());
+                // The citizen withdraws before a result, never once it is ready.
+                assert_eq!(
+                    check_transition(status, Withdrawn, C).is_ok(),
+                    !status.is_settled(),
+                    "{status}"
+                );
                 assert!(check_transition(status, Stopped, A).is_ok());
                 assert!(check_transition(status, Withdrawn, A).is_err());
             }

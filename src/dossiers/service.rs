@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::messages as msg;
+use super::model::TransitionRefused;
 use super::store::{self, Caller, StoreError};
 use crate::cache::{Namespace, Source};
 use crate::http::{ApiError, ApiResult, catalogue};
@@ -75,32 +76,45 @@ pub fn problem(err: StoreError) -> ApiError {
         ),
         StoreError::Invalid { field, message } => ApiError::new(&catalogue::VALIDATION_FAILED)
             .field_text(format!("/{field}"), message, Vec::new()),
-        StoreError::Transition(refused) => {
-            let allowed: Vec<&str> = refused.allowed.iter().map(|s| s.as_str()).collect();
-            let from = refused.from.as_str();
-            let error = ApiError::new(&catalogue::TRANSITION_NOT_ALLOWED)
-                .arg("from", from)
-                .arg("to", refused.to.as_str());
-            let from_arg = vec![("from", from.to_string())];
-            match allowed.is_empty() {
-                true => error.arg_text("allowed", msg::NONE_CLOSED).field_text(
-                    "/to",
-                    msg::NONE_ALLOWED_FROM,
-                    from_arg,
-                ),
-                false => {
-                    let allowed = allowed.join(", ");
-                    error.arg("allowed", &allowed).field_text(
-                        "/to",
-                        msg::ALLOWED_FROM,
-                        [from_arg, vec![("allowed", allowed)]].concat(),
-                    )
-                }
-            }
-        }
+        StoreError::Transition(refused) => transition_problem(&refused, "/to"),
         StoreError::IdempotencyMismatch => ApiError::new(&catalogue::IDEMPOTENCY_KEY_REUSED),
         StoreError::Database(err) => ApiError::from(err),
         StoreError::Other(err) => ApiError::internal(err),
+    }
+}
+
+/// 409 for a transition the table refuses, listing the allowed ones; `pointer` names what the
+/// request asked for (`/to` of a status change, `/code` of a citizen's action on a dossier).
+pub fn transition_problem(refused: &TransitionRefused, pointer: &str) -> ApiError {
+    let allowed: Vec<&str> = refused.allowed.iter().map(|s| s.as_str()).collect();
+    let from = refused.from.as_str();
+    let error = ApiError::new(&catalogue::TRANSITION_NOT_ALLOWED)
+        .arg("from", from)
+        .arg("to", refused.to.as_str());
+    let from_arg = vec![("from", from.to_string())];
+    match allowed.is_empty() {
+        true => error.arg_text("allowed", msg::NONE_CLOSED).field_text(
+            pointer,
+            msg::NONE_ALLOWED_FROM,
+            from_arg,
+        ),
+        false => {
+            let allowed = allowed.join(", ");
+            error.arg("allowed", &allowed).field_text(
+                pointer,
+                msg::ALLOWED_FROM,
+                [from_arg, vec![("allowed", allowed)]].concat(),
+            )
+        }
+    }
+}
+
+/// [`problem`] for a citizen's action on one of their dossiers (`/v1/me/dossiers/{code}/…`):
+/// a refused move names the dossier, the request having no `to`.
+pub fn citizen_problem(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Transition(refused) => transition_problem(&refused, "/code"),
+        other => problem(other),
     }
 }
 
@@ -240,10 +254,27 @@ where
         &'c mut sqlx::PgConnection,
     ) -> futures::future::BoxFuture<'c, Result<store::Written, StoreError>>,
 {
+    write_once_as(state, idempotency, caller, (path, body), op, problem).await
+}
+
+/// [`write_once`] answering the store's refusals with `to_problem`.
+pub async fn write_once_as<F>(
+    state: &AppState,
+    idempotency: Option<&str>,
+    caller: &str,
+    (path, body): (&str, &[u8]),
+    op: F,
+    to_problem: fn(StoreError) -> ApiError,
+) -> ApiResult<(u16, Bytes)>
+where
+    F: for<'c> FnOnce(
+        &'c mut sqlx::PgConnection,
+    ) -> futures::future::BoxFuture<'c, Result<store::Written, StoreError>>,
+{
     let written = match idempotency_key(idempotency)? {
         None => {
             let mut tx = state.db.begin().await.map_err(ApiError::internal)?;
-            let written = op(&mut tx).await.map_err(problem)?;
+            let written = op(&mut tx).await.map_err(to_problem)?;
             tx.commit().await.map_err(ApiError::internal)?;
             written
         }
@@ -251,7 +282,7 @@ where
             let hash = store::request_hash("POST", path, body);
             match store::run_once(&state.db, &state.master_key(), caller, &key, &hash, op)
                 .await
-                .map_err(problem)?
+                .map_err(to_problem)?
             {
                 store::Run::Fresh(written) => written,
                 store::Run::Replay(stored) => {

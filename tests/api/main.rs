@@ -18,6 +18,7 @@ mod identity;
 mod keys;
 mod listings_api;
 mod listings_search;
+mod online_flow;
 mod openapi;
 mod ops;
 mod problems;

@@ -22,7 +22,7 @@ const PROCEDURE: &str = "1.001193";
 
 /// What the receiver does with the next request.
 #[derive(Debug, Clone)]
-enum Behaviour {
+pub(crate) enum Behaviour {
     Slow(Duration),
     Status(u16),
     Redirect(&'static str),
@@ -30,11 +30,11 @@ enum Behaviour {
 
 /// A request as the receiver got it.
 #[derive(Debug, Clone)]
-struct Received {
-    id: String,
+pub(crate) struct Received {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 #[derive(Default)]
@@ -53,7 +53,7 @@ struct Log {
 
 /// A service provider's receiver on 127.0.0.1: it logs every request, deduplicates on
 /// `webhook-id`, and answers as scripted.
-struct Receiver {
+pub(crate) struct Receiver {
     log: Arc<Mutex<Log>>,
     port: u16,
     task: JoinHandle<()>,
@@ -128,7 +128,7 @@ fn elsewhere(log: poem::web::Data<&Arc<Mutex<Log>>>) -> poem::http::StatusCode {
 }
 
 impl Receiver {
-    async fn start(script: Vec<Behaviour>, then: Option<Behaviour>) -> Receiver {
+    pub(crate) async fn start(script: Vec<Behaviour>, then: Option<Behaviour>) -> Receiver {
         Self::start_on(free_port(), script, then).await
     }
 
@@ -156,11 +156,11 @@ impl Receiver {
         Receiver { log, port, task }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.log.lock().unwrap().received.clone()
     }
 }
@@ -173,7 +173,10 @@ impl Drop for Receiver {
 
 /// Verifies messages with the `standardwebhooks` npm package; returns the payloads, or the
 /// verifier's complaint.
-async fn verify_in_node(secret: &str, messages: &[Received]) -> Result<Vec<Value>, String> {
+pub(crate) async fn verify_in_node(
+    secret: &str,
+    messages: &[Received],
+) -> Result<Vec<Value>, String> {
     let input: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -235,7 +238,7 @@ async fn enqueue_for(db: &sqlx::PgPool, client: &str, event_type: &str, data: Va
 }
 
 /// Settings under which the worker picks deliveries up at once and retries quickly.
-fn quick(extra: &[(&'static str, &str)]) -> Options {
+pub(crate) fn quick(extra: &[(&'static str, &str)]) -> Options {
     let mut env = vec![
         ("MOTCUA_WEBHOOK_ALLOW_PRIVATE", "1".to_string()),
         ("MOTCUA_WEBHOOK_POLL_MS", "100".to_string()),
@@ -316,7 +319,12 @@ async fn transition(app: &TestApp, agency: &Agency, code: &str, to: &str) {
     ok_json(response, StatusCode::OK).await;
 }
 
-async fn create_webhook(app: &TestApp, operator: &str, client: &str, body: Value) -> Value {
+pub(crate) async fn create_webhook(
+    app: &TestApp,
+    operator: &str,
+    client: &str,
+    body: Value,
+) -> Value {
     let path = format!("/v1/ops/clients/{client}/webhooks");
     ok_json(
         ops(app, operator, Method::POST, &path, Some(body)).await,

@@ -70,7 +70,12 @@ impl AgencyEventsApi {
     /// `{"to": "<status name>", "note": …}`, with `result` details on `result_ready` if the
     /// agency has them. Refused with 409 listing the transitions allowed from the current
     /// status; another agency's dossier is 404. Every applied transition notifies the applicant
-    /// in the same transaction.
+    /// in the same transaction. Receiving an online submission (`received`) computes its due
+    /// date in working days from that instant (after the procedure's cut-off hour, from the
+    /// next working day). Refusing at intake (`refused`) and requesting a supplement
+    /// (`supplement_requested`) need the reason in `note` (422 otherwise); a supplement request
+    /// may name the missing or wrong documents in `documents` (codes of the procedure's
+    /// `required_documents`), which the citizen then sees on the dossier and must bring.
     #[oai(
         path = "/v1/agency/dossiers/:code/transitions",
         method = "post",
@@ -93,11 +98,30 @@ impl AgencyEventsApi {
             note: body.0.note.clone(),
             result: body.0.result.as_ref().map(ResultDetails::to_value),
         };
+        let supplement = request.to == crate::dossiers::model::Status::SupplementRequested;
+        if body.0.documents.is_some() && !supplement {
+            return Err(ApiError::new(&catalogue::VALIDATION_FAILED).field_text(
+                "/documents",
+                msg::SUPPLEMENT_DOCUMENTS_ONLY,
+                Vec::new(),
+            ));
+        }
+        let documents = body.0.documents.clone().unwrap_or_default();
         let ctx = (*state, *calendar, idempotency_key.0.as_deref(), &auth);
         on_dossier(ctx, (&code.0, "transitions"), &body.0, move |conn, on| {
             Box::pin(async move {
-                store::apply_transition(conn, &on.holidays, &on.caller, &on.code, &request, on.now)
-                    .await
+                let (holidays, by, code) = (&on.holidays, &on.caller, &on.code);
+                match supplement {
+                    true => {
+                        store::request_supplement(
+                            conn, holidays, by, code, &request, &documents, on.now,
+                        )
+                        .await
+                    }
+                    false => {
+                        store::apply_transition(conn, holidays, by, code, &request, on.now).await
+                    }
+                }
             })
         })
         .await

@@ -30,6 +30,7 @@ mod bulk;
 mod citizen;
 mod events;
 mod holidays;
+mod online;
 mod procedures;
 mod public;
 
@@ -38,6 +39,7 @@ pub use bulk::BulkDossiersApi;
 pub use citizen::CitizenDossiersApi;
 pub use events::AgencyEventsApi;
 pub use holidays::HolidaysApi;
+pub use online::OnlineDossiersApi;
 pub use procedures::CatalogueApi;
 pub use public::PublicDossiersApi;
 

@@ -25,6 +25,11 @@ pub struct Dossier {
     pub finished_at: Option<OffsetDateTime>,
     pub closed_at: Option<OffsetDateTime>,
     pub result: Option<Value>,
+    /// Online dossiers: the documents as attached (`id`, `type`, `content_type`, `size`,
+    /// `sha256`), the latest of each type after supplements.
+    pub documents: Option<Value>,
+    /// The agency's last supplement request (`documents`, `note`, `requested_at`, `from`).
+    pub supplement_request: Option<Value>,
 }
 
 impl Dossier {
@@ -95,7 +100,7 @@ pub struct DossierDetail {
 
 pub(super) const DOSSIER_COLUMNS: &str = "d.code, d.procedure_code, p.name AS procedure_name, d.agency_code, d.status, d.online, d.citizen_id,
     d.applicant_name_masked, d.filed_at, d.submitted_at, d.received_at, d.due_at, d.revised_due_at, d.apology_reason,
-    d.paused_since, d.paused_ticks, d.finished_at, d.closed_at, d.result";
+    d.paused_since, d.paused_ticks, d.finished_at, d.closed_at, d.result, d.documents, d.supplement_request";
 
 pub(super) fn status_from(value: &str) -> Result<Status> {
     value
@@ -125,6 +130,8 @@ pub(super) fn dossier_from_row(row: &PgRow) -> Result<Dossier> {
         finished_at: row.try_get("finished_at")?,
         closed_at: row.try_get("closed_at")?,
         result: row.try_get("result")?,
+        documents: row.try_get("documents")?,
+        supplement_request: row.try_get("supplement_request")?,
     })
 }
 

@@ -13,7 +13,8 @@ pub struct TransitionRequest {
 
 /// Applies a transition from the table: locks the dossier, checks the table, keeps the due date
 /// and pause bookkeeping, and writes the event and the notification. A refused transition
-/// writes nothing and lists the allowed ones.
+/// writes nothing and lists the allowed ones. Refusing at intake and requesting a supplement
+/// need a reason (`note`).
 pub async fn apply_transition(
     conn: &mut PgConnection,
     holidays: &Holidays,
@@ -23,12 +24,53 @@ pub async fn apply_transition(
     now: OffsetDateTime,
 ) -> Result<Dossier> {
     let mut dossier = lock_visible(conn, code, by).await?;
+    check_transition(dossier.status, request.to, by.actor())?;
+    check_reason(request)?;
+    let moved = Move {
+        request,
+        details: &Value::Null,
+    };
+    move_locked(conn, holidays, by, &mut dossier, moved, now).await?;
+    Ok(dossier)
+}
+
+/// Refusing at intake and requesting a supplement tell the citizen why.
+pub(super) fn check_reason(request: &TransitionRequest) -> Result<()> {
+    let needs_reason = matches!(request.to, Status::Refused | Status::SupplementRequested);
+    let given = request
+        .note
+        .as_deref()
+        .is_some_and(|n| !n.trim().is_empty());
+    match needs_reason && !given {
+        true => Err(invalid("note", msg::REASON_REQUIRED)),
+        false => Ok(()),
+    }
+}
+
+/// A checked move of a locked dossier, with what its timeline line adds to the usual details.
+pub(super) struct Move<'a> {
+    pub(super) request: &'a TransitionRequest,
+    /// An object whose members join the status event's details (or `null`).
+    pub(super) details: &'a Value,
+}
+
+/// Moves a dossier the caller locked and checked: the due date and pause bookkeeping, the row,
+/// the timeline event, the notification and the `dossier.status_changed` webhook.
+pub(super) async fn move_locked(
+    conn: &mut PgConnection,
+    holidays: &Holidays,
+    by: &Caller,
+    dossier: &mut Dossier,
+    Move { request, details }: Move<'_>,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let code = dossier.code.clone();
+    let code = code.as_str();
     let from = dossier.status;
     let to = request.to;
-    check_transition(from, to, by.actor())?;
 
     // The pause ends whenever the dossier leaves `supplement_requested`.
-    let pause_ended = end_pause(&mut dossier, holidays, now);
+    let pause_ended = end_pause(dossier, holidays, now);
     // Receipt of an online dossier: the clock starts (also when a supplement came first).
     if matches!(to, Status::Received | Status::Processing) && dossier.received_at.is_none() {
         let procedure = get_procedure_in(conn, &dossier.procedure_code)
@@ -63,8 +105,12 @@ pub async fn apply_transition(
     }
     dossier.status = to;
 
-    write_transition(conn, code, &dossier, processing_ticks).await?;
-    let details = transition_details(from, pause_ended, dossier.due_at);
+    write_transition(conn, code, dossier, processing_ticks).await?;
+    let mut all_details = transition_details(from, pause_ended, dossier.due_at);
+    if let (Some(all), Some(extra)) = (all_details.as_object_mut(), details.as_object()) {
+        all.extend(extra.clone());
+    }
+    let details = all_details;
     let note = request.note.as_deref();
     append_event(
         conn,
@@ -81,8 +127,8 @@ pub async fn apply_transition(
     .await?;
     let (title, body) = status_notification(code, to, note, dossier.due_at);
     notify(conn, code, dossier.citizen_id, "status", &title, &body, now).await?;
-    enqueue_status_changed(conn, &dossier, from, now).await?;
-    Ok(dossier)
+    enqueue_status_changed(conn, dossier, from, now).await?;
+    Ok(())
 }
 
 /// Ends a running pause: the dossier leaves `supplement_requested`, so the paused working time is

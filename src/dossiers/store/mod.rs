@@ -107,22 +107,26 @@ fn clamp_limit(limit: u32) -> i64 {
 
 mod catalogue;
 mod dossier;
+mod drafts;
 mod events;
 mod holidays;
 mod idempotency;
 mod lookup;
 mod notifications;
+mod online;
 mod reads;
 mod register;
 mod stats;
 
 pub use catalogue::*;
 pub use dossier::*;
+pub use drafts::*;
 pub use events::*;
 pub use holidays::*;
 pub use idempotency::*;
 pub use lookup::*;
 pub use notifications::*;
+pub use online::*;
 pub use reads::*;
 pub use register::*;
 pub use stats::*;

@@ -40,6 +40,13 @@ pub struct DossierView {
     /// Result details, when the agency attached them.
     #[oai(skip_serializing_if_is_none)]
     pub result: Option<Value>,
+    /// An online dossier's documents, the latest of each type after supplements (download by
+    /// `id` under `…/dossiers/{code}/documents/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub documents: Option<Vec<DossierDocumentView>>,
+    /// While the dossier is `supplement_requested`: what the agency asks for and why.
+    #[oai(skip_serializing_if_is_none)]
+    pub supplement_request: Option<SupplementRequestView>,
     /// Oldest first (detail only).
     #[oai(skip_serializing_if_is_none)]
     pub timeline: Option<Vec<TimelineEntry>>,
@@ -61,6 +68,8 @@ impl Example for DossierView {
             apology_reason: None,
             working_days_left: Some(1.5),
             result: None,
+            documents: None,
+            supplement_request: None,
             timeline: Some(vec![TimelineEntry {
                 status: StatusName::Received,
                 at,
@@ -99,6 +108,10 @@ impl DossierView {
             submitted_at: d.submitted_at,
             apology_reason: d.apology_reason,
             result: d.result,
+            documents: d.documents.as_ref().map(DossierDocumentView::list),
+            supplement_request: (d.status == Status::SupplementRequested)
+                .then(|| d.supplement_request.as_ref().map(SupplementRequestView::of))
+                .flatten(),
             timeline: timeline.map(|events| {
                 events
                     .into_iter()
@@ -106,8 +119,10 @@ impl DossierView {
                         status: e.status.into(),
                         at: e.at,
                         note: e.note,
-                        details: matches!(e.kind.as_str(), "transfer" | "result")
-                            .then_some(e.details),
+                        // Transfers, results, and the documents a supplement named or brought.
+                        details: (matches!(e.kind.as_str(), "transfer" | "result")
+                            || e.details.get("documents").is_some())
+                        .then_some(e.details),
                         kind: e.kind,
                     })
                     .collect()
@@ -209,11 +224,18 @@ impl Example for RegisteredView {
 #[oai(example)]
 pub struct TransitionBody {
     pub to: StatusName,
+    /// What the citizen reads on the timeline; required (the reason) for `refused` and
+    /// `supplement_requested`.
     #[oai(nullable, validator(max_length = 2000))]
     pub note: Option<String>,
     /// Result details, kept with `result_ready` (or sent later to `…/result`).
     #[oai(nullable)]
     pub result: Option<ResultDetails>,
+    /// With `supplement_requested` only: the missing or wrong documents, by the `code` of the
+    /// procedure's `required_documents`. The citizen's supplement must bring each of them.
+    #[oai(skip_serializing_if_is_none, validator(max_items = 50))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<Vec<String>>,
 }
 
 impl Example for TransitionBody {
@@ -222,6 +244,7 @@ impl Example for TransitionBody {
             to: StatusName::Processing,
             note: Some("Chuyển phòng chuyên môn".into()),
             result: None,
+            documents: None,
         }
     }
 }

@@ -65,11 +65,13 @@ impl From<StatusName> for Status {
 mod catalogue;
 mod dossier;
 mod holidays;
+mod online;
 mod public;
 mod writes;
 
 pub use catalogue::*;
 pub use dossier::*;
 pub use holidays::*;
+pub use online::*;
 pub use public::*;
 pub use writes::*;
