@@ -34,11 +34,11 @@ pub async fn own_unattached_uploads(
     citizen: Uuid,
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT id FROM documents WHERE citizen_id = $1 AND id = ANY ($2) AND dossier_code IS NULL",
+        citizen,
+        ids,
     )
-    .bind(citizen)
-    .bind(ids)
     .fetch_all(conn)
     .await?)
 }
@@ -58,18 +58,18 @@ pub async fn save_draft(
     if !procedure.online {
         return Err(invalid("procedure_code", msg::NOT_ONLINE));
     }
-    let created: bool = sqlx::query_scalar(
-        "INSERT INTO dossier_drafts (citizen_id, procedure_code, form, documents, created_at, updated_at)
+    let created: bool = sqlx::query_scalar!(
+        r#"INSERT INTO dossier_drafts (citizen_id, procedure_code, form, documents, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $5)
          ON CONFLICT (citizen_id, procedure_code)
          DO UPDATE SET form = EXCLUDED.form, documents = EXCLUDED.documents, updated_at = EXCLUDED.updated_at
-         RETURNING (xmax = 0)",
+         RETURNING (xmax = 0) AS "created!""#,
+        citizen,
+        &procedure.code,
+        form,
+        documents,
+        now,
     )
-    .bind(citizen)
-    .bind(&procedure.code)
-    .bind(form)
-    .bind(documents)
-    .bind(now)
     .fetch_one(&mut *conn)
     .await?;
     let draft = get_draft(&mut *conn, citizen, &procedure.code)
@@ -131,11 +131,12 @@ pub async fn delete_draft(
     citizen: Uuid,
     procedure_code: &str,
 ) -> Result<bool> {
-    let deleted =
-        sqlx::query("DELETE FROM dossier_drafts WHERE citizen_id = $1 AND procedure_code = $2")
-            .bind(citizen)
-            .bind(procedure_code)
-            .execute(conn)
-            .await?;
+    let deleted = sqlx::query!(
+        "DELETE FROM dossier_drafts WHERE citizen_id = $1 AND procedure_code = $2",
+        citizen,
+        procedure_code,
+    )
+    .execute(conn)
+    .await?;
     Ok(deleted.rows_affected() > 0)
 }

@@ -61,11 +61,13 @@ pub async fn request_supplement(
         "requested_at": now.unix_timestamp(),
         "from": from.as_str(),
     });
-    sqlx::query("UPDATE dossiers SET supplement_request = $2 WHERE code = $1")
-        .bind(code)
-        .bind(&record)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE dossiers SET supplement_request = $2 WHERE code = $1",
+        code,
+        &record,
+    )
+    .execute(&mut *conn)
+    .await?;
     dossier.supplement_request = Some(record);
     let details = json!({ "documents": named });
     let moved = Move {
@@ -221,11 +223,13 @@ async fn attach_supplied(
         documents::store::attach(conn, *id, &dossier.code, kind).await?;
     }
     let current = Value::Array(current);
-    sqlx::query("UPDATE dossiers SET documents = $2 WHERE code = $1")
-        .bind(&dossier.code)
-        .bind(&current)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE dossiers SET documents = $2 WHERE code = $1",
+        &dossier.code,
+        &current,
+    )
+    .execute(&mut *conn)
+    .await?;
     dossier.documents = Some(current);
     Ok(attached)
 }
