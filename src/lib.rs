@@ -42,7 +42,8 @@ pub mod documents;
 pub mod dossiers;
 /// Liveness, readiness and Prometheus metrics.
 pub mod health;
-/// HTTP plumbing: problem details, message catalogue, request pipeline, the shared path table.
+/// HTTP plumbing: problem details, message catalogue, request pipeline, the shared path table,
+/// multipart file uploads.
 pub mod http;
 /// Citizens' sign-in with the national eID (OpenID Connect relying party).
 pub mod identity;
@@ -63,7 +64,8 @@ pub mod sessions;
 pub mod startup;
 /// What every handler receives: foundations and shared services, built once.
 pub mod state;
-/// Object storage for uploaded documents: a local directory or S3-compatible storage.
+/// Object storage for uploaded documents and images: a local directory or S3-compatible
+/// storage.
 pub mod storage;
 /// Logs and metrics.
 pub mod telemetry;

@@ -262,6 +262,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .nest("/", api)
         .with_if(!config.cors_origins.is_empty(), cors)
         .with(Compression::new())
+        .before(uncompressed_images)
         .data(state.clone())
         // The bearer scheme verifies with these alone (it sits below the request state).
         .data(state.tokens.clone())
@@ -277,12 +278,24 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .with(RequestPipeline::new(PipelineSettings {
             base_url: config.issuer().to_string(),
             max_body_bytes: config.max_body_bytes,
-            streamed_paths: &[crate::http::paths::UPLOADS],
+            streamed_paths: &[
+                crate::http::paths::UPLOADS,
+                crate::http::paths::LISTING_IMAGES,
+            ],
             request_timeout: config.request_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
             hsts: config.public_url.scheme() == "https",
         }))
         .boxed()
+}
+
+/// Images are compressed already, and their strong `ETag` names the stored bytes: no content
+/// coding goes on top of them.
+async fn uncompressed_images(mut req: poem::Request) -> poem::Result<poem::Request> {
+    if crate::http::paths::matches(crate::http::paths::IMAGES, req.uri().path()) {
+        req.headers_mut().remove(http::header::ACCEPT_ENCODING);
+    }
+    Ok(req)
 }
 
 /// Human documentation of a problem type: what a problem's `type` URI points at.

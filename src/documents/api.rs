@@ -1,9 +1,6 @@
 //! `POST /v1/me/uploads`: a citizen uploads one document.
 
-use poem::web::Multipart;
-use poem::{FromRequest, Request, RequestBody};
-use poem_openapi::payload::{Json, ParsePayload, Payload};
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
@@ -11,63 +8,20 @@ use uuid::Uuid;
 
 use super::model::Document;
 use super::service;
-use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::http::upload::{FileKind, FileUpload};
+use crate::http::{ApiResult, ApiTag};
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 #[derive(Default)]
 pub struct UploadsApi;
 
-/// A `multipart/form-data` body read as a stream: the file never sits whole in memory.
-pub struct FileUpload {
-    multipart: Multipart,
-    declared_length: Option<u64>,
+/// The document upload's body: a PDF, JPEG or PNG in the field `file`.
+pub struct DocumentFile;
+
+impl FileKind for DocumentFile {
+    const DESCRIPTION: &'static str = "A PDF, JPEG or PNG file (decided by its content).";
 }
-
-impl Payload for FileUpload {
-    const CONTENT_TYPE: &'static str = "multipart/form-data";
-
-    fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .get(..Self::CONTENT_TYPE.len())
-            .is_some_and(|t| t.eq_ignore_ascii_case(Self::CONTENT_TYPE))
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            required: vec!["file"],
-            properties: vec![(
-                "file",
-                MetaSchemaRef::Inline(Box::new(MetaSchema {
-                    format: Some("binary"),
-                    description: Some("A PDF, JPEG or PNG file (decided by its content)."),
-                    ..MetaSchema::new("string")
-                })),
-            )],
-            ..MetaSchema::new("object")
-        }))
-    }
-}
-
-impl ParsePayload for FileUpload {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let declared_length = request
-            .header(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.parse().ok());
-        let multipart = Multipart::from_request(request, body).await.map_err(|_| {
-            ApiError::new(&catalogue::UNSUPPORTED_MEDIA_TYPE)
-                .arg("reason", "multipart/form-data with a boundary is required")
-        })?;
-        Ok(FileUpload {
-            multipart,
-            declared_length,
-        })
-    }
-}
-
-poem_openapi::impl_apirequest_for_payload!(FileUpload,);
 
 /// An uploaded document, ready to be attached to an application.
 #[derive(Debug, Clone, Object)]
@@ -128,17 +82,11 @@ impl UploadsApi {
         &self,
         state: poem::web::Data<&AppState>,
         auth: BearerAuth,
-        body: FileUpload,
+        body: FileUpload<DocumentFile>,
     ) -> ApiResult<Uploaded> {
         let citizen = auth.citizen()?;
-        let doc = service::upload(
-            &state,
-            citizen,
-            body.declared_length,
-            body.multipart,
-            OffsetDateTime::now_utc(),
-        )
-        .await?;
+        let field = body.file(state.config.max_upload_bytes).await?;
+        let doc = service::upload(&state, citizen, field, OffsetDateTime::now_utc()).await?;
         Ok(Uploaded::Created(Json(UploadView::from(&doc))))
     }
 }

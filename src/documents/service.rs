@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::{Bytes, BytesMut};
-use poem::web::{Field, Multipart};
+use poem::web::Field;
 use poem_openapi::payload::Binary;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -13,59 +13,13 @@ use uuid::Uuid;
 use super::messages as msg;
 use super::model::{self, Document, DocumentType, SNIFF_LEN};
 use super::store;
-use crate::http::{ApiError, ApiResult, catalogue};
+use crate::http::{ApiError, ApiResult, catalogue, upload};
 use crate::state::AppState;
 use crate::storage::Writer;
 
-/// Bytes read from the body at a time.
-const READ_CHUNK: usize = 64 * 1024;
-/// Room for the multipart headers and boundaries around the file, when judging a declared
-/// `Content-Length` against the file limit.
-pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
-
-pub fn too_large(max: u64) -> ApiError {
-    ApiError::new(&catalogue::PAYLOAD_TOO_LARGE)
-        .arg("limit", max)
-        .field_text("/file", msg::TOO_LARGE, vec![("limit", max.to_string())])
-}
-
-fn truncated() -> ApiError {
-    ApiError::new(&catalogue::INVALID_REQUEST)
-        .arg_text("reason", msg::TRUNCATED)
-        .field_text("/file", msg::TRUNCATED, Vec::new())
-}
-
-fn invalid(text: crate::http::lang::Text) -> ApiError {
-    ApiError::new(&catalogue::VALIDATION_FAILED).field_text("/file", text, Vec::new())
-}
-
-/// `POST /v1/me/uploads`: the `file` field of the body goes to object storage, then its row is
-/// written. A refusal or a failure half-way leaves neither object nor row.
+/// `POST /v1/me/uploads`: the `file` field goes to object storage, then its row is written. A
+/// refusal or a failure half-way leaves neither object nor row.
 pub async fn upload(
-    state: &AppState,
-    citizen: Uuid,
-    declared_length: Option<u64>,
-    mut multipart: Multipart,
-    now: OffsetDateTime,
-) -> ApiResult<Document> {
-    let max = state.config.max_upload_bytes;
-    if declared_length.is_some_and(|n| n > max + MULTIPART_OVERHEAD) {
-        return Err(too_large(max));
-    }
-    loop {
-        let field = multipart.next_field().await.map_err(|_| truncated())?;
-        match field {
-            None => return Err(invalid(msg::MISSING_FILE)),
-            // Other fields are skipped (dropping one reads past it).
-            Some(field) if field.name() == Some("file") => {
-                return store_field(state, citizen, field, now).await;
-            }
-            Some(_) => continue,
-        }
-    }
-}
-
-async fn store_field(
     state: &AppState,
     citizen: Uuid,
     field: Field,
@@ -74,10 +28,7 @@ async fn store_field(
     let max = state.config.max_upload_bytes;
     let file_name = field.file_name().map(str::to_owned);
     let mut reader = Box::pin(field.into_async_read());
-    let head = read_head(&mut reader).await?;
-    if head.is_empty() {
-        return Err(invalid(msg::EMPTY));
-    }
+    let head = upload::read_head(&mut reader, SNIFF_LEN).await?;
     let kind = DocumentType::sniff(&head).ok_or_else(|| {
         ApiError::new(&catalogue::UNSUPPORTED_MEDIA_TYPE)
             .arg_text("reason", msg::NOT_ALLOWED_TYPE)
@@ -118,20 +69,6 @@ async fn store_field(
     Ok(doc)
 }
 
-/// The first bytes of the file, enough to decide its type (fewer only if the file is shorter).
-async fn read_head<R: AsyncRead + Unpin>(reader: &mut R) -> ApiResult<Bytes> {
-    let mut head = BytesMut::with_capacity(READ_CHUNK);
-    while head.len() < SNIFF_LEN {
-        head.reserve(READ_CHUNK);
-        match reader.read_buf(&mut head).await {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => return Err(truncated()),
-        }
-    }
-    Ok(head.freeze())
-}
-
 /// Copies the file to `writer`, counting and hashing; refuses it once it passes `max`.
 async fn copy<R: AsyncRead + Unpin>(
     writer: &mut Writer,
@@ -145,15 +82,15 @@ async fn copy<R: AsyncRead + Unpin>(
     loop {
         size += chunk.len() as u64;
         if size > max {
-            return Err(too_large(max));
+            return Err(upload::too_large(max));
         }
         hasher.update(&chunk);
         writer.write(chunk).await.map_err(ApiError::internal)?;
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::with_capacity(upload::READ_CHUNK);
         match reader.read_buf(&mut buf).await {
             Ok(0) => break,
             Ok(_) => chunk = buf.freeze(),
-            Err(_) => return Err(truncated()),
+            Err(_) => return Err(upload::truncated()),
         }
     }
     Ok((size, hasher.finalize().to_vec()))

@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by every capability: problem details, the message catalogue, language
-//! negotiation and the request pipeline.
+//! negotiation, the request pipeline and multipart file uploads.
 
 pub mod catalogue;
 pub mod cursor;
@@ -8,6 +8,7 @@ pub mod paths;
 pub mod payload;
 pub mod pipeline;
 pub mod problem;
+pub mod upload;
 
 pub use cursor::{Cursor, Page};
 pub use lang::Lang;

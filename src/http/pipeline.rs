@@ -33,8 +33,8 @@ pub struct PipelineSettings {
     /// Base of problem `type` URIs: our public URL without a trailing slash.
     pub base_url: String,
     pub max_body_bytes: usize,
-    /// Routes whose handlers stream the body and enforce limits of their own: the pipeline
-    /// neither buffers nor caps them.
+    /// Routes (templates of `http::paths`) whose handlers stream the body and enforce limits
+    /// of their own: the pipeline neither buffers nor caps them.
     pub streamed_paths: &'static [&'static str],
     pub request_timeout: Duration,
     pub trusted_proxies: Vec<IpNet>,
@@ -93,7 +93,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             // The timeout covers reading the body too, so a client trickling bytes cannot hold
             // a request open forever.
             let handle = async {
-                if !self.settings.streamed_paths.contains(&path.as_str()) {
+                let streamed = |t: &&str| super::paths::matches(t, &path);
+                if !self.settings.streamed_paths.iter().any(streamed) {
                     limit_body(&mut req, self.settings.max_body_bytes).await?;
                 }
                 self.inner.call(req).await.map(IntoResponse::into_response)

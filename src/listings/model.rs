@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::images::ImageName;
+
 /// The six OCOP product groups (Decision 148/QĐ-TTg).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -314,7 +316,8 @@ fn check_ocop(
     })
 }
 
-/// Image URLs given by partners: at most ten, each an absolute `https` URL with a host.
+/// At most ten images: partners' absolute `https` URLs with a host, and references to images
+/// uploaded here (`/v1/images/<name>`).
 fn check_images(images: &[String]) -> Vec<FieldFault> {
     if images.len() > MAX_IMAGES {
         return vec![("/images".into(), "at most 10 images".into())];
@@ -322,7 +325,7 @@ fn check_images(images: &[String]) -> Vec<FieldFault> {
     images
         .iter()
         .enumerate()
-        .filter(|(_, url)| !is_https_url(url))
+        .filter(|(_, url)| !is_https_url(url) && ImageName::of_reference(url).is_none())
         .map(|(i, _)| {
             (
                 format!("/images/{i}"),
@@ -480,6 +483,13 @@ mod tests {
             ),
             (
                 ListingInput {
+                    images: vec!["/v1/images/../../etc/passwd.jpg".into()],
+                    ..valid()
+                },
+                "/images/0",
+            ),
+            (
+                ListingInput {
                     ocop_stars: Some(6),
                     ocop_year: Some(2024),
                     ..valid()
@@ -512,7 +522,10 @@ mod tests {
             ocop_stars: Some(4),
             ocop_year: Some(2023),
             stock: Some(12),
-            images: vec!["https://cdn.example.vn/a.webp".into()],
+            images: vec![
+                "https://cdn.example.vn/a.webp".into(),
+                format!("/v1/images/{}.jpg", "e3".repeat(32)),
+            ],
             ..valid()
         }
         .check()

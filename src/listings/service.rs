@@ -8,6 +8,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::images;
 use super::model::{ListingInput, MAX_BULK_ITEMS, MerchantInput, Status};
 use super::store::{self, BulkItem, Listing, Merchant, Owner, StoreError, Written};
 use super::views::{ListingPatchBody, ListingView};
@@ -72,9 +73,19 @@ pub fn problem(err: StoreError) -> ApiError {
 
 pub use crate::http::payload::to_bytes;
 
-/// A listing's body as every reader gets it, and so the bytes its `ETag` is computed from.
-pub fn listing_bytes(listing: Listing) -> Bytes {
-    to_bytes(&ListingView::from(listing))
+/// A listing's body as every reader gets it, and so the bytes its `ETag` is computed from;
+/// `base` is the public URL our images are served under.
+pub fn listing_bytes(listing: Listing, base: &str) -> Bytes {
+    to_bytes(&ListingView::new(listing, base))
+}
+
+/// Image URLs of ours that a client read and sends back, as the references a listing keeps.
+fn own_images(state: &AppState, input: &mut ListingInput) {
+    let base = state.config.issuer();
+    input.images = std::mem::take(&mut input.images)
+        .into_iter()
+        .map(|url| images::to_reference(base, url))
+        .collect();
 }
 
 /// Whether `If-Match` (absent: no condition) names the current `etag` or `*` (RFC 9110
@@ -91,13 +102,14 @@ pub fn if_match(header: Option<&str>, etag: &str) -> bool {
 /// A published listing's body, from the cache.
 pub async fn public_detail(state: &AppState, id: Uuid) -> ApiResult<(Bytes, Source)> {
     let db = state.db.clone();
+    let base = state.config.issuer().to_string();
     let scope = id.to_string();
     let load = || async move {
         let listing = store::get_public(&db, id)
             .await
             .map_err(problem)?
             .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-        Ok(listing_bytes(listing))
+        Ok(listing_bytes(listing, &base))
     };
     state
         .cache
@@ -127,8 +139,9 @@ pub async fn create(
     state: &AppState,
     owner: Owner,
     merchant_id: Option<Uuid>,
-    input: ListingInput,
+    mut input: ListingInput,
 ) -> ApiResult<Listing> {
+    own_images(state, &mut input);
     let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, merchant_id)
@@ -160,15 +173,15 @@ pub async fn change(
     let before = store::lock_owned(&mut tx, owner, id)
         .await
         .map_err(problem)?;
-    if !if_match(expected, &etag_of(&listing_bytes(before.clone()))) {
+    let base = state.config.issuer();
+    if !if_match(expected, &etag_of(&listing_bytes(before.clone(), base))) {
         return Err(problem(StoreError::Stale));
     }
     let written = match change {
         Change::Patch(patch) => {
-            let fields = patch
-                .apply(before.input())
-                .check()
-                .map_err(|f| problem(StoreError::Invalid(f)))?;
+            let mut input = patch.apply(before.input());
+            own_images(state, &mut input);
+            let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
             store::update_fields(&mut tx, &before, &fields).await
         }
         Change::Status(to) => {
@@ -195,7 +208,10 @@ pub async fn bulk(
     }
     let items = items
         .into_iter()
-        .map(|(external_id, status, input)| bulk_item(external_id, status, input))
+        .map(|(external_id, status, mut input)| {
+            own_images(state, &mut input);
+            bulk_item(external_id, status, input)
+        })
         .collect();
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, None)

@@ -41,7 +41,7 @@ impl OpsListingsApi {
             .0
             .audit(&state, req, "listing_hidden", id.0.to_string(), details)
             .await;
-        Ok(Json(listing.into()))
+        Ok(Json(ListingView::new(listing, state.config.issuer())))
     }
 
     /// Unhide a listing
@@ -66,6 +66,6 @@ impl OpsListingsApi {
             .0
             .audit(&state, req, "listing_unhidden", id.0.to_string(), details)
             .await;
-        Ok(Json(listing.into()))
+        Ok(Json(ListingView::new(listing, state.config.issuer())))
     }
 }

@@ -1,4 +1,4 @@
-//! Object storage for uploaded documents: a local directory by default, S3-compatible storage
+//! Object storage for uploaded documents and listing images: a local directory by default, S3-compatible storage
 //! when configured, so that every replica reads the files any of them wrote.
 //!
 //! Writes go through multipart uploads: the local directory stages them in a temporary file
@@ -107,6 +107,31 @@ impl Storage {
             .boxed())
     }
 
+    /// Writes a small object in one piece: visible under `key`, whole, once this returns.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> anyhow::Result<()> {
+        self.store.put(&self.path(key), bytes.into()).await?;
+        Ok(())
+    }
+
+    /// The object's bytes as a stream with their length, or `None` when there is no object
+    /// under `key`.
+    pub async fn get_if_exists(
+        &self,
+        key: &str,
+    ) -> anyhow::Result<Option<(BoxStream<'static, std::io::Result<Bytes>>, u64)>> {
+        let got = match self.store.get(&self.path(key)).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let size = got.meta.size;
+        let stream = got
+            .into_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other))
+            .boxed();
+        Ok(Some((stream, size)))
+    }
+
     /// Removes `key`; an object already gone is not an error.
     pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
         match self.store.delete(&self.path(key)).await {
@@ -167,6 +192,7 @@ mod tests {
         w.write(Bytes::from_static(b"hello ")).await.unwrap();
         w.write(Bytes::from_static(b"world")).await.unwrap();
         w.finish().await.unwrap();
+        assert!(dir.join("a").join("two").is_file());
         let mut got = Vec::new();
         let mut stream = storage.get("a/two").await.unwrap();
         while let Some(chunk) = stream.next().await {
@@ -179,6 +205,15 @@ mod tests {
         );
         storage.delete("a/two").await.unwrap();
         assert!(!storage.exists("a/two").await.unwrap());
+        assert!(storage.get_if_exists("a/two").await.unwrap().is_none());
+
+        storage
+            .put("b/three", Bytes::from_static(b"whole"))
+            .await
+            .unwrap();
+        let (mut stream, size) = storage.get_if_exists("b/three").await.unwrap().unwrap();
+        assert_eq!(size, 5);
+        assert_eq!(stream.next().await.unwrap().unwrap(), "whole");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

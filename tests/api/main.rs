@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod identity;
 mod keys;
+mod listing_images;
 mod listings_api;
 mod listings_search;
 mod online_flow;

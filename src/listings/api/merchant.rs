@@ -54,7 +54,7 @@ impl MerchantListingsApi {
         let owner = service::owner(&state, &auth).await?;
         let merchant_id = body.0.merchant_id;
         let listing = service::create(&state, owner, merchant_id, body.0.fields.into()).await?;
-        Ok(ListingWritten::created(listing))
+        Ok(ListingWritten::created(&state, listing))
     }
 
     /// Change a listing
@@ -151,5 +151,5 @@ async fn write(
 ) -> ApiResult<ListingWritten> {
     let owner = service::owner(state, auth).await?;
     let listing = service::change(state, owner, id, req.header("if-match"), change).await?;
-    Ok(ListingWritten::ok(listing))
+    Ok(ListingWritten::ok(state, listing))
 }

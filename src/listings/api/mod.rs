@@ -18,9 +18,11 @@ use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
+mod images;
 mod merchant;
 mod public;
 
+pub use images::ListingImagesApi;
 pub use merchant::MerchantListingsApi;
 pub use public::PublicListingsApi;
 
@@ -50,15 +52,15 @@ pub enum ListingWritten {
 }
 
 impl ListingWritten {
-    fn created(listing: Listing) -> Self {
+    fn created(state: &AppState, listing: Listing) -> Self {
         let location = format!("/v1/listings/{}", listing.id);
-        let bytes = service::listing_bytes(listing);
+        let bytes = service::listing_bytes(listing, state.config.issuer());
         let etag = etag_of(&bytes);
         ListingWritten::Created(JsonBytes::new(bytes), etag, location)
     }
 
-    fn ok(listing: Listing) -> Self {
-        let bytes = service::listing_bytes(listing);
+    fn ok(state: &AppState, listing: Listing) -> Self {
+        let bytes = service::listing_bytes(listing, state.config.issuer());
         let etag = etag_of(&bytes);
         ListingWritten::Ok(JsonBytes::new(bytes), etag)
     }

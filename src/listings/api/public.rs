@@ -79,6 +79,7 @@ impl PublicListingsApi {
         };
         let key = format!("{query:?}");
         let db = state.db.clone();
+        let base = state.config.issuer().to_string();
         let (bytes, _) = state
             .cache
             .get_or_load_scoped(
@@ -88,7 +89,7 @@ impl PublicListingsApi {
                 service::SEARCH_TTL,
                 || async move {
                     let page = store::search(&db, &query).await.map_err(service::problem)?;
-                    Ok::<_, ApiError>(service::to_bytes(&ListingPage::from(page)))
+                    Ok::<_, ApiError>(service::to_bytes(&ListingPage::new(page, &base)))
                 },
             )
             .await?;
@@ -127,7 +128,10 @@ impl PublicListingsApi {
             .await
             .map_err(service::problem)?
         {
-            Some(listing) => Ok(answer(req, service::listing_bytes(listing), PRIVATE_CACHE)),
+            Some(listing) => {
+                let bytes = service::listing_bytes(listing, state.config.issuer());
+                Ok(answer(req, bytes, PRIVATE_CACHE))
+            }
             None => Err(err),
         }
     }

@@ -23,7 +23,9 @@ pub struct ListingFieldsBody {
     /// Default: the merchant's commune.
     pub commune_code: Option<String>,
     pub stock: Option<i64>,
-    /// At most 10 `https://` URLs.
+    /// At most 10: `https://` URLs, or the URLs of images uploaded here as a listing shows
+    /// them (to keep, reorder or drop them). Uploading adds one with
+    /// `POST /v1/listings/{id}/images`.
     pub images: Option<Vec<String>>,
 }
 

@@ -27,8 +27,12 @@ pub struct ListingView {
     #[oai(nullable)]
     pub stock: Option<i32>,
     pub status: StatusName,
-    /// Image URLs (HTTPS).
+    /// Image URLs: those uploaded with `POST /v1/listings/{id}/images` (served by us under
+    /// `/v1/images/`, with long cache lifetimes) and partners' HTTPS URLs, in order.
     pub images: Vec<String>,
+    /// A small version of each image, in the same order, for list views: ours for uploaded
+    /// images (at most 320 px on the long side), the image itself for a partner's URL.
+    pub thumbnails: Vec<String>,
     #[oai(nullable)]
     pub published_at: Option<OffsetDateTime>,
     pub updated_at: OffsetDateTime,
@@ -49,16 +53,33 @@ impl Example for ListingView {
             commune_code: "22210".into(),
             stock: Some(120),
             status: StatusName::Published,
-            images: vec!["https://cdn.example.vn/banh-trang.webp".into()],
+            images: vec![
+                "https://motcua.example.vn/v1/images/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.jpg".into(),
+            ],
+            thumbnails: vec![
+                "https://motcua.example.vn/v1/images/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08-thumb.jpg".into(),
+            ],
             published_at: Some(OffsetDateTime::UNIX_EPOCH),
             updated_at: OffsetDateTime::UNIX_EPOCH,
         }
     }
 }
 
-impl From<store::Listing> for ListingView {
-    fn from(l: store::Listing) -> Self {
+impl ListingView {
+    /// The listing as the API shows it; `base` is the public URL our own images are served
+    /// under.
+    pub fn new(l: store::Listing, base: &str) -> Self {
         let status = l.status().into();
+        let thumbnails = l
+            .images
+            .iter()
+            .map(|i| images::thumbnail_url(base, i))
+            .collect();
+        let images = l
+            .images
+            .iter()
+            .map(|i| images::public_url(base, i))
+            .collect();
         ListingView {
             id: l.id,
             merchant_id: l.merchant_id,
@@ -72,7 +93,8 @@ impl From<store::Listing> for ListingView {
             commune_code: l.commune_code,
             stock: l.stock,
             status,
-            images: l.images,
+            images,
+            thumbnails,
             published_at: l.published_at,
             updated_at: l.updated_at,
         }
@@ -112,10 +134,15 @@ impl Example for ListingPage {
     }
 }
 
-impl From<store::SearchPage> for ListingPage {
-    fn from(p: store::SearchPage) -> Self {
+impl ListingPage {
+    /// A page of search results; `base` as for [`ListingView::new`].
+    pub fn new(p: store::SearchPage, base: &str) -> Self {
         ListingPage {
-            items: p.items.into_iter().map(ListingView::from).collect(),
+            items: p
+                .items
+                .into_iter()
+                .map(|l| ListingView::new(l, base))
+                .collect(),
             next_cursor: p.next_cursor,
             facets: p.facets.map(|f| {
                 f.into_iter()

@@ -7,6 +7,7 @@ use poem_openapi::{Enum, Object};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::images;
 use super::model::{Category, ListingInput, MerchantInput, MerchantKind, Status};
 use super::store;
 
