@@ -124,6 +124,7 @@ impl Application {
         );
         revocations.spawn_subscriber();
         crate::sessions::spawn_reply_sweeper(db.clone(), config.refresh_grace);
+        crate::dossiers::spawn_idempotency_sweeper(db.clone());
         revocations.spawn_poller();
         let tokens = Tokens::new(keyring, config.issuer(), config.access_token_ttl);
         crate::audit::chain::spawn_checkpointer(
@@ -236,6 +237,7 @@ struct Services {
 fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
     let config = &state.config;
     let api = openapi_service();
+    let body_schemas = Arc::new(crate::http::fields::BodySchemas::from_openapi(&api.spec()));
     let cors = Cors::new()
         .allow_origins(config.cors_origins.iter().map(String::as_str))
         .allow_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
@@ -285,6 +287,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
             request_timeout: config.request_timeout,
             trusted_proxies: config.trusted_proxies.clone(),
             hsts: config.public_url.scheme() == "https",
+            body_schemas,
         }))
         .boxed()
 }

@@ -86,6 +86,13 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
         return Ok(());
     }
     let mut tx = db.begin().await?;
+    append_in(&mut tx, events).await?;
+    tx.commit().await
+}
+
+/// Appends entries in the caller's transaction, which then holds the chain's lock until it
+/// ends: call it last, just before committing.
+pub(super) async fn append_in(tx: &mut sqlx::PgConnection, events: &[Event]) -> sqlx::Result<()> {
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
@@ -153,7 +160,7 @@ pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
     )
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// The last entry's position and hash.

@@ -287,6 +287,13 @@ impl AuditLog {
     }
 }
 
+/// Appends an entry in the caller's transaction: what it records and the entry are committed
+/// together or not at all. The transaction holds the chain's lock from here to its end, so call
+/// it as the transaction's last statement.
+pub async fn record_in(tx: &mut sqlx::PgConnection, event: Event) -> sqlx::Result<()> {
+    chain::append_in(tx, std::slice::from_ref(&event)).await
+}
+
 /// Appends an entry directly (the command line, which has no server running).
 pub async fn record(db: &PgPool, event: Event) {
     store(db, std::slice::from_ref(&event)).await;

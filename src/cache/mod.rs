@@ -231,6 +231,51 @@ impl Cache {
         }
     }
 
+    /// Invalidates every scope of a namespace (every citizen's entries, say) and the namespace
+    /// itself, on every instance: one `INCR` per scope's version found by `SCAN`. Costs a walk
+    /// of the keyspace, so it is for rare events (an edit of the holiday table), not for writes
+    /// on the hot path.
+    pub async fn invalidate_every_scope(&self, ns: Namespace) {
+        self.invalidate(ns).await;
+        let pattern = format!(
+            "{}cache:{{{}:*}}:version",
+            glob_escape(self.redis.prefix()),
+            glob_escape(ns.0)
+        );
+        let result = self
+            .redis
+            .run(|mut conn| async move {
+                let mut cursor = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    let mut pipe = redis::pipe();
+                    for key in &keys {
+                        pipe.incr(key, 1).ignore();
+                    }
+                    if !keys.is_empty() {
+                        pipe.query_async::<()>(&mut conn).await?;
+                    }
+                    if next == 0 {
+                        return Ok(());
+                    }
+                    cursor = next;
+                }
+            })
+            .await;
+        if let Err(err) = result {
+            tracing::error!(namespace = ns.0, error = %err, "cache invalidation failed");
+            metrics::counter!("motcua_cache_invalidation_failures_total", "namespace" => ns.0)
+                .increment(1);
+        }
+    }
+
     async fn lookup(&self, ns: Namespace, scope: &str, key: &str) -> Lookup {
         let version_key = self.version_key(ns, scope);
         let entry_prefix = self.entry_prefix(ns, scope);
@@ -333,6 +378,18 @@ fn tag(ns: Namespace, scope: &str) -> String {
         "" => ns.0.to_string(),
         scope => format!("{}:{scope}", ns.0),
     }
+}
+
+/// Text matched literally by a `SCAN MATCH` pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 fn count(ns: Namespace, result: &'static str) {

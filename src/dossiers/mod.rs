@@ -36,3 +36,31 @@ pub type DossierApis = (
     PublicDossiersApi,
     HolidaysApi,
 );
+
+/// Deletes idempotency keys past their lifetime, every ten minutes on every replica (each sweep
+/// is idempotent and bounded, so replicas racing do no harm).
+pub fn spawn_idempotency_sweeper(db: sqlx::PgPool) {
+    const BATCH: i64 = 10_000;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(std::time::Duration::from_secs(600));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            // Batches keep each statement short; a backlog goes in one tick.
+            loop {
+                match store::sweep_idempotency_keys(&db, BATCH).await {
+                    Ok(n) if n as i64 == BATCH => continue,
+                    Ok(0) => break,
+                    Ok(n) => {
+                        tracing::debug!(deleted = n, "expired idempotency keys swept");
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "sweeping idempotency keys failed");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}

@@ -13,6 +13,7 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
 
 use super::catalogue;
+use super::fields::{self, BodySchemas};
 use super::lang::Lang;
 use super::problem::{ApiError, ProblemContext};
 
@@ -40,6 +41,8 @@ pub struct PipelineSettings {
     pub trusted_proxies: Vec<IpNet>,
     /// Send `Strict-Transport-Security` (the public URL is https).
     pub hsts: bool,
+    /// The operations' body schemas, to name the fields of a body that does not parse.
+    pub body_schemas: Arc<BodySchemas>,
 }
 
 pub struct RequestPipeline(Arc<PipelineSettings>);
@@ -90,12 +93,14 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             route = tracing::field::Empty,
         );
         async move {
+            // The body as read, kept to name the fields of one that does not parse.
+            let mut body = None;
             // The timeout covers reading the body too, so a client trickling bytes cannot hold
             // a request open forever.
             let handle = async {
                 let streamed = |t: &&str| super::paths::matches(t, &path);
                 if !self.settings.streamed_paths.iter().any(streamed) {
-                    limit_body(&mut req, self.settings.max_body_bytes).await?;
+                    body = limit_body(&mut req, self.settings.max_body_bytes).await?;
                 }
                 self.inner.call(req).await.map(IntoResponse::into_response)
             };
@@ -105,13 +110,18 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                     .arg("seconds", self.settings.request_timeout.as_secs())
                     .into()),
             };
+            let sent = Sent {
+                method: &method,
+                path: &path,
+                body: body.as_deref(),
+            };
             let ctx = ProblemContext {
                 base_url: &self.settings.base_url,
                 request_id: &request_id,
                 path: &path,
                 lang,
             };
-            let (route, mut response) = self.respond(outcome, &method, &ctx);
+            let (route, mut response) = self.respond(outcome, &sent, &ctx);
             let route: &str = route
                 .as_deref()
                 .filter(|r| !r.is_empty())
@@ -138,7 +148,7 @@ impl<E> PipelineEndpoint<E> {
     fn respond(
         &self,
         outcome: poem::Result<Response>,
-        method: &Method,
+        sent: &Sent<'_>,
         ctx: &ProblemContext<'_>,
     ) -> (Option<Arc<str>>, Response) {
         match outcome {
@@ -152,7 +162,7 @@ impl<E> PipelineEndpoint<E> {
                     true => None,
                     false => err.data::<PathPattern>().map(|p| p.0.clone()),
                 };
-                let api_error = classify(err, method, self.settings.max_body_bytes);
+                let api_error = classify(err, sent, &self.settings);
                 if let Some(source) = api_error.source() {
                     tracing::error!(error = format!("{source:#}"), "request failed");
                 }
@@ -232,25 +242,28 @@ pub fn forwarded_client(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[Ip
     client
 }
 
-/// Enforces the body limit: by `Content-Length` when present, else by reading at most the limit.
-async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
+/// Enforces the body limit: by `Content-Length` when present, and by reading at most the limit;
+/// the body read, if any.
+async fn limit_body(req: &mut Request, max: usize) -> poem::Result<Option<bytes::Bytes>> {
     let too_large = || ApiError::new(&catalogue::PAYLOAD_TOO_LARGE).arg("limit", max);
     if let Some(length) = req.header(header::CONTENT_LENGTH) {
-        return match length.parse::<u64>() {
-            Ok(n) if n > max as u64 => Err(too_large().into()),
-            Ok(_) => Ok(()),
-            Err(_) => Err(ApiError::new(&catalogue::INVALID_REQUEST)
-                .arg("reason", "invalid Content-Length")
-                .into()),
-        };
-    }
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return Ok(());
+        match length.parse::<u64>() {
+            Ok(n) if n > max as u64 => return Err(too_large().into()),
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(_) => {
+                return Err(ApiError::new(&catalogue::INVALID_REQUEST)
+                    .arg("reason", "invalid Content-Length")
+                    .into());
+            }
+        }
+    } else if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(None);
     }
     match req.take_body().into_bytes_limit(max).await {
         Ok(bytes) => {
-            req.set_body(bytes);
-            Ok(())
+            req.set_body(bytes.clone());
+            Ok(Some(bytes))
         }
         Err(ReadBodyError::PayloadTooLarge) => Err(too_large().into()),
         Err(err) => Err(ApiError::new(&catalogue::INVALID_REQUEST)
@@ -259,12 +272,20 @@ async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
     }
 }
 
+/// What the caller sent, as far as a problem about it needs.
+struct Sent<'a> {
+    method: &'a Method,
+    path: &'a str,
+    body: Option<&'a [u8]>,
+}
+
 /// Turns any error raised while handling a request into the problem the caller sees.
-fn classify(err: poem::Error, method: &Method, max_body: usize) -> ApiError {
+fn classify(err: poem::Error, sent: &Sent<'_>, settings: &PipelineSettings) -> ApiError {
     use poem_openapi::error::{
         AuthorizationError, ContentTypeError, ParseMultipartError, ParseParamError, ParsePathError,
         ParseRequestPayloadError,
     };
+    let (method, max_body) = (sent.method, settings.max_body_bytes);
     let err = match err.downcast::<ApiError>() {
         Ok(api) => return api,
         Err(err) => err,
@@ -287,19 +308,26 @@ fn classify(err: poem::Error, method: &Method, max_body: usize) -> ApiError {
     if let Some(e) = err.downcast_ref::<ContentTypeError>() {
         return ApiError::new(&catalogue::UNSUPPORTED_MEDIA_TYPE).arg("reason", e);
     }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return payload_problem(&e.reason, sent, &settings.body_schemas);
+    }
     // Parse failures describe the caller's input (field names, expected types): safe to show.
-    let reason = if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
-        Some(e.reason.clone())
-    } else if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        Some(format!("parameter `{}`: {}", e.name, e.reason))
-    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
-        Some(format!("path `{}`: {}", e.name, e.reason))
+    let param = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Some((e.name.to_string(), &e.reason))
     } else {
-        err.downcast_ref::<ParseMultipartError>()
-            .map(|e| e.reason.clone())
+        err.downcast_ref::<ParsePathError>().map(|e| {
+            // A path parameter that does not parse is named by its position.
+            let name = settings.body_schemas.path_param(method, sent.path, e.name);
+            (name.unwrap_or_else(|| e.name.to_string()), &e.reason)
+        })
     };
-    if let Some(reason) = reason {
-        return ApiError::new(&catalogue::INVALID_REQUEST).arg("reason", reason);
+    if let Some((name, detail)) = param {
+        return ApiError::new(&catalogue::INVALID_REQUEST)
+            .arg("reason", format!("parameter `{name}`: {detail}"))
+            .field(name, detail.as_str());
+    }
+    if let Some(e) = err.downcast_ref::<ParseMultipartError>() {
+        return ApiError::new(&catalogue::INVALID_REQUEST).arg("reason", &e.reason);
     }
     let status = err.status();
     if status.is_server_error() {
@@ -307,6 +335,24 @@ fn classify(err: poem::Error, method: &Method, max_body: usize) -> ApiError {
     }
     tracing::debug!(error = %err, "client error without a problem type");
     ApiError::new(&catalogue::HTTP_ERROR).arg("status", status.as_u16())
+}
+
+/// A body that did not parse: the parser's reason, and each offending field in `errors[]`.
+fn payload_problem(reason: &str, sent: &Sent<'_>, schemas: &BodySchemas) -> ApiError {
+    let mut problem = ApiError::new(&catalogue::INVALID_REQUEST).arg("reason", reason);
+    let located = match sent.body {
+        Some(body) => schemas.locate(sent.method, sent.path, body),
+        None => Vec::new(),
+    };
+    if located.is_empty()
+        && let Some(name) = fields::named_in(reason)
+    {
+        problem = problem.field_text(format!("/{name}"), fields::INVALID, Vec::new());
+    }
+    for issue in located {
+        problem = problem.field_text(issue.pointer, issue.text, issue.args);
+    }
+    problem
 }
 
 fn decorate(response: &mut Response, request_id: &str, path: &str, hsts: bool) {

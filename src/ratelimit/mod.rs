@@ -50,7 +50,8 @@ pub enum Caller {
 }
 
 impl Caller {
-    fn bucket(&self) -> String {
+    /// The name of the caller's budget; an address's stands for its whole IPv6 /64.
+    pub fn bucket(&self) -> String {
         match self {
             Caller::Client(id) => format!("client:{id}"),
             Caller::CitizenViaClient { client_id, sub } => format!("client:{client_id}:{sub}"),
@@ -263,27 +264,49 @@ impl RateLimiter {
         let bucket = caller.bucket();
         let decision = self.evaluate(&bucket, quota, true).await;
         if !decision.allowed {
-            metrics::counter!("motcua_rate_limited_total").increment(1);
-            // Sampled: one entry per caller per minute across replicas.
-            if self
-                .inner
-                .audit
-                .first_this_minute(&format!("rl|{bucket}"))
-                .await
-            {
-                let mut event = Event::new("rate_limited", Outcome::Failure)
-                    .details(serde_json::json!({ "limit_per_min": quota.per_min }))
-                    .facts(facts);
-                if let Some(client_id) = caller.client_id() {
-                    event = event.client(client_id);
-                }
-                if let Caller::CitizenViaClient { sub, .. } = caller {
-                    event = event.actor(sub.clone());
-                }
-                self.inner.audit.record(event).await;
-            }
+            self.refused(&bucket, quota, Some(caller), facts).await;
         }
         decision
+    }
+
+    /// Counts one request against a budget of its own, besides the caller's: an endpoint open
+    /// to guessing keeps a tighter one, per address or per thing guessed at. `bucket` names it
+    /// (`lookup:ip:…`, say); refusals are audited like the callers' own.
+    pub async fn check_budget(&self, bucket: &str, quota: Quota, facts: &RequestFacts) -> Decision {
+        let decision = self.evaluate(bucket, quota, true).await;
+        if !decision.allowed {
+            self.refused(bucket, quota, None, facts).await;
+        }
+        decision
+    }
+
+    async fn refused(
+        &self,
+        bucket: &str,
+        quota: Quota,
+        caller: Option<&Caller>,
+        facts: &RequestFacts,
+    ) {
+        metrics::counter!("motcua_rate_limited_total").increment(1);
+        // Sampled: one entry per budget per minute across replicas.
+        if !self
+            .inner
+            .audit
+            .first_this_minute(&format!("rl|{bucket}"))
+            .await
+        {
+            return;
+        }
+        let mut event = Event::new("rate_limited", Outcome::Failure)
+            .details(serde_json::json!({ "limit_per_min": quota.per_min, "budget": bucket }))
+            .facts(facts);
+        if let Some(client_id) = caller.and_then(Caller::client_id) {
+            event = event.client(client_id);
+        }
+        if let Some(Caller::CitizenViaClient { sub, .. }) = caller {
+            event = event.actor(sub.clone());
+        }
+        self.inner.audit.record(event).await;
     }
 
     /// Whether `caller` has budget left, without spending any: the token endpoint asks this of

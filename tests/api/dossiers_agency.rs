@@ -506,3 +506,207 @@ async fn the_first_answer_kept_for_retries_holds_no_lookup_pin_in_clear() {
     let retry: Value = send().await.json().await.unwrap();
     assert_eq!(retry, first);
 }
+
+/// The dossier as its agency sees it, with the rows that hang off it: what a refused write must
+/// leave as it was.
+async fn snapshot(rig: &Rig, code: &str) -> (Value, i64, i64) {
+    let mut view = ok(rig
+        .get(&rig.agency, &format!("/v1/agency/dossiers/{code}"))
+        .await)
+    .await;
+    // The clock's share, not the dossier's.
+    view.as_object_mut().unwrap().remove("working_days_left");
+    let count = |table: &str| {
+        let sql = format!("SELECT count(*) FROM {table} WHERE dossier_code = '{code}'");
+        async move { rig.count(&sql).await }
+    };
+    (
+        view,
+        count("dossier_events").await,
+        count("notifications").await,
+    )
+}
+
+async fn refused_naming(response: reqwest::Response, status: StatusCode, slug: &str) -> Value {
+    let body = problem(response, status).await;
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/problems/{slug}")),
+        "{body}"
+    );
+    body
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_leaves_the_dossier_as_it_was() {
+    let rig = Rig::start().await;
+    let code = rig.register(LAN_ID_NUMBER).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = snapshot(&rig, &code).await;
+    let on = |what: &str| format!("/v1/agency/dossiers/{code}/{what}");
+    let cases = [
+        // A date that is not one, in an apology and in result details.
+        (
+            on("apologies"),
+            json!({"revised_due_at": "2026-13-01T09:00:00+07:00", "reason": "Cần xác minh"}),
+            "/revised_due_at",
+        ),
+        (
+            on("apologies"),
+            json!({"revised_due_at": "next week", "reason": "Cần xác minh"}),
+            "/revised_due_at",
+        ),
+        (
+            on("transitions"),
+            json!({"to": "processing", "result": {"outcome": "granted", "signed_at": "hôm qua"}}),
+            "/result/signed_at",
+        ),
+        (
+            on("result"),
+            json!({"outcome": "granted", "signed_at": "2026-02-30T10:00:00Z"}),
+            "/signed_at",
+        ),
+        // A status or an outcome that does not exist.
+        (on("transitions"), json!({"to": "finished"}), "/to"),
+        (on("result"), json!({"outcome": "approved"}), "/outcome"),
+        // The wrong type, and a string over its length.
+        (
+            on("transitions"),
+            json!({"to": "processing", "note": ["bước tiếp"]}),
+            "/note",
+        ),
+        (
+            on("transfers"),
+            json!({"from": "x".repeat(301), "to": "Phòng Tư pháp"}),
+            "/from",
+        ),
+        (
+            on("apologies"),
+            json!({"reason": "Cần xác minh"}),
+            "/revised_due_at",
+        ),
+    ];
+    for (path, body, pointer) in cases {
+        let response = rig.post(&rig.agency, &path, body.clone(), None).await;
+        let refused = refused_naming(response, StatusCode::BAD_REQUEST, "invalid-request").await;
+        let errors = refused["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{refused}"));
+        assert!(
+            errors.iter().any(|e| e["pointer"] == pointer),
+            "{path} {body}: {refused}"
+        );
+        assert_eq!(snapshot(&rig, &code).await, before, "{path} {body}");
+    }
+
+    // Over the 1 MiB limit: 413 before anything is parsed.
+    let oversized = rig
+        .post(
+            &rig.agency,
+            &on("transitions"),
+            json!({"to": "processing", "note": "x".repeat(1024 * 1024 + 1)}),
+            None,
+        )
+        .await;
+    refused_naming(
+        oversized,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+    )
+    .await;
+    assert_eq!(snapshot(&rig, &code).await, before);
+
+    // A code that is not `{agency code}-{yyMMdd}-{NNNN}` names the parameter, on writes and reads.
+    let agency = &rig.agency_code;
+    for bad in [
+        "not-a-code".to_string(),
+        format!("{agency}-2604-0001"),
+        format!("{agency}-260401-01"),
+        format!("{agency}-260401-0001-1"),
+    ] {
+        let write = rig
+            .post(
+                &rig.agency,
+                &format!("/v1/agency/dossiers/{bad}/transitions"),
+                json!({"to": "processing"}),
+                None,
+            )
+            .await;
+        let refused = refused_naming(write, StatusCode::BAD_REQUEST, "invalid-request").await;
+        assert_eq!(refused["errors"][0]["pointer"], "code", "{bad}: {refused}");
+        let read = rig
+            .get(&rig.agency, &format!("/v1/agency/dossiers/{bad}"))
+            .await;
+        let refused = refused_naming(read, StatusCode::BAD_REQUEST, "invalid-request").await;
+        assert_eq!(refused["errors"][0]["pointer"], "code", "{bad}: {refused}");
+    }
+    assert_eq!(snapshot(&rig, &code).await, before);
+    assert_eq!(rig.count("SELECT count(*) FROM dossiers").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_bulk_imports_across_two_agencies_number_each_agency_without_gaps() {
+    let rig = Rig::start().await;
+    // The judicial-record office, besides the ward of the rig's procedure.
+    let (justice, justice_procedure) = ("000.00.20.H15", "2.000488");
+    let both = crate::dossiers_api::agency_token(
+        &rig.app,
+        vec![rig.agency_code.clone(), justice.to_string()],
+        "dossiers:write",
+    )
+    .await;
+    let bulk = |base: u32, procedures: &[&str]| {
+        let items: Vec<Value> = (0..6)
+            .map(|n| {
+                let procedure = procedures[n as usize % procedures.len()];
+                item(procedure, &format!("0541900{:05}", base + n))
+            })
+            .collect();
+        rig.post(
+            &both,
+            "/v1/agency/dossiers/bulk",
+            json!({"items": items}),
+            None,
+        )
+    };
+    let (a, b, c, d) = tokio::join!(
+        bulk(0, &[PROCEDURE]),
+        bulk(100, &[justice_procedure]),
+        bulk(200, &[PROCEDURE, justice_procedure]),
+        bulk(300, &[justice_procedure, PROCEDURE]),
+    );
+    for response in [a, b, c, d] {
+        assert_eq!(ok(response).await["created"], 6);
+    }
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT agency_code, code FROM dossiers ORDER BY code")
+            .fetch_all(&rig.app.state.db)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 24);
+    // Per agency and day (a run may straddle midnight): numbered 1, 2, 3… with no gap or twin.
+    let mut numbered: std::collections::BTreeMap<String, Vec<u32>> = Default::default();
+    for (agency, code) in &rows {
+        let (prefix, seq) = code.rsplit_once('-').unwrap();
+        assert!(prefix.starts_with(agency.as_str()), "{code} of {agency}");
+        numbered
+            .entry(prefix.to_string())
+            .or_default()
+            .push(seq.parse().unwrap());
+    }
+    let mut per_agency: std::collections::BTreeMap<String, usize> = Default::default();
+    for (prefix, mut seqs) in numbered {
+        seqs.sort();
+        let n = seqs.len() as u32;
+        assert_eq!(seqs, (1..=n).collect::<Vec<u32>>(), "{prefix}");
+        *per_agency
+            .entry(prefix.split('-').next().unwrap().to_string())
+            .or_default() += n as usize;
+    }
+    assert_eq!(per_agency[&rig.agency_code], 12);
+    assert_eq!(per_agency[justice], 12);
+}

@@ -44,12 +44,18 @@ impl Rig {
     }
 
     pub(crate) async fn start_with(proxied: bool) -> Rig {
+        Self::start_configured(proxied, Vec::new()).await
+    }
+
+    /// With extra configuration (`MOTCUA_TRUSTED_PROXIES`, say).
+    pub(crate) async fn start_configured(proxied: bool, env: Vec<(&'static str, String)>) -> Rig {
         let postgres = match proxied {
             true => Some(crate::helpers::postgres_proxy().await),
             false => None,
         };
         let app = TestApp::spawn_with(crate::helpers::Options {
             postgres_addr: postgres.as_ref().map(|p| p.addr),
+            env,
             ..Default::default()
         })
         .await;
@@ -440,10 +446,19 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
         .await;
     let refused = problem(elsewhere, StatusCode::FORBIDDEN).await;
     assert_eq!(refused["errors"][0]["pointer"], "/agency_code", "{refused}");
+    // A code that is not `{agency code}-{yyMMdd}-{NNNN}` is the caller's mistake, named.
     let malformed = rig
         .transition(&rig.agency, "not-a-code", "processing")
         .await;
-    problem(malformed, StatusCode::NOT_FOUND).await;
+    let malformed = problem(malformed, StatusCode::BAD_REQUEST).await;
+    assert!(
+        malformed["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/invalid-request"),
+        "{malformed}"
+    );
+    assert_eq!(malformed["errors"][0]["pointer"], "code", "{malformed}");
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers")
         .fetch_one(&rig.app.state.db)
         .await
@@ -481,6 +496,168 @@ async fn the_public_lookup_answers_alike_for_an_unknown_code_and_a_wrong_pin() {
     let b = strip(problem(unknown, StatusCode::NOT_FOUND).await);
     assert_eq!(a, b);
     assert!(!a.to_string().contains(code));
+}
+
+async fn lookup_from(rig: &Rig, address: &str, code: &str, pin: &str) -> reqwest::Response {
+    rig.app
+        .client
+        .post(rig.app.url("/v1/dossiers/lookup"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"code": code, "pin": pin}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_lookup_refused(response: reqwest::Response) {
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let refused = problem(response, StatusCode::TOO_MANY_REQUESTS).await;
+    assert!(
+        refused["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/problems/rate-limited"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn the_public_lookup_has_budgets_of_its_own_per_address_and_per_code() {
+    let rig = Rig::start_configured(
+        false,
+        vec![("MOTCUA_TRUSTED_PROXIES", "127.0.0.1/32".to_string())],
+    )
+    .await;
+    let registered = rig.register(LAN_ID_NUMBER).await;
+    let code = registered["code"].as_str().unwrap();
+
+    // One code from many addresses: five guesses a minute in all, then even the right PIN waits.
+    for n in 1..=5 {
+        let guess = lookup_from(&rig, &format!("198.51.100.{n}"), code, "00000000").await;
+        problem(guess, StatusCode::NOT_FOUND).await;
+    }
+    assert_lookup_refused(lookup_from(&rig, "198.51.100.6", code, "00000000").await).await;
+    let pin = registered["lookup_pin"].as_str().unwrap();
+    assert_lookup_refused(lookup_from(&rig, "198.51.100.7", code, pin).await).await;
+
+    // One address trying many codes: ten a minute.
+    let unknown = |n: u32| format!("{}-991231-{n:04}", rig.agency_code);
+    for n in 1..=10 {
+        let miss = lookup_from(&rig, "203.0.113.7", &unknown(n), "00000000").await;
+        problem(miss, StatusCode::NOT_FOUND).await;
+    }
+    assert_lookup_refused(lookup_from(&rig, "203.0.113.7", &unknown(11), "00000000").await).await;
+    // Another address is not held back by it.
+    let other = lookup_from(&rig, "203.0.113.8", &unknown(12), "00000000").await;
+    problem(other, StatusCode::NOT_FOUND).await;
+
+    // Refusals are audited like every rate-limit refusal.
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT details->>'budget' FROM audit_log WHERE action = 'rate_limited' ORDER BY id",
+    )
+    .fetch_all(&rig.app.state.db)
+    .await
+    .unwrap();
+    assert!(
+        audited.contains(&format!("lookup:code:{code}")),
+        "{audited:?}"
+    );
+    assert!(
+        audited.contains(&"lookup:ip:203.0.113.7".to_string()),
+        "{audited:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_next_read_after_an_apology_or_a_registration_shows_it() {
+    let rig = Rig::start().await;
+    let citizen = rig.citizen().await;
+    let first = rig.register(LAN_ID_NUMBER).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = |path: String| {
+        let request = rig.app.client.get(rig.app.url(&path)).bearer_auth(&citizen);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let codes = |page: &Value| -> Vec<String> {
+        let mut codes: Vec<String> = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_string())
+            .collect();
+        codes.sort();
+        codes
+    };
+    // The list and the detail are read, so cached.
+    assert_eq!(
+        codes(&read("/v1/me/dossiers".into()).await),
+        vec![first.clone()]
+    );
+    let detail = read(format!("/v1/me/dossiers/{first}")).await;
+    assert!(detail["revised_due_at"].is_null(), "{detail}");
+
+    // A registration for the same citizen: the next read of the list shows it.
+    let second = rig.register(LAN_ID_NUMBER).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut both = vec![first.clone(), second];
+    both.sort();
+    assert_eq!(codes(&read("/v1/me/dossiers".into()).await), both);
+
+    // An apology: the next read of the detail and of the list shows the revised date.
+    let due = time::OffsetDateTime::parse(
+        detail["due_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let revised = (due + time::Duration::days(7))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let apology = rig
+        .post(
+            &rig.agency,
+            &format!("/v1/agency/dossiers/{first}/apologies"),
+            json!({"revised_due_at": revised, "reason": "Cần xác minh thêm"}),
+            None,
+        )
+        .await;
+    assert_eq!(apology.status(), StatusCode::OK);
+    let revised_at = |view: &Value| {
+        time::OffsetDateTime::parse(
+            view["revised_due_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let detail = read(format!("/v1/me/dossiers/{first}")).await;
+    assert_eq!(
+        revised_at(&detail),
+        due + time::Duration::days(7),
+        "{detail}"
+    );
+    let timeline = detail["timeline"].as_array().unwrap();
+    assert!(timeline.iter().any(|e| e["kind"] == "apology"), "{detail}");
+    let list = read("/v1/me/dossiers".into()).await;
+    let item = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == first.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(revised_at(&item), due + time::Duration::days(7), "{item}");
 }
 
 #[tokio::test]

@@ -401,6 +401,26 @@ async fn another_agencys_or_citizens_dossier_is_not_found() {
     );
 }
 
+/// Dossiers, code counters, events and notifications, counted on a connection of its own.
+async fn rows_written(db: &PgPool) -> (i64, i64, i64, i64) {
+    let mut other = db.acquire().await.unwrap();
+    let mut counts = Vec::new();
+    for table in [
+        "dossiers",
+        "dossier_code_counters",
+        "dossier_events",
+        "notifications",
+    ] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *other)
+            .await
+            .unwrap();
+        counts.push(n);
+    }
+    (counts[0], counts[1], counts[2], counts[3])
+}
+
 #[tokio::test]
 async fn bad_registrations_name_the_field_and_write_nothing() {
     let f = fixture().await;
@@ -423,6 +443,9 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
             "agency_code",
         ),
     ];
+    // Each refusal's transaction is committed, and the database is read from another
+    // connection: whatever the refused registration wrote before refusing would show.
+    let written = || rows_written(&f.db);
     for (case, field) in cases {
         let mut tx = f.db.begin().await.unwrap();
         match store::register_counter(&mut tx, &f.master, &f.holidays, &agency(&[WARD]), &case, at)
@@ -431,6 +454,8 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
             Err(StoreError::Invalid { field: got, .. }) => assert_eq!(got, field),
             other => panic!("{field}: {other:?}"),
         }
+        tx.commit().await.unwrap();
+        assert_eq!(written().await, (0, 0, 0, 0), "{field}");
     }
     let mut tx = f.db.begin().await.unwrap();
     let unknown = store::register_counter(
@@ -443,16 +468,22 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
     )
     .await;
     assert!(matches!(unknown, Err(StoreError::UnknownProcedure(_))));
-    drop(tx);
-    let dossiers: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers")
-        .fetch_one(&f.db)
-        .await
-        .unwrap();
-    let counters: i64 = sqlx::query_scalar("SELECT count(*) FROM dossier_code_counters")
-        .fetch_one(&f.db)
-        .await
-        .unwrap();
-    assert_eq!((dossiers, counters), (0, 0));
+    tx.commit().await.unwrap();
+    assert_eq!(written().await, (0, 0, 0, 0));
+    // The positive control: a good registration, committed, does show.
+    let mut tx = f.db.begin().await.unwrap();
+    store::register_counter(
+        &mut tx,
+        &f.master,
+        &f.holidays,
+        &agency(&[WARD]),
+        &registration(BIRTH, "054190001234"),
+        at,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(written().await.0, 1);
 }
 
 async fn register_idempotently(
@@ -942,6 +973,108 @@ async fn lookup_answers_the_same_for_an_unknown_code_and_a_wrong_pin() {
     // The public view names no one.
     let json = serde_json::to_string(&found).unwrap();
     assert!(!json.contains("N***"), "{json}");
+}
+
+fn median(mut samples: Vec<std::time::Duration>) -> std::time::Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn lookup_takes_as_long_for_an_unknown_code_as_for_a_wrong_pin() {
+    let f = fixture().await;
+    let registered = register(&f, BIRTH, "054190001234", vn(datetime!(2025-03-03 09:00))).await;
+    let code = registered.dossier.code.clone();
+    let now = vn(datetime!(2025-03-03 10:00));
+    let unknown = format!("{WARD}-250303-0999");
+    let time_one = |code: String| {
+        let f = &f;
+        async move {
+            let started = Instant::now();
+            let found = store::lookup(
+                &f.db,
+                &f.master,
+                &code,
+                &LookupFactor::Pin("00000000".into()),
+                now,
+            )
+            .await
+            .unwrap();
+            assert_eq!(found, None);
+            started.elapsed()
+        }
+    };
+    // Warm the pool and the plans, then interleave the two kinds so drift hits both alike.
+    for _ in 0..5 {
+        time_one(code.clone()).await;
+        time_one(unknown.clone()).await;
+    }
+    let (mut wrong_pin, mut no_such) = (Vec::new(), Vec::new());
+    for _ in 0..30 {
+        wrong_pin.push(time_one(code.clone()).await);
+        no_such.push(time_one(unknown.clone()).await);
+    }
+    let (a, b) = (median(wrong_pin), median(no_such));
+    // Generous: a shared machine is noisy, but one answer costing twice the other would show.
+    let (fast, slow) = (a.min(b), a.max(b));
+    assert!(
+        slow.as_secs_f64() <= fast.as_secs_f64() * 2.0 + 0.002,
+        "wrong PIN {a:?}, unknown code {b:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_expires_after_a_day_and_old_keys_are_swept() {
+    let f = fixture().await;
+    let (first, replay) = register_idempotently(&f, "day-old", "054190001234")
+        .await
+        .unwrap();
+    assert!(!replay);
+    let age = |key: &'static str, hours: i32| {
+        let db = f.db.clone();
+        async move {
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at = now() - make_interval(hours => $2)
+                  WHERE key = $1",
+            )
+            .bind(key)
+            .bind(hours)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+    };
+    // Within the day, a retry is a replay.
+    age("day-old", 23).await;
+    let (again, replay) = register_idempotently(&f, "day-old", "054190001234")
+        .await
+        .unwrap();
+    assert!(replay);
+    assert_eq!(again, first);
+    // After it, the key is new again: the work is done again, even with another body.
+    age("day-old", 25).await;
+    let (fresh, replay) = register_idempotently(&f, "day-old", "054190009999")
+        .await
+        .unwrap();
+    assert!(!replay);
+    assert_ne!(fresh.body["code"], first.body["code"]);
+    let (retried, replay) = register_idempotently(&f, "day-old", "054190009999")
+        .await
+        .unwrap();
+    assert!(replay, "the renewed key holds for its own day");
+    assert_eq!(retried, fresh);
+
+    // The sweep deletes keys past their day and keeps the others.
+    register_idempotently(&f, "stale", "054190001234")
+        .await
+        .unwrap();
+    age("stale", 25).await;
+    assert_eq!(store::sweep_idempotency_keys(&f.db, 100).await.unwrap(), 1);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys ORDER BY key")
+        .fetch_all(&f.db)
+        .await
+        .unwrap();
+    assert_eq!(keys, ["day-old"]);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use motcua::http::fields::BodySchemas;
 use motcua::http::pipeline::{PipelineSettings, RequestPipeline};
 use poem::EndpointExt;
 use poem_openapi::payload::Json;
@@ -260,6 +261,9 @@ async fn spawn_echo() -> String {
             request_timeout: std::time::Duration::from_secs(5),
             trusted_proxies: vec![],
             hsts: false,
+            body_schemas: Arc::new(BodySchemas::from_openapi(
+                &OpenApiService::new(EchoApi, "echo", "1").spec(),
+            )),
         }));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -290,6 +294,17 @@ async fn malformed_json_and_invalid_fields_are_400_problems_that_say_why() {
     let (status, _, body) = problem(send("{\"name\": \"far too long\"}").await.unwrap()).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().contains("name"), "{body}");
+    assert_eq!(body["errors"][0]["pointer"], "/name", "{body}");
+    assert_eq!(
+        body["errors"][0]["detail"], "must be at most 5 characters",
+        "{body}"
+    );
+
+    // A value of the wrong type is named by its field too, not only in the parser's sentence.
+    let (status, _, body) = problem(send("{\"name\": [5]}").await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["type"], "http://api.test/problems/invalid-request");
+    assert_eq!(body["errors"][0]["pointer"], "/name", "{body}");
 
     let wrong_type = client
         .post(format!("{base}/echo"))

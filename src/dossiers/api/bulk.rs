@@ -56,6 +56,7 @@ impl BulkDossiersApi {
             ("/v1/agency/dossiers/bulk", &body_of(&body.0)),
             move |conn| {
                 Box::pin(async move {
+                    store::lock_bulk_imports(conn).await?;
                     let mut results = Vec::with_capacity(items.len());
                     let mut citizens = Vec::new();
                     for (index, item) in items.iter().enumerate() {

@@ -1,28 +1,43 @@
 //! `/v1/ops/holidays`: operators keep the holiday table (the government moves days each year).
 //! Due dates computed after an edit see it; due dates already promised stay as they were.
 
+use futures::future::BoxFuture;
 use time::Date;
 
 use super::*;
+use crate::audit::{Event, Outcome, RequestFacts};
 use crate::state::operator::OperatorAuth;
 
 #[derive(Default)]
 pub struct HolidaysApi;
 
-/// After an edit: due dates computed from now on read the table again, and the operator's
-/// action is in the audit log.
-async fn edited(
+/// One edit of the holiday table: `write` and the operator's audit entry are committed together
+/// (neither is kept without the other), and only when `write` says it changed something. Then
+/// due dates computed from now on read the table again, and every citizen's cached dossiers go:
+/// their days left and overdue flags count with the table.
+async fn edit<F>(
     (state, calendar, req): (&AppState, &HolidayCalendar, &Request),
     operator: OperatorAuth,
-    action: &'static str,
-    day: Date,
-    details: serde_json::Value,
-) {
+    (action, day, details): (&'static str, Date, serde_json::Value),
+    write: F,
+) -> ApiResult<bool>
+where
+    F: for<'c> FnOnce(&'c mut sqlx::PgConnection) -> BoxFuture<'c, store::Result<bool>>,
+{
+    let mut tx = state.db.begin().await.map_err(ApiError::from)?;
+    if !write(&mut tx).await.map_err(service::problem)? {
+        return Ok(false);
+    }
+    let event = Event::new(action, Outcome::Success)
+        .target(day.to_string())
+        .details(details)
+        .actor(operator.0.actor())
+        .facts(&RequestFacts::of(req));
+    crate::audit::record_in(&mut tx, event).await?;
+    tx.commit().await?;
     calendar.invalidate();
-    operator
-        .0
-        .audit(state, req, action, day.to_string(), details)
-        .await;
+    state.cache.invalidate_every_scope(CITIZEN_DOSSIERS).await;
+    Ok(true)
 }
 
 #[derive(ApiResponse)]
@@ -70,8 +85,9 @@ impl HolidaysApi {
 
     /// Operator: set a day of the holiday table
     ///
-    /// Adds the day or replaces what the table said about it. Audited; due dates computed from
-    /// now on count with it (at once on this replica, within 30 seconds on the others).
+    /// Adds the day or replaces what the table said about it, with its audit entry in the same
+    /// transaction. Due dates computed from now on count with it (at once on this replica,
+    /// within 30 seconds on the others), and citizens' cached dossiers are recomputed.
     #[oai(
         path = "/v1/ops/holidays/:day",
         method = "put",
@@ -100,18 +116,20 @@ impl HolidaysApi {
                 Vec::new(),
             ));
         }
-        store::upsert_holiday(&state.db, &row)
-            .await
-            .map_err(service::problem)?;
         let details = serde_json::json!({ "name": row.name, "kind": row.kind.as_str() });
-        edited(
+        let stored = row.clone();
+        edit(
             (&state, &calendar, req),
             operator,
-            "holiday_set",
-            day.0,
-            details,
+            ("holiday_set", day.0, details),
+            move |conn| {
+                Box::pin(async move {
+                    store::upsert_holiday(conn, &stored).await?;
+                    Ok(true)
+                })
+            },
         )
-        .await;
+        .await?;
         Ok(Json(row.into()))
     }
 
@@ -132,21 +150,17 @@ impl HolidaysApi {
         /// `YYYY-MM-DD`.
         day: Path<Date>,
     ) -> ApiResult<Deleted> {
-        let deleted = store::delete_holiday(&state.db, day.0)
-            .await
-            .map_err(service::problem)?;
+        let day = day.0;
+        let deleted = edit(
+            (&state, &calendar, req),
+            operator,
+            ("holiday_deleted", day, serde_json::json!({})),
+            move |conn| Box::pin(store::delete_holiday(conn, day)),
+        )
+        .await?;
         if !deleted {
             return Err(ApiError::new(&catalogue::NOT_FOUND));
         }
-        let details = serde_json::json!({});
-        edited(
-            (&state, &calendar, req),
-            operator,
-            "holiday_deleted",
-            day.0,
-            details,
-        )
-        .await;
         Ok(Deleted::NoContent)
     }
 }

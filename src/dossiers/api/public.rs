@@ -1,9 +1,42 @@
 //! The public lookup from a receipt and the open statistics.
 
 use super::*;
+use crate::audit::RequestFacts;
+use crate::ratelimit::{Caller as RateCaller, Quota};
 
 #[derive(Default)]
 pub struct PublicDossiersApi;
+
+/// Lookups a minute per address, besides the address's general budget: a citizen checks a
+/// receipt now and then, and a counter clerk checking a queue of receipts still fits.
+const LOOKUPS_PER_ADDRESS: Quota = Quota { per_min: 10 };
+
+/// Lookups a minute of one dossier code, from every address together, so a PIN (10^8 values)
+/// cannot be guessed from many addresses at once: at this rate, guessing one takes years. A flood
+/// can hold one code's lookups back for as long as it lasts; its applicant still follows the
+/// dossier in the app.
+const LOOKUPS_PER_CODE: Quota = Quota { per_min: 5 };
+
+/// Spends a lookup from the caller's address and then from the code; a refusal is the 429
+/// problem, with the tighter budget's `RateLimit-*` headers.
+async fn limit_lookup(state: &AppState, req: &Request, code: &str) -> ApiResult<()> {
+    let facts = RequestFacts::of(req);
+    let address = RateCaller::Ip(facts.client_ip).bucket();
+    let budgets = [
+        (format!("lookup:{address}"), LOOKUPS_PER_ADDRESS),
+        (format!("lookup:code:{}", code.trim()), LOOKUPS_PER_CODE),
+    ];
+    for (bucket, quota) in budgets {
+        let decision = state.limiter.check_budget(&bucket, quota, &facts).await;
+        if !decision.allowed {
+            if let Some(slot) = &facts.rate_slot {
+                slot.put(decision.headers());
+            }
+            return Err(decision.into_error());
+        }
+    }
+    Ok(())
+}
 
 // Query parameters are handler arguments in poem-openapi.
 #[allow(clippy::too_many_arguments)]
@@ -13,7 +46,8 @@ impl PublicDossiersApi {
     ///
     /// The dossier code and the PIN printed on the receipt (or the applicant's ID number).
     /// Status, procedure, dates and the timeline's statuses only. An unknown code and a wrong
-    /// PIN get the same answer; callers are rate limited per address.
+    /// PIN get the same answer. Lookups have budgets of their own: 10 a minute per address, and
+    /// 5 a minute per dossier code from all addresses together (429 with `Retry-After`).
     #[oai(
         path = "/v1/dossiers/lookup",
         method = "post",
@@ -22,8 +56,10 @@ impl PublicDossiersApi {
     async fn lookup(
         &self,
         state: Data<&AppState>,
+        req: &Request,
         body: Json<LookupBody>,
     ) -> ApiResult<Json<PublicDossierView>> {
+        limit_lookup(&state, req, &body.0.code).await?;
         let factor = match (body.0.pin, body.0.id_number) {
             (Some(pin), None) => LookupFactor::Pin(pin),
             (None, Some(id)) => LookupFactor::IdNumber(id),

@@ -40,8 +40,8 @@ pub async fn load_holidays(db: &PgPool) -> Result<Holidays> {
 }
 
 /// Adds or replaces a day of the holiday table. Existing due dates are not recomputed: a due
-/// date is a promise made at receipt.
-pub async fn upsert_holiday(db: &PgPool, row: &HolidayRow) -> Result<()> {
+/// date is a promise made at receipt. In the caller's transaction, with its audit entry.
+pub async fn upsert_holiday(conn: &mut PgConnection, row: &HolidayRow) -> Result<()> {
     sqlx::query!(
         "INSERT INTO holidays (day, name, kind, note) VALUES ($1, $2, $3, $4)
          ON CONFLICT (day) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, note = EXCLUDED.note",
@@ -50,14 +50,15 @@ pub async fn upsert_holiday(db: &PgPool, row: &HolidayRow) -> Result<()> {
         row.kind.as_str(),
         row.note,
     )
-    .execute(db)
+    .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn delete_holiday(db: &PgPool, day: Date) -> Result<bool> {
+/// Removes a day of the holiday table, in the caller's transaction; whether there was one.
+pub async fn delete_holiday(conn: &mut PgConnection, day: Date) -> Result<bool> {
     let done = sqlx::query!("DELETE FROM holidays WHERE day = $1", day)
-        .execute(db)
+        .execute(conn)
         .await?;
     Ok(done.rows_affected() > 0)
 }

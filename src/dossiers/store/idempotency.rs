@@ -60,6 +60,24 @@ impl Run {
     }
 }
 
+/// How long a key holds: a retry within it gets the first answer, a request after it is new, and
+/// [`sweep_idempotency_keys`] deletes older keys. Back offices retry within minutes; a day covers
+/// one closed overnight. (The SQL of [`begin_idempotent`] and the sweep says the same.)
+pub const IDEMPOTENCY_KEY_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Deletes keys past their lifetime, at most `batch` of them; returns how many went.
+pub async fn sweep_idempotency_keys(db: &PgPool, batch: i64) -> Result<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM idempotency_keys WHERE (caller, key) IN (
+            SELECT caller, key FROM idempotency_keys
+             WHERE created_at < now() - interval '24 hours' LIMIT $1)",
+        batch,
+    )
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// What [`begin_idempotent`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyStart {
@@ -69,7 +87,7 @@ pub enum IdempotencyStart {
     Replay(StoredResponse),
 }
 
-/// Claims `(caller, key)` inside the caller's transaction. A concurrent request with the same key
+/// Claims `(caller, key)` inside the caller's transaction; a key lasts [`IDEMPOTENCY_KEY_LIFETIME`]. A concurrent request with the same key
 /// waits on the claim until this transaction ends, then sees the stored response (or claims the
 /// key itself if this one rolled back), so racing retries write once.
 pub async fn begin_idempotent(
@@ -79,9 +97,14 @@ pub async fn begin_idempotent(
     key: &IdempotencyKey,
     request_hash: &[u8],
 ) -> Result<IdempotencyStart> {
+    // A key older than a day is claimed afresh, as if it had never been used (a claim in
+    // progress is recent, so it is never taken over).
     let claimed = sqlx::query!(
         "INSERT INTO idempotency_keys (caller, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (caller, key) DO NOTHING",
+         ON CONFLICT (caller, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, created_at = now(),
+                response_status = NULL, response_body = NULL, response_sealed = NULL
+          WHERE idempotency_keys.created_at < now() - interval '24 hours'",
         caller,
         key.as_str(),
         request_hash,

@@ -214,3 +214,18 @@ pub async fn submit_online(
         lookup_pin_hash: URL_SAFE_NO_PAD.encode(pin_hash),
     })
 }
+
+/// Identifies the lock that serialises bulk imports.
+const BULK_IMPORT_LOCK: i64 = 0x6d6f_7463_7561_0012;
+
+/// Serialises bulk imports with one another until the caller's transaction ends. An import
+/// takes the code counter of each agency its items name, in the items' order, and keeps them to
+/// the end: two imports naming two agencies in opposite orders would each hold a counter the
+/// other waits for. A registration one at a time holds one counter and never waits for a
+/// second, so it needs no such lock.
+pub async fn lock_bulk_imports(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", BULK_IMPORT_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
