@@ -19,7 +19,7 @@ SQLX_OFFLINE=true cargo build --release --locked -p motcua
 mkdir -p target/load
 
 DB=motcua_load_uploads
-psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres 2>/dev/null
+psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT
 export MOTCUA_REDIS_PREFIX="load-uploads-$$:"
@@ -36,14 +36,18 @@ server=$!
 sampler=
 cleanup() {
   kill $server $sampler 2>/dev/null || true
-  rm -rf "target/load/objects-$$" "target/load/upload-$$.pdf"
-  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null
+  wait $server 2>/dev/null || true
+  rm -rf "target/load/objects-$$" "target/load/upload-$$.pdf" "target/load/uploads-peak-$$"
+  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null || true
+  psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres || true
 }
 trap cleanup EXIT
+up=
 for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && up=1 && break
   sleep 0.2
 done
+[ -n "$up" ] || { echo "the server did not start (target/load/uploads-server.log)" >&2; exit 1; }
 A=http://127.0.0.1:$PORT
 
 app=$($bin client create --name "Load app" --kind public \

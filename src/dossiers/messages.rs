@@ -55,6 +55,10 @@ messages! {
         "not a document this procedure asks for",
         "không phải giấy tờ thủ tục này yêu cầu"
     );
+    DOCUMENT_TWICE = (
+        "one document of each type",
+        "mỗi loại giấy tờ chỉ nộp một bản"
+    );
     DOCUMENT_UPLOAD = (
         "not one of your uploads, or already attached to a dossier",
         "không phải tệp bạn đã tải lên, hoặc đã gắn với hồ sơ khác"

@@ -140,6 +140,31 @@ impl Storage {
         }
     }
 
+    /// The keys under `prefix` (`images`, say), sorted (tests and diagnosis).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let skip = self.prefix.parts().count();
+        let mut keys: Vec<String> = self
+            .store
+            .list(Some(&self.path(prefix)))
+            .map(|meta| {
+                meta.map(|meta| {
+                    let parts: Vec<String> = meta
+                        .location
+                        .parts()
+                        .skip(skip)
+                        .map(|part| part.as_ref().to_string())
+                        .collect();
+                    parts.join("/")
+                })
+            })
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        keys.sort();
+        Ok(keys)
+    }
+
     /// Whether `key` exists (tests and diagnosis).
     pub async fn exists(&self, key: &str) -> anyhow::Result<bool> {
         match self.store.head(&self.path(key)).await {

@@ -56,7 +56,21 @@ impl BulkDossiersApi {
             ("/v1/agency/dossiers/bulk", &body_of(&body.0)),
             move |conn| {
                 Box::pin(async move {
-                    store::lock_bulk_imports(conn).await?;
+                    // A code PostgreSQL cannot hold (a NUL) names no agency; its item is
+                    // refused on its own below.
+                    let storable = |code: &String| !code.contains('\0');
+                    let agencies: Vec<String> = items
+                        .iter()
+                        .filter_map(|i| i.agency_code.clone())
+                        .filter(storable)
+                        .collect();
+                    let procedures: Vec<String> = items
+                        .iter()
+                        .filter(|i| i.agency_code.is_none())
+                        .map(|i| i.procedure_code.clone())
+                        .filter(storable)
+                        .collect();
+                    store::lock_agency_counters(conn, &agencies, &procedures).await?;
                     let mut results = Vec::with_capacity(items.len());
                     let mut citizens = Vec::new();
                     for (index, item) in items.iter().enumerate() {

@@ -187,7 +187,11 @@ impl OnlineDossiersApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(max_length = 64))] code: Path<String>,
+        #[oai(validator(
+            max_length = 64,
+            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
+        ))]
+        code: Path<String>,
         /// Required; 1 to 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
@@ -252,7 +256,11 @@ impl OnlineDossiersApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(max_length = 64))] code: Path<String>,
+        #[oai(validator(
+            max_length = 64,
+            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
+        ))]
+        code: Path<String>,
         /// Required; 1 to 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,

@@ -70,7 +70,8 @@ pub async fn sweep_idempotency_keys(db: &PgPool, batch: i64) -> Result<u64> {
     let done = sqlx::query!(
         "DELETE FROM idempotency_keys WHERE (caller, key) IN (
             SELECT caller, key FROM idempotency_keys
-             WHERE created_at < now() - interval '24 hours' LIMIT $1)",
+             WHERE created_at < now() - interval '24 hours' LIMIT $1)
+           AND created_at < now() - interval '24 hours'",
         batch,
     )
     .execute(db)

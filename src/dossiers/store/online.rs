@@ -129,24 +129,7 @@ pub async fn supply(
     let procedure = get_procedure_in(conn, &dossier.procedure_code)
         .await?
         .ok_or_else(|| StoreError::UnknownProcedure(dossier.procedure_code.clone()))?;
-    let known = |kind: &str| procedure.required_documents.iter().any(|r| r.code == kind);
-    if supplement.documents.iter().any(|(kind, _)| !known(kind)) {
-        return Err(invalid("documents", msg::DOCUMENT_TYPE));
-    }
-    let requested = dossier
-        .supplement_request
-        .as_ref()
-        .and_then(|r| r["documents"].as_array().cloned())
-        .unwrap_or_default();
-    let covered = |wanted: &Value| {
-        supplement
-            .documents
-            .iter()
-            .any(|(k, _)| wanted["code"] == **k)
-    };
-    if !requested.iter().all(covered) {
-        return Err(invalid("documents", msg::SUPPLEMENT_MISSING));
-    }
+    check_supplied(&procedure, &dossier, supplement)?;
     let attached =
         attach_supplied(conn, &mut dossier, citizen, supplement, max_dossier_bytes).await?;
     let request = TransitionRequest {
@@ -172,6 +155,40 @@ pub async fn supply(
     let audience = Audience::Agency(&dossier.agency_code);
     webhooks::enqueue(conn, audience, "dossier.supplemented", event, now).await?;
     Ok(Supplied { dossier, attached })
+}
+
+/// The supplied documents are of types the procedure asks for, one of each, and cover every
+/// document the agency named.
+fn check_supplied(procedure: &Procedure, dossier: &Dossier, supplement: &Supplement) -> Result<()> {
+    let known = |kind: &str| procedure.required_documents.iter().any(|r| r.code == kind);
+    if supplement.documents.iter().any(|(kind, _)| !known(kind)) {
+        return Err(invalid("documents", msg::DOCUMENT_TYPE));
+    }
+    // A supplied document replaces the one of its type: two of one type would both stay.
+    let mut kinds: Vec<&str> = supplement
+        .documents
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    kinds.sort_unstable();
+    if kinds.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(invalid("documents", msg::DOCUMENT_TWICE));
+    }
+    let requested = dossier
+        .supplement_request
+        .as_ref()
+        .and_then(|r| r["documents"].as_array().cloned())
+        .unwrap_or_default();
+    let covered = |wanted: &Value| {
+        supplement
+            .documents
+            .iter()
+            .any(|(k, _)| wanted["code"] == **k)
+    };
+    if !requested.iter().all(covered) {
+        return Err(invalid("documents", msg::SUPPLEMENT_MISSING));
+    }
+    Ok(())
 }
 
 /// Locks the citizen's uploads, checks the per-dossier cap, attaches them and records the

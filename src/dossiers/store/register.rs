@@ -215,17 +215,31 @@ pub async fn submit_online(
     })
 }
 
-/// Identifies the lock that serialises bulk imports.
-const BULK_IMPORT_LOCK: i64 = 0x6d6f_7463_7561_0012;
-
-/// Serialises bulk imports with one another until the caller's transaction ends. An import
-/// takes the code counter of each agency its items name, in the items' order, and keeps them to
-/// the end: two imports naming two agencies in opposite orders would each hold a counter the
-/// other waits for. A registration one at a time holds one counter and never waits for a
-/// second, so it needs no such lock.
-pub async fn lock_bulk_imports(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", BULK_IMPORT_LOCK)
-        .execute(conn)
-        .await?;
+/// Locks, for the caller's transaction, the code counters of every agency a bulk import may
+/// number a dossier for: each item's `agency_code`, or else its procedure's agency. An import
+/// keeps each counter it takes to the end, so two imports taking two agencies' counters in
+/// opposite orders would each hold one the other waits for; taking them all first, in one order
+/// every import shares, rules that out while imports for other agencies run side by side. A
+/// registration one at a time holds one counter and never waits for a second, so it needs none.
+pub async fn lock_agency_counters(
+    conn: &mut PgConnection,
+    agencies: &[String],
+    procedures: &[String],
+) -> Result<()> {
+    let keys = sqlx::query_scalar!(
+        r#"SELECT DISTINCT hashtextextended('dossier-counter:' || agency, 0) AS "key!"
+         FROM (SELECT unnest($1::text[]) AS agency
+               UNION SELECT agency_code FROM procedures WHERE code = ANY ($2)) named
+         ORDER BY 1"#,
+        agencies,
+        procedures,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for key in keys {
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", key)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
