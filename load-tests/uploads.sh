@@ -15,7 +15,8 @@ PORT=${PORT:-18097}
 
 scripts/services
 scripts/eid-sim
-SQLX_OFFLINE=true cargo build --release --locked -p motcua
+# The same packages as the other load tests, so one release build serves them all.
+SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
 mkdir -p target/load
 
 DB=motcua_load_uploads
