@@ -237,8 +237,13 @@ async fn step_up(response: reqwest::Response) {
     problem(response, StatusCode::UNAUTHORIZED).await;
 }
 
-/// Webhook payloads of `kind` the receiver got, verified by the `standardwebhooks` package.
-async fn verified(receiver: &Receiver, secret: &str, kind: &str) -> Vec<Value> {
+/// Waits for a webhook of `kind`, then returns every payload of that kind the receiver got,
+/// verified by the `standardwebhooks` package.
+async fn arrived(receiver: &Receiver, secret: &str, kind: &str) -> Vec<Value> {
+    promptly(&format!("{kind} arrives"), || async {
+        receiver.received().iter().any(|r| r.body.contains(kind))
+    })
+    .await;
     let received = receiver.received();
     let payloads = verify_in_node(secret, &received)
         .await
@@ -288,11 +293,7 @@ async fn a_level_2_citizen_drafts_submits_and_supplies_and_the_agency_receives_w
     problem(flow.get(&token, &draft_path).await, StatusCode::NOT_FOUND).await;
 
     // The agency's receiver: a `dossier.submitted` signed per Standard Webhooks.
-    promptly("dossier.submitted arrives", || async {
-        !receiver.received().is_empty()
-    })
-    .await;
-    let events = verified(&receiver, &secret, "dossier.submitted").await;
+    let events = arrived(&receiver, &secret, "dossier.submitted").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["data"]["code"], code.as_str());
     assert_eq!(events[0]["data"]["documents"][0]["sha256"], sha);
@@ -457,14 +458,7 @@ async fn a_level_2_citizen_drafts_submits_and_supplies_and_the_agency_receives_w
     .await;
     assert_eq!(refused["errors"][0]["pointer"], "/code", "{refused}");
 
-    promptly("dossier.supplemented arrives", || async {
-        receiver
-            .received()
-            .iter()
-            .any(|r| r.body.contains("dossier.supplemented"))
-    })
-    .await;
-    let events = verified(&receiver, &secret, "dossier.supplemented").await;
+    let events = arrived(&receiver, &secret, "dossier.supplemented").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["data"]["code"], code.as_str());
     assert_eq!(events[0]["data"]["status"], "submitted");
@@ -637,14 +631,7 @@ async fn a_citizen_withdraws_before_a_result_only_and_the_agency_is_told() {
     .await;
     assert_eq!(refused["errors"][0]["pointer"], "/code", "{refused}");
 
-    promptly("dossier.withdrawn arrives", || async {
-        receiver
-            .received()
-            .iter()
-            .any(|r| r.body.contains("dossier.withdrawn"))
-    })
-    .await;
-    let events = verified(&receiver, &secret, "dossier.withdrawn").await;
+    let events = arrived(&receiver, &secret, "dossier.withdrawn").await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["data"]["code"], code.as_str());
     assert_eq!(events[0]["data"]["from"], "supplement_requested");
