@@ -3,8 +3,8 @@
 # connections: search uncached (a second server with the cache disabled, same database and Redis)
 # and cached, listing detail cached without and with a citizen's bearer token, and the same detail
 # bytes from a minimal poem handler (no auth, rate limit, cache or database) as the baseline.
-# Builds in release, uses a scratch database, prints one JSON report per run (target/load/) and
-# the ratios to the baseline.
+# Servers run on one core and wrk on the other (load-tests/pinned.sh). Builds in release, uses a
+# scratch database, prints one JSON report per run (target/load/) and the ratios to the baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,7 @@ LISTINGS=${LISTINGS:-100000}
 PORT=${PORT:-18095}
 QUERY=${QUERY:-ca%20phe}
 
+source load-tests/pinned.sh
 scripts/services
 scripts/eid-sim
 SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
@@ -35,9 +36,9 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 echo "== seed-demo --listings $LISTINGS" >&2
 /usr/bin/time -f "seeded in %e s" $bin seed-demo --listings "$LISTINGS" >/dev/null
 
-MOTCUA_LISTEN=127.0.0.1:$PORT $bin serve 2> target/load/listings-server.log &
+MOTCUA_LISTEN=127.0.0.1:$PORT on_server_cpu $bin serve 2> target/load/listings-server.log &
 cached=$!
-MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 $bin serve \
+MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 on_server_cpu $bin serve \
   2> target/load/listings-server-uncached.log &
 uncached=$!
 baseline=
@@ -57,7 +58,7 @@ B=http://127.0.0.1:$((PORT + 1))
 
 id=$(curl -sf "$A/v1/listings?q=$QUERY&limit=1" | json '["items"][0]["id"]')
 curl -sf "$A/v1/listings/$id" > target/load/listing.json
-target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
+on_server_cpu target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
 baseline=$!
 for _ in $(seq 1 50); do
   curl -sf "http://127.0.0.1:$((PORT + 2))/" >/dev/null && break
@@ -69,29 +70,25 @@ app=$($bin client create --name "Load app" --kind public \
 app_id=$(json '["client_id"]' <<<"$app")
 citizen=$(python3 load-tests/signin.py --server "$A" --client-id "$app_id" | json '["access_token"]')
 
-run() { # name url [extra args]
-  local name=$1 url=$2
-  shift 2
-  echo "== $name" >&2
-  target/release/motcua-load --url "$url" --concurrency "$CONCURRENCY" --duration "$DURATION" "$@" \
-    | tee "target/load/$name.json"
-}
-run baseline "http://127.0.0.1:$((PORT + 2))/v1/listings/$id"
-run listing-detail-cached "$A/v1/listings/$id"
-run listing-detail-cached-bearer "$A/v1/listings/$id" --header "Authorization: Bearer $citizen"
-run listings-search-cached "$A/v1/listings?q=$QUERY"
-run listings-search-uncached "$B/v1/listings?q=$QUERY"
-rss() { ps -o rss= -p "$1" | awk '{printf "%.0f MiB", $1/1024}'; }
-echo "server RSS: $(rss $cached) (cached), $(rss $uncached) (uncached)" >&2
+measure baseline "http://127.0.0.1:$((PORT + 2))/v1/listings/$id"
+measure listing-detail-cached "$A/v1/listings/$id"
+measure listing-detail-cached-bearer "$A/v1/listings/$id" --header "Authorization: Bearer $citizen"
+measure listings-search-cached "$A/v1/listings?q=$QUERY"
+measure listings-search-uncached "$B/v1/listings?q=$QUERY"
+echo "server peak RSS: $(peak_rss $cached) (cached), $(peak_rss $uncached) (uncached)" >&2
 
 python3 - <<'EOF' >&2
 import json
 load = lambda name: json.load(open(f"target/load/{name}.json"))
 base = load("baseline")
+print(f"baseline: {base['requests_per_second']:.0f}/s, p99 {base['latency_ms']['p99']:.2f} ms")
 for name in ["listing-detail-cached", "listing-detail-cached-bearer", "listings-search-cached",
              "listings-search-uncached"]:
     run = load(name)
-    print(f"{name}: {run['requests_per_second'] / base['requests_per_second']:.0%} of the baseline's "
-          f"throughput, p99 {run['latency_ms']['p99'] / base['latency_ms']['p99']:.1f}x its p99")
+    print(f"{name}: {run['requests_per_second']:.0f}/s, {run['requests_per_second'] / base['requests_per_second']:.0%} "
+          f"of the baseline's throughput, p99 {run['latency_ms']['p99']:.2f} ms = "
+          f"{run['latency_ms']['p99'] / base['latency_ms']['p99']:.1f}x its p99, "
+          f"errors {run['errors'] + run['non_2xx_3xx']}")
 EOF
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; servers and load generator on the same machine" >&2
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+echo "machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; servers on core $SERVER_CPU, wrk on core $LOAD_CPU; commit $(git rev-parse --short HEAD)" >&2

@@ -325,12 +325,15 @@ fn check_images(images: &[String]) -> Vec<FieldFault> {
     images
         .iter()
         .enumerate()
-        .filter(|(_, url)| !is_https_url(url) && ImageName::of_reference(url).is_none())
-        .map(|(i, _)| {
-            (
-                format!("/images/{i}"),
-                "must be an https:// URL".to_string(),
-            )
+        .filter_map(|(i, url)| {
+            let fault = match ImageName::of_reference(url) {
+                // A thumbnail is shown beside its image, never as one of the images.
+                Some(name) if name.thumb => "a thumbnail cannot be one of the images",
+                Some(_) => return None,
+                None if is_https_url(url) => return None,
+                None => "must be an https:// URL or an image uploaded here",
+            };
+            Some((format!("/images/{i}"), fault.to_string()))
         })
         .collect()
 }
@@ -487,6 +490,16 @@ mod tests {
                     ..valid()
                 },
                 "/images/0",
+            ),
+            (
+                ListingInput {
+                    images: vec![
+                        format!("/v1/images/{}.jpg", "e3".repeat(32)),
+                        format!("/v1/images/{}-thumb.jpg", "e3".repeat(32)),
+                    ],
+                    ..valid()
+                },
+                "/images/1",
             ),
             (
                 ListingInput {

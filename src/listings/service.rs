@@ -2,6 +2,7 @@
 //! invalidation, `ETag`s, and one mapping of the store's refusals to problems. Each write is a
 //! plain function: a transaction, then the invalidations its effect calls for.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,7 +10,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::images;
-use super::model::{ListingInput, MAX_BULK_ITEMS, MerchantInput, Status};
+use super::model::{
+    FieldFault, ListingFields, ListingInput, MAX_BULK_ITEMS, MerchantInput, Status,
+};
 use super::store::{self, BulkItem, Listing, Merchant, Owner, StoreError, Written};
 use super::views::{ListingPatchBody, ListingView};
 use crate::cache::{Namespace, Source};
@@ -88,6 +91,50 @@ fn own_images(state: &AppState, input: &mut ListingInput) {
         .collect();
 }
 
+/// References to images never uploaded here (a mistyped name, or another server's), so that
+/// no listing shows a broken picture. `known` holds references already found (or already on the
+/// listing: images are never deleted), and gains those found now.
+async fn unknown_images(
+    state: &AppState,
+    references: &[String],
+    known: &mut HashSet<String>,
+) -> ApiResult<Vec<FieldFault>> {
+    let mut faults = Vec::new();
+    for (i, reference) in references.iter().enumerate() {
+        // Thumbnails and malformed references are `check`'s to name.
+        let Some(name) = images::ImageName::of_reference(reference).filter(|n| !n.thumb) else {
+            continue;
+        };
+        if known.contains(reference) {
+            continue;
+        }
+        match state.storage.exists(&name.key()).await? {
+            true => {
+                known.insert(reference.clone());
+            }
+            false => faults.push((
+                format!("/images/{i}"),
+                "no image was uploaded here under this name".to_string(),
+            )),
+        }
+    }
+    Ok(faults)
+}
+
+/// `check`, then [`unknown_images`]: the fields to write, or a `422` naming each fault.
+async fn checked(
+    state: &AppState,
+    input: ListingInput,
+    known: &mut HashSet<String>,
+) -> ApiResult<ListingFields> {
+    let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
+    let unknown = unknown_images(state, &fields.images, known).await?;
+    match unknown.is_empty() {
+        true => Ok(fields),
+        false => Err(problem(StoreError::Invalid(unknown))),
+    }
+}
+
 /// Whether `If-Match` (absent: no condition) names the current `etag` or `*` (RFC 9110
 /// §13.1.1: strong comparison, so a weak validator never matches).
 pub fn if_match(header: Option<&str>, etag: &str) -> bool {
@@ -142,7 +189,7 @@ pub async fn create(
     mut input: ListingInput,
 ) -> ApiResult<Listing> {
     own_images(state, &mut input);
-    let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
+    let fields = checked(state, input, &mut HashSet::new()).await?;
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, merchant_id)
         .await
@@ -181,7 +228,8 @@ pub async fn change(
         Change::Patch(patch) => {
             let mut input = patch.apply(before.input());
             own_images(state, &mut input);
-            let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
+            let mut known = before.images.iter().cloned().collect();
+            let fields = checked(state, input, &mut known).await?;
             store::update_fields(&mut tx, &before, &fields).await
         }
         Change::Status(to) => {
@@ -206,18 +254,18 @@ pub async fn bulk(
             "at most 500 items a call".into(),
         )])));
     }
-    let items = items
-        .into_iter()
-        .map(|(external_id, status, mut input)| {
-            own_images(state, &mut input);
-            bulk_item(external_id, status, input)
-        })
-        .collect();
+    let mut known = HashSet::new();
+    let mut checked = Vec::with_capacity(items.len());
+    for (external_id, status, mut input) in items {
+        own_images(state, &mut input);
+        let unknown = unknown_images(state, &input.images, &mut known).await?;
+        checked.push(bulk_item(external_id, status, input, unknown));
+    }
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, None)
         .await
         .map_err(problem)?;
-    let done = store::bulk_upsert(&mut tx, &merchant, items, OffsetDateTime::now_utc())
+    let done = store::bulk_upsert(&mut tx, &merchant, checked, OffsetDateTime::now_utc())
         .await
         .map_err(problem)?;
     tx.commit().await?;
@@ -234,7 +282,12 @@ pub async fn bulk(
     Ok(done.results)
 }
 
-fn bulk_item(external_id: String, status: Option<String>, input: ListingInput) -> BulkItem {
+fn bulk_item(
+    external_id: String,
+    status: Option<String>,
+    input: ListingInput,
+    unknown_images: Vec<FieldFault>,
+) -> BulkItem {
     let mut faults = Vec::new();
     if !(1..=100).contains(&external_id.chars().count()) {
         faults.push((
@@ -254,6 +307,7 @@ fn bulk_item(external_id: String, status: Option<String>, input: ListingInput) -
             Status::Draft
         }
     };
+    faults.extend(unknown_images);
     let fields = match (input.check(), faults.is_empty()) {
         (Ok(fields), true) => Ok(fields),
         (Ok(_), false) => Err(faults),

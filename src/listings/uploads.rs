@@ -79,6 +79,12 @@ pub async fn add_image(
         .await
         .map_err(problem)?
         .ok_or_else(|| problem(StoreError::NotFound))?;
+    let base = state.config.issuer();
+    // A stale version is refused before anything is stored, so a refused upload leaves no
+    // object behind (the check is made again under the lock below).
+    if !if_match(expected, &etag_of(&listing_bytes(current.clone(), base))) {
+        return Err(problem(StoreError::Stale));
+    }
     if current.images.len() >= MAX_IMAGES {
         return Err(too_many_images());
     }
@@ -87,7 +93,6 @@ pub async fn add_image(
     let reference = processed.name.reference();
     keep(state, processed).await?;
 
-    let base = state.config.issuer();
     let mut tx = state.db.begin().await?;
     let before = store::lock_owned(&mut tx, owner, id)
         .await

@@ -458,6 +458,85 @@ async fn a_listing_keeps_its_uploaded_images_through_patches_and_stale_uploads_a
         .await
         .unwrap();
     problem(response, StatusCode::PRECONDITION_FAILED).await;
+    // Refused before anything was stored: the first picture and its thumbnail are all there is.
+    let stored = rig.app.state.storage.list("images").await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+}
+
+#[tokio::test]
+async fn a_listing_names_only_images_uploaded_here_and_never_a_thumbnail() {
+    let rig = Rig::start().await;
+    let listing = rig
+        .publish(&rig.partner, product("Sò huyết Ô Loan", 180_000, "food"))
+        .await;
+    let id = listing["id"].as_str().unwrap();
+    let path = format!("/v1/listings/{id}");
+    let written = ok_json(
+        upload(
+            &rig,
+            &rig.partner,
+            id,
+            picture(jpeg(90, 60, 9), "s.jpg", "image/jpeg"),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let ours = written["images"][0].as_str().unwrap().to_string();
+    let thumb = written["thumbnails"][0].as_str().unwrap().to_string();
+    // Well formed, but nothing was ever uploaded under this name.
+    let never_uploaded = format!("/v1/images/{}.jpg", "0f".repeat(32));
+
+    for (images, pointer) in [
+        (json!([ours, thumb]), "/images/1"),
+        (json!([never_uploaded]), "/images/0"),
+        (
+            json!(["https://cdn.example.vn/a.jpg", never_uploaded]),
+            "/images/1",
+        ),
+    ] {
+        let refused = rig
+            .patch(&rig.partner, &path, json!({ "images": images }))
+            .await;
+        let body = problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(pointers(&body), [pointer], "{images}");
+    }
+    // Nothing changed, and a new listing is held to the same rule.
+    let read = ok_json(rig.app.get(&path).await, StatusCode::OK).await;
+    assert_eq!(read["images"], json!([ours]));
+    let mut draft = product("Rượu Quán Đế", 150_000, "drinks");
+    draft["images"] = json!([never_uploaded]);
+    let refused = rig
+        .send(
+            reqwest::Method::POST,
+            Some(&rig.partner),
+            "/v1/listings",
+            Some(draft),
+            &[],
+        )
+        .await;
+    let body = problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(pointers(&body), ["/images/0"]);
+    // And so is each item of a partner's bulk upsert, the others going through.
+    let mut bad = product("Cá ngừ đại dương", 250_000, "food");
+    bad["external_id"] = json!("tuna-1");
+    bad["images"] = json!([never_uploaded]);
+    let mut good = product("Bánh tráng Hòa Đa", 45_000, "food");
+    good["external_id"] = json!("banh-trang-1");
+    good["images"] = json!([ours]);
+    let done = ok_json(
+        rig.post(
+            &rig.partner,
+            "/v1/listings/bulk",
+            json!({ "items": [bad, good] }),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(done["items"][0]["result"], "invalid");
+    assert_eq!(done["items"][0]["errors"][0]["pointer"], "/images/0");
+    assert_eq!(done["items"][1]["result"], "created");
 }
 
 #[tokio::test]

@@ -1,0 +1,33 @@
+# Sourced by the load-test scripts: servers on one core, the load generator (wrk) on the other, so
+# that a figure measures the server and not a client fighting it for the same core.
+#
+#   SERVER_CPU / LOAD_CPU   the cores (default 0 and 1; on one core both share it)
+#   measure NAME URL [wrk args…]   runs wrk for $DURATION s with $CONCURRENCY connections and
+#                                  writes target/load/NAME.json (the JSON line of wrk-report.lua)
+
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-$(($(nproc) > 1 ? 1 : 0))}
+command -v wrk >/dev/null || {
+  echo "wrk is needed (Debian: apt-get install wrk)" >&2
+  exit 1
+}
+
+# Runs a server (or any command) on the server's core.
+on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
+
+measure() { # name url [wrk args]
+  local name=$1 url=$2
+  shift 2
+  case "$url" in
+    http://127.0.0.1:* | http://localhost:*) ;;
+    *) echo "refusing to load $url: loopback only" >&2; return 1 ;;
+  esac
+  echo "== $name" >&2
+  taskset -c "$LOAD_CPU" wrk --threads 1 --connections "$CONCURRENCY" --duration "${DURATION}s" \
+    --timeout 10s --script "$(dirname "${BASH_SOURCE[0]}")/wrk-report.lua" "$@" "$url" \
+    > "target/load/$name.txt"
+  tail -n 1 "target/load/$name.txt" | tee "target/load/$name.json"
+}
+
+# Peak resident memory of a process so far (Linux VmHWM), in MiB.
+peak_rss() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
