@@ -29,7 +29,7 @@ FROM chef AS builder
 # reachable (or wanted) while building an image.
 ENV SQLX_OFFLINE=true
 COPY --from=planner /build/recipe.json recipe.json
-RUN cargo chef cook --release --locked --package motcua --recipe-path recipe.json
+RUN cargo chef cook --release --package motcua --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --package motcua --bin motcua \
     && cp target/release/motcua /motcua
