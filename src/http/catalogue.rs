@@ -111,6 +111,10 @@ problem_types! {
         title("Concurrent update", "Xung đột cập nhật đồng thời"),
         detail("Another request changed the same data at the same moment; nothing was written. Retry.",
                "Một yêu cầu khác vừa thay đổi cùng dữ liệu; chưa có gì được ghi. Vui lòng thử lại.");
+    SERVICE_UNAVAILABLE = "service-unavailable", 503,
+        title("Temporarily unavailable", "Tạm thời gián đoạn"),
+        detail("A service this request needs cannot be reached right now. Retry in a moment.",
+               "Một dịch vụ cần cho yêu cầu này tạm thời không truy cập được. Vui lòng thử lại sau giây lát.");
     TIMEOUT = "timeout", 504,
         title("Request timed out", "Yêu cầu quá thời gian"),
         detail("The request did not complete within {seconds} seconds.",

@@ -101,10 +101,23 @@ impl ApiError {
         }
     }
 
-    /// An unexpected failure: the caller sees an opaque 500, the log sees the cause.
+    /// An unexpected failure: the caller sees an opaque 500, the log sees the cause. When the
+    /// cause is PostgreSQL out of reach (stopped, restarting, connections killed, no connection
+    /// free within the pool's timeout), the caller sees a 503 `service-unavailable` to retry
+    /// instead: nothing is wrong with the request, and retrying soon succeeds.
     pub fn internal(err: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(&catalogue::INTERNAL);
-        e.source = Some(err.into());
+        let err = err.into();
+        let unreachable = err.chain().any(|cause| {
+            cause
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(database_unreachable)
+        });
+        let mut e = match unreachable {
+            true => Self::new(&catalogue::SERVICE_UNAVAILABLE)
+                .header(http::header::RETRY_AFTER, HeaderValue::from_static("1")),
+            false => Self::new(&catalogue::INTERNAL),
+        };
+        e.source = Some(err);
         e
     }
 
@@ -277,7 +290,7 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 // Failures of the database, Redis or anything else unexpected are internal errors: `?` turns
-// them into the opaque 500, and the log keeps the cause.
+// them into the opaque 500 (503 when PostgreSQL is out of reach), and the log keeps the cause.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match database_code(&err).as_deref() {
@@ -300,6 +313,24 @@ pub fn database_code(err: &sqlx::Error) -> Option<String> {
     match err {
         sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
         _ => None,
+    }
+}
+
+/// The database could not be reached, or dropped the connection: the server stopped or
+/// restarting (SQLSTATE class 08, 57P01-57P03, 53300 too many connections), the connection cut
+/// (an I/O error), or no connection free within the pool's acquire timeout. A retry may succeed;
+/// the request itself was fine.
+pub fn database_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -428,6 +459,27 @@ mod tests {
             problem.detail.contains("req-1"),
             "the detail quotes the request id"
         );
+    }
+
+    #[test]
+    fn an_unreachable_database_is_a_503_to_retry_and_other_database_errors_a_500() {
+        let cut = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        for err in [
+            ApiError::from(sqlx::Error::PoolTimedOut),
+            ApiError::from(cut),
+            // Wrapped in context, as services report it.
+            ApiError::internal(anyhow::Error::from(sqlx::Error::PoolClosed).context("saving")),
+        ] {
+            assert_eq!(err.status(), 503, "{err}");
+            assert_eq!(err.kind().slug, "service-unavailable");
+            assert!(err.source().is_some(), "the cause is still logged");
+            assert!(
+                err.headers
+                    .iter()
+                    .any(|(name, _)| name == http::header::RETRY_AFTER)
+            );
+        }
+        assert_eq!(ApiError::from(sqlx::Error::RowNotFound).status(), 500);
     }
 
     #[test]
