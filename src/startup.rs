@@ -1,11 +1,13 @@
 //! The application: configuration in, a bound listener and a running server out.
 
+mod drain;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::{Acceptor, TcpAcceptor};
+use poem::listener::Acceptor;
 use poem::middleware::{Compression, Cors};
 use poem::web::{Html, Path};
 use poem::{EndpointExt, IntoResponse, Response, Route, Server, handler};
@@ -84,7 +86,8 @@ pub fn install_crypto_provider() {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    acceptor: drain::DrainingAcceptor,
+    drain: drain::Drain,
     port: u16,
     endpoint: BoxEndpoint<'static>,
     state: AppState,
@@ -161,7 +164,7 @@ impl Application {
             ready: Arc::new(AtomicBool::new(true)),
         };
         listener.set_nonblocking(true)?;
-        let acceptor = TcpAcceptor::from_std(listener)?;
+        let (acceptor, drain) = drain::draining(listener)?;
         let port = acceptor
             .local_addr()
             .first()
@@ -175,6 +178,7 @@ impl Application {
         let endpoint = routes(&state, services);
         Ok(Self {
             acceptor,
+            drain,
             port,
             endpoint,
             state,
@@ -194,15 +198,22 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `signal` completes: readiness turns false at once, new connections are
-    /// refused, and in-flight requests get the configured grace period to finish.
+    /// Serves until `signal` completes: readiness turns false at once, connections already
+    /// queued are taken in and new ones refused, and in-flight requests get the configured grace
+    /// period (from the signal on) to finish.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let ready = self.state.ready.clone();
-        let grace = self.state.config.shutdown_grace;
+        let grace = self
+            .state
+            .config
+            .shutdown_grace
+            .saturating_sub(drain::SETTLE);
+        let drain = self.drain;
         let signal = async move {
             signal.await;
             ready.store(false, Ordering::SeqCst);
             tracing::info!("shutting down: draining in-flight requests");
+            drain.close_listener().await;
         };
         tracing::info!(port = self.port, "listening");
         Server::new_with_acceptor(self.acceptor)
