@@ -4,6 +4,7 @@ mod audit;
 mod cache;
 mod cli;
 mod config;
+mod degradation;
 mod documents;
 mod dossiers_agency;
 mod dossiers_api;

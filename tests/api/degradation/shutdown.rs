@@ -1,0 +1,331 @@
+//! SIGTERM under load, to a real `motcua serve` process: readiness turns false first, requests
+//! in flight finish, every request the server took in gets a whole response (callers after the
+//! listener closed are refused a connection, never reset), and the process exits 0 within
+//! `MOTCUA_SHUTDOWN_GRACE_SECS`, even with a client that never finishes its request.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use crate::helpers::{
+    TestApp, eid_issuer, eventually, object_store, postgres_server_url, redis_url,
+};
+
+const GRACE: Duration = Duration::from_secs(5);
+const CLIENTS: usize = 32;
+/// How long the slow requests keep sending their bodies after SIGTERM.
+const TRICKLE: Duration = Duration::from_millis(1500);
+
+/// `motcua serve` in a process of its own, on the test's database and Redis prefix.
+struct Server {
+    child: Child,
+    address: String,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    async fn start(app: &TestApp) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("http://127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("{}.sigterm.log", app.db_name));
+        let child = Command::new(env!("CARGO_BIN_EXE_motcua"))
+            .arg("serve")
+            .env_clear()
+            .env(
+                "DATABASE_URL",
+                format!("{}/{}", postgres_server_url(), app.db_name),
+            )
+            .env("REDIS_URL", redis_url())
+            .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
+            .env("MOTCUA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MOTCUA_PUBLIC_URL", &address)
+            .env("MOTCUA_SHUTDOWN_GRACE_SECS", GRACE.as_secs().to_string())
+            .env("MOTCUA_EID_ISSUER", eid_issuer())
+            .env("MOTCUA_OBJECT_STORE", object_store(&app.db_name))
+            // The load comes from one address: it must not be what stops it.
+            .env("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "100000000")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("motcua serve starts");
+        let server = Server {
+            child,
+            address,
+            log,
+        };
+        let client = reqwest::Client::new();
+        let ready = eventually(Duration::from_secs(60), || async {
+            let response = client.get(server.url("/readyz")).send().await;
+            response.is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await;
+        assert!(ready, "the server never got ready: {}", server.log_text());
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn sigterm(&self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// What the load's callers saw.
+#[derive(Default)]
+struct Outcomes {
+    /// Whole responses (status 200, body read to the end), before and after SIGTERM.
+    answered: (usize, usize),
+    /// Connections refused after SIGTERM: the listener had closed.
+    refused: usize,
+    /// Anything else: a reset, a truncated response, an error status.
+    failures: Vec<String>,
+}
+
+/// `CLIENTS` callers, each opening a connection per request, until `stop`.
+fn load(
+    server: &Server,
+    stop: Arc<AtomicBool>,
+    signalled: Arc<Mutex<Option<Instant>>>,
+    outcomes: Arc<Mutex<Outcomes>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..CLIENTS)
+        .map(|n| {
+            let paths = [
+                server.url("/v1/listings?sort=price_asc"),
+                server.url("/healthz"),
+            ];
+            let (stop, signalled, outcomes) = (stop.clone(), signalled.clone(), outcomes.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(0)
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut i = n;
+                while !stop.load(Ordering::SeqCst) {
+                    i += 1;
+                    let sent = Instant::now();
+                    let result = match client.get(&paths[i % 2]).send().await {
+                        Ok(response) => {
+                            let status = response.status();
+                            match response.bytes().await {
+                                Ok(_) if status == StatusCode::OK => Ok(()),
+                                Ok(_) => Err(format!("status {status}")),
+                                Err(e) => Err(format!("body cut: {e:?}")),
+                            }
+                        }
+                        Err(e) if e.is_connect() => Err("refused".into()),
+                        Err(e) => Err(format!("{e:?}")),
+                    };
+                    let after_sigterm = signalled.lock().await.is_some_and(|at| at <= sent);
+                    let mut outcomes = outcomes.lock().await;
+                    match result {
+                        Ok(()) if after_sigterm => outcomes.answered.1 += 1,
+                        Ok(()) => outcomes.answered.0 += 1,
+                        Err(refused) if refused == "refused" && after_sigterm => {
+                            outcomes.refused += 1;
+                            drop(outcomes);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(other) => outcomes.failures.push(format!(
+                            "{} (sent {} SIGTERM)",
+                            other,
+                            if after_sigterm {
+                                "after"
+                            } else {
+                                "before or around"
+                            }
+                        )),
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// A token request whose body is still arriving for `TRICKLE` after `go` fires: in flight
+/// across SIGTERM.
+async fn slow_token_request(
+    token_url: String,
+    id: &str,
+    secret: &str,
+    go: Arc<tokio::sync::Notify>,
+) -> reqwest::Result<reqwest::Response> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tokio::spawn(async move {
+        let _ = tx.send(Ok(b"grant_type=".to_vec())).await;
+        go.notified().await;
+        tokio::time::sleep(TRICKLE).await;
+        let _ = tx.send(Ok(b"client_credentials".to_vec())).await;
+    });
+    let mut rx = rx;
+    let body = reqwest::Body::wrap_stream(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    reqwest::Client::new()
+        .post(token_url)
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+}
+
+/// A readiness probe whose request line and first header are in before SIGTERM and whose end
+/// comes after it: the answer says what readiness was once shutdown had begun.
+struct LateProbe(TcpStream);
+
+impl LateProbe {
+    async fn open(server: &Server) -> LateProbe {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port()))
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+            .await
+            .unwrap();
+        LateProbe(stream)
+    }
+
+    async fn finish(mut self) -> String {
+        self.0
+            .write_all(b"connection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        self.0.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+}
+
+#[tokio::test]
+async fn sigterm_under_load_readiness_goes_first_in_flight_requests_finish_and_the_process_exits_in_the_grace_period()
+ {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app
+        .client_with(motcua::clients::NewClient {
+            name: "Back office".into(),
+            kind: motcua::clients::ClientKind::Confidential,
+            scopes: vec!["listings:write".into()],
+            ..Default::default()
+        })
+        .await;
+    let secret = secret.unwrap();
+    let mut server = Server::start(&app).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(Mutex::new(None));
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let workers = load(&server, stop.clone(), signalled.clone(), outcomes.clone());
+    let go = Arc::new(tokio::sync::Notify::new());
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let go = go.clone();
+            let (token_url, id, secret) =
+                (server.url("/v1/auth/token"), id.clone(), secret.clone());
+            tokio::spawn(async move {
+                let response = slow_token_request(token_url, &id, &secret, go).await;
+                (response, Instant::now())
+            })
+        })
+        .collect();
+    let probe = LateProbe::open(&server).await;
+    // A client that never finishes its request: only the grace period ends it.
+    let mut stalled = TcpStream::connect(("127.0.0.1", server.port()))
+        .await
+        .unwrap();
+    stalled
+        .write_all(b"POST /v1/auth/token HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    // Let the load run, and the server read what the slow ones sent so far.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        outcomes.lock().await.answered.0 > 0,
+        "the load never got an answer"
+    );
+
+    let sigterm = Instant::now();
+    *signalled.lock().await = Some(sigterm);
+    server.sigterm();
+    go.notify_waiters();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let answer = probe.finish().await;
+    let probed = sigterm.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("shutting-down"), "{answer}");
+
+    for task in slow {
+        let (response, at) = task.await.unwrap();
+        let response = response.expect("a request in flight at SIGTERM gets its answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.expect("a whole body");
+        assert!(body["access_token"].is_string(), "{body}");
+        assert!(
+            at.duration_since(sigterm) > probed,
+            "readiness went false before they finished"
+        );
+    }
+
+    let status = tokio::time::timeout(GRACE + Duration::from_secs(5), server.child.wait())
+        .await
+        .expect("the process outlived its grace period")
+        .unwrap();
+    let exited = sigterm.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let outcomes = outcomes.lock().await;
+    eprintln!(
+        "readiness 503 after {probed:?}; exit after {exited:?}; {} answered before SIGTERM, {} after; {} refused",
+        outcomes.answered.0, outcomes.answered.1, outcomes.refused
+    );
+    assert!(
+        status.success(),
+        "exit status {status:?}: {}",
+        server.log_text()
+    );
+    assert!(
+        exited < GRACE + Duration::from_secs(1),
+        "exited after {exited:?}"
+    );
+    assert!(
+        outcomes.failures.is_empty(),
+        "{:#?}\n{}",
+        outcomes.failures,
+        server.log_text()
+    );
+    assert!(
+        outcomes.refused > 0,
+        "the load never saw the listener close"
+    );
+}
