@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 /// How long the connections taken in last get to have their requests read.
-pub const SETTLE: Duration = Duration::from_millis(200);
+pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// Accepts like [`TcpAcceptor`] until [`Drain::close_listener`] is called.
 pub struct DrainingAcceptor {

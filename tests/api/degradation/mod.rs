@@ -27,9 +27,9 @@ pub async fn direct_db(app: &TestApp) -> sqlx::PgPool {
 
 /// Keys of the app's Redis prefix matching `pattern` (after the prefix), read directly.
 pub async fn redis_keys(app: &TestApp, pattern: &str) -> Vec<String> {
-    let client = redis::Client::open(redis_url()).unwrap();
+    let client = ::redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("KEYS")
+    ::redis::cmd("KEYS")
         .arg(format!("{}{pattern}", app.redis_prefix))
         .query_async(&mut conn)
         .await

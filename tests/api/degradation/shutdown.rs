@@ -147,12 +147,14 @@ fn load(
                         Err(e) if e.is_connect() => Err("refused".into()),
                         Err(e) => Err(format!("{e:?}")),
                     };
-                    let after_sigterm = signalled.lock().await.is_some_and(|at| at <= sent);
+                    let signal = *signalled.lock().await;
+                    let after_sigterm = signal.is_some_and(|at| at <= sent);
                     let mut outcomes = outcomes.lock().await;
                     match result {
                         Ok(()) if after_sigterm => outcomes.answered.1 += 1,
                         Ok(()) => outcomes.answered.0 += 1,
-                        Err(refused) if refused == "refused" && after_sigterm => {
+                        // Refused only once the listener may have closed.
+                        Err(refused) if refused == "refused" && signal.is_some() => {
                             outcomes.refused += 1;
                             drop(outcomes);
                             tokio::time::sleep(Duration::from_millis(20)).await;
