@@ -56,7 +56,7 @@ impl Server {
             .env("MOTCUA_OBJECT_STORE", object_store(&app.db_name))
             // The load comes from one address: it must not be what stops it.
             .env("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "100000000")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "warn,motcua::startup=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -86,8 +86,14 @@ impl Server {
         self.address.rsplit(':').next().unwrap().parse().unwrap()
     }
 
+    /// The end of the server's log, for a failure's message.
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = log.len().saturating_sub(4000);
+        let start = (start..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(0);
+        log[start..].to_string()
     }
 
     fn sigterm(&self) {
@@ -134,6 +140,8 @@ fn load(
                 let mut i = n;
                 while !stop.load(Ordering::SeqCst) {
                     i += 1;
+                    // Steady rather than flat out: the machine's ports and cores are shared.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     let sent = Instant::now();
                     let result = match client.get(&paths[i % 2]).send().await {
                         Ok(response) => {
