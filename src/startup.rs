@@ -163,7 +163,6 @@ impl Application {
             redis,
             ready: Arc::new(AtomicBool::new(true)),
         };
-        listener.set_nonblocking(true)?;
         let (acceptor, drain) = drain::draining(listener)?;
         let port = acceptor
             .local_addr()

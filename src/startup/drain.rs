@@ -34,8 +34,9 @@ pub struct Drain {
     closed: watch::Receiver<bool>,
 }
 
-/// Wraps `listener` (non-blocking) for the server; the [`Drain`] closes it.
+/// Wraps `listener` for the server (making it non-blocking); the [`Drain`] closes it.
 pub fn draining(listener: std::net::TcpListener) -> std::io::Result<(DrainingAcceptor, Drain)> {
+    listener.set_nonblocking(true)?;
     let twin = listener.try_clone()?;
     let acceptor = TcpAcceptor::from_std(listener)?;
     let (closing_tx, closing_rx) = watch::channel(false);
