@@ -36,9 +36,9 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 echo "== seed-demo --listings $LISTINGS" >&2
 /usr/bin/time -f "seeded in %e s" $bin seed-demo --listings "$LISTINGS" >/dev/null
 
-MOTCUA_LISTEN=127.0.0.1:$PORT on_server_cpu $bin serve 2> target/load/listings-server.log &
+MOTCUA_LISTEN=127.0.0.1:$PORT $ON_SERVER_CPU $bin serve 2> target/load/listings-server.log &
 cached=$!
-MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 on_server_cpu $bin serve \
+MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 $ON_SERVER_CPU $bin serve \
   2> target/load/listings-server-uncached.log &
 uncached=$!
 baseline=
@@ -58,7 +58,7 @@ B=http://127.0.0.1:$((PORT + 1))
 
 id=$(curl -sf "$A/v1/listings?q=$QUERY&limit=1" | json '["items"][0]["id"]')
 curl -sf "$A/v1/listings/$id" > target/load/listing.json
-on_server_cpu target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
+$ON_SERVER_CPU target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
 baseline=$!
 for _ in $(seq 1 50); do
   curl -sf "http://127.0.0.1:$((PORT + 2))/" >/dev/null && break

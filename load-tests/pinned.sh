@@ -12,8 +12,9 @@ command -v wrk >/dev/null || {
   exit 1
 }
 
-# Runs a server (or any command) on the server's core.
-on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
+# Prefix of a server's command line: runs it on the server's core. A prefix, not a function, so
+# that `$!` after `$ON_SERVER_CPU cmd &` is the server's own pid (taskset execs it).
+ON_SERVER_CPU="taskset -c $SERVER_CPU"
 
 measure() { # name url [wrk args]
   local name=$1 url=$2
