@@ -28,8 +28,11 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CLUSTER_OVERALL_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// On a cluster, one master failing fails only its slots' operations: the breaker opens after
 /// this many connection failures in a row (no success in between), which a cluster that is
-/// wholly unreachable produces at once and one failing over does not.
+/// wholly unreachable produces at once and one failing over does not...
 const CLUSTER_FAILURES_TO_OPEN: u32 = 5;
+/// ...and while it is open, one operation this often still goes through, and closes it by
+/// succeeding: the other masters' slots, or a failed-over one, are back within this long.
+const CLUSTER_PROBE_EVERY: Duration = Duration::from_millis(50);
 
 /// A connection to the server or to the cluster, for one operation or many: cheap to clone
 /// (both kinds multiplex), and a [`ConnectionLike`], so commands, pipelines and scripts run on
@@ -91,6 +94,10 @@ struct Inner {
     /// Connection failures since the last success.
     failures: AtomicU32,
     failures_to_open: u32,
+    /// While the breaker is open, one operation goes through this often (cluster only).
+    probe_every: Option<Duration>,
+    /// Milliseconds since `epoch` of the last operation let through the open breaker.
+    last_probe_ms: AtomicU64,
 }
 
 impl Redis {
@@ -118,7 +125,7 @@ impl Redis {
             vec![client],
             Connection::Single(manager),
             prefix,
-            1,
+            (1, None),
         ))
     }
 
@@ -157,7 +164,7 @@ impl Redis {
             clients,
             Connection::Cluster(connection),
             prefix,
-            CLUSTER_FAILURES_TO_OPEN,
+            (CLUSTER_FAILURES_TO_OPEN, Some(CLUSTER_PROBE_EVERY)),
         ))
     }
 
@@ -165,7 +172,7 @@ impl Redis {
         clients: Vec<redis::Client>,
         connection: Connection,
         prefix: &str,
-        failures_to_open: u32,
+        (failures_to_open, probe_every): (u32, Option<Duration>),
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -176,6 +183,8 @@ impl Redis {
                 open_until_ms: AtomicU64::new(0),
                 failures: AtomicU32::new(0),
                 failures_to_open,
+                probe_every,
+                last_probe_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -204,16 +213,31 @@ impl Redis {
         key
     }
 
-    /// A connection for one operation, or an error at once while the breaker is open.
+    /// A connection for one operation, or an error at once while the breaker is open (on a
+    /// cluster, but for the occasional probe).
     pub fn connection(&self) -> Result<Connection, RedisError> {
         let now = self.now_ms();
-        if now < self.inner.open_until_ms.load(Ordering::Relaxed) {
+        if now < self.inner.open_until_ms.load(Ordering::Relaxed) && !self.probe(now) {
             return Err(RedisError::from((
                 ErrorKind::Io,
                 "redis skipped: recent connection failure",
             )));
         }
         Ok(self.inner.connection.clone())
+    }
+
+    /// Whether this operation may go through the open breaker as its probe.
+    fn probe(&self, now: u64) -> bool {
+        let Some(every) = self.inner.probe_every else {
+            return false;
+        };
+        let last = self.inner.last_probe_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= every.as_millis() as u64
+            && self
+                .inner
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Records the outcome of an operation: connection-level failures open the breaker (on a
@@ -229,11 +253,18 @@ impl Redis {
                 }
             }
             Err(_) => {}
-            // Read first: the hot path then writes nothing shared.
-            Ok(_) if self.inner.failures.load(Ordering::Relaxed) != 0 => {
-                self.inner.failures.store(0, Ordering::Relaxed)
+            // Read first: the hot path then writes nothing shared. On a cluster a success (a
+            // probe's) closes the breaker.
+            Ok(_) => {
+                if self.inner.failures.load(Ordering::Relaxed) != 0 {
+                    self.inner.failures.store(0, Ordering::Relaxed);
+                }
+                if self.inner.probe_every.is_some()
+                    && self.inner.open_until_ms.load(Ordering::Relaxed) != 0
+                {
+                    self.inner.open_until_ms.store(0, Ordering::Relaxed);
+                }
             }
-            Ok(_) => {}
         }
     }
 

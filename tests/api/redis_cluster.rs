@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, redis_cluster, redis_connection, redis_url};
+use crate::helpers::{TestApp, eventually, redis_cluster, redis_connection, redis_url};
 use crate::signin::{
     APP_REDIRECT, AtProvider, Request, Tokens, browser, exchange, location, me_status, query_of,
     sign_in, to_callback,
@@ -90,6 +90,17 @@ async fn a_master_failing_over_costs_cache_reads_not_sign_ins_or_revocations() {
         "failover of 127.0.0.1:{victim} took {failover:?}; {errors_during} of {reads_during} cache reads failed meanwhile"
     );
 
+    // The gateway sees every slot served again (its readiness PINGs every master).
+    let ready = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            app.get("/readyz").await.status() == StatusCode::OK
+        })
+        .await,
+        "not ready again after the failover"
+    );
+    eprintln!("ready again {:?} after the failover", ready.elapsed());
+
     // The sign-in that waited at the provider completes: its state survived on the replica.
     let response = web.get(&callback).send().await.unwrap();
     assert_eq!(
@@ -118,22 +129,17 @@ async fn a_master_failing_over_costs_cache_reads_not_sign_ins_or_revocations() {
     }
     assert_eq!(me_status(&app, &kept.access_token).await, StatusCode::OK);
 
-    // The cache serves again: within a few reads, hits and no more failures.
-    let settled = Instant::now();
+    // The cache serves again: hits, and no more failures.
     let (errors, hits) = (cache_counter("error"), cache_counter("hit"));
     for _ in 0..10 {
         assert_eq!(catalogue(&app).await, StatusCode::OK);
     }
     assert!(
-        cache_counter("hit") > hits,
-        "no cache hit after the failover"
+        cache_counter("hit") >= hits + 9.0,
+        "few cache hits after the failover"
     );
     let late = cache_counter("error") - errors;
-    assert!(
-        late <= 1.0,
-        "{late} cache reads failed after the failover (checked for {:?})",
-        settled.elapsed()
-    );
+    assert_eq!(late, 0.0, "cache reads failed after the failover");
 }
 
 async fn logout(app: &TestApp, tokens: &Tokens) {
