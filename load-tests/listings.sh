@@ -5,6 +5,7 @@
 # bytes from a minimal poem handler (no auth, rate limit, cache or database) as the baseline.
 # Servers run on one core and wrk on the other (load-tests/pinned.sh). Builds in release, uses a
 # scratch database, prints one JSON report per run (target/load/) and the ratios to the baseline.
+# The scratch database (motcua_load_listings) stays, for EXPLAIN of the queries measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,9 +37,9 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 echo "== seed-demo --listings $LISTINGS" >&2
 /usr/bin/time -f "seeded in %e s" $bin seed-demo --listings "$LISTINGS" >/dev/null
 
-MOTCUA_LISTEN=127.0.0.1:$PORT on_server_cpu $bin serve 2> target/load/listings-server.log &
+MOTCUA_LISTEN=127.0.0.1:$PORT $ON_SERVER_CPU $bin serve 2> target/load/listings-server.log &
 cached=$!
-MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 on_server_cpu $bin serve \
+MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 $ON_SERVER_CPU $bin serve \
   2> target/load/listings-server-uncached.log &
 uncached=$!
 baseline=
@@ -48,22 +49,16 @@ cleanup() {
 }
 trap cleanup EXIT
 for port in $PORT $((PORT + 1)); do
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-    sleep 0.2
-  done
+  wait_for "http://127.0.0.1:$port/healthz"
 done
 A=http://127.0.0.1:$PORT
 B=http://127.0.0.1:$((PORT + 1))
 
 id=$(curl -sf "$A/v1/listings?q=$QUERY&limit=1" | json '["items"][0]["id"]')
 curl -sf "$A/v1/listings/$id" > target/load/listing.json
-on_server_cpu target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
+$ON_SERVER_CPU target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
 baseline=$!
-for _ in $(seq 1 50); do
-  curl -sf "http://127.0.0.1:$((PORT + 2))/" >/dev/null && break
-  sleep 0.1
-done
+wait_for "http://127.0.0.1:$((PORT + 2))/"
 
 app=$($bin client create --name "Load app" --kind public \
   --redirect-uri http://127.0.0.1:53117/oauth/callback --rate-limit 1000000000)

@@ -12,21 +12,32 @@ command -v wrk >/dev/null || {
   exit 1
 }
 
-# Runs a server (or any command) on the server's core.
-on_server_cpu() { taskset -c "$SERVER_CPU" "$@"; }
+# Prefix of a server's command line: runs it on the server's core. A prefix, not a function, so
+# that `$!` after `$ON_SERVER_CPU cmd &` is the server's own pid (taskset execs it).
+ON_SERVER_CPU="taskset -c $SERVER_CPU"
 
 measure() { # name url [wrk args]
   local name=$1 url=$2
   shift 2
-  case "$url" in
-    http://127.0.0.1:* | http://localhost:*) ;;
-    *) echo "refusing to load $url: loopback only" >&2; return 1 ;;
-  esac
+  if ! [[ $url =~ ^http://(127\.0\.0\.1|localhost):[0-9]+(/|$) ]]; then
+    echo "refusing to load $url: loopback only" >&2
+    return 1
+  fi
   echo "== $name" >&2
   taskset -c "$LOAD_CPU" wrk --threads 1 --connections "$CONCURRENCY" --duration "${DURATION}s" \
     --timeout 10s --script "$(dirname "${BASH_SOURCE[0]}")/wrk-report.lua" "$@" "$url" \
     > "target/load/$name.txt"
   tail -n 1 "target/load/$name.txt" | tee "target/load/$name.json"
+}
+
+# Waits until URL answers, or fails naming it.
+wait_for() { # url
+  for _ in $(seq 1 300); do
+    curl -sf "$1" >/dev/null && return 0
+    sleep 0.2
+  done
+  echo "$1 never answered" >&2
+  return 1
 }
 
 # Peak resident memory of a process so far (Linux VmHWM), in MiB.

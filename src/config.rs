@@ -425,6 +425,25 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_cluster_is_a_list_of_node_urls() {
+        let nodes = "redis://10.0.0.1:7001, redis://10.0.0.2:7002";
+        let c = config(&[("MOTCUA_REDIS_CLUSTER", "1"), ("REDIS_URL", nodes)]).unwrap();
+        assert!(c.redis_cluster);
+        assert_eq!(c.redis_url.expose(), nodes);
+        for (cluster, list) in [
+            ("0", nodes),
+            ("1", "redis://10.0.0.1:7001,10.0.0.2:7002"),
+            ("1", "redis://10.0.0.1:7001,,redis://10.0.0.2:7002"),
+            ("1", "redis://[bad"),
+        ] {
+            let err = config(&[("MOTCUA_REDIS_CLUSTER", cluster), ("REDIS_URL", list)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("REDIS_URL"), "{list} gave `{err}`");
+        }
+    }
+
+    #[test]
     fn master_key_and_proxies_parse() {
         let key = STANDARD.encode([7u8; 32]);
         let c = config(&[

@@ -110,10 +110,10 @@ impl Application {
         install_crypto_provider();
         // Install the recorder before the first request records anything.
         crate::telemetry::metrics();
-        refuse_unsupported(&config)?;
+        warn_about_settings(&config)?;
         let db = crate::db::prepare(config.database_url.expose()).await?;
-        let redis =
-            Redis::new(config.redis_url.expose(), &config.redis_prefix).context("REDIS_URL")?;
+        let (redis_url, cluster) = (config.redis_url.expose(), config.redis_cluster);
+        let redis = Redis::open(redis_url, &config.redis_prefix, cluster).context("REDIS_URL")?;
         let keyring = Keyring::load(db.clone(), MasterKey::new(*config.master_key.expose()))
             .await
             .context("loading signing keys")?;
@@ -221,14 +221,8 @@ impl Application {
     }
 }
 
-/// Settings that parse but that this version cannot serve with; and a loud warning for the
-/// development master key.
-fn refuse_unsupported(config: &Config) -> anyhow::Result<()> {
-    if config.redis_cluster {
-        anyhow::bail!(
-            "MOTCUA_REDIS_CLUSTER: Redis Cluster is not supported by this version; unset it and point REDIS_URL at a single node or a proxy"
-        );
-    }
+/// A loud warning for the development master key.
+fn warn_about_settings(config: &Config) -> anyhow::Result<()> {
     if config.master_key_is_dev {
         tracing::warn!(
             "MOTCUA_MASTER_KEY is not set: using the development key. Never do this in production."

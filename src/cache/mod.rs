@@ -242,38 +242,29 @@ impl Cache {
             glob_escape(self.redis.prefix()),
             glob_escape(ns.0)
         );
-        let result = self
-            .redis
-            .run(|mut conn| async move {
-                let mut cursor = 0u64;
-                loop {
-                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn)
-                        .await?;
-                    let mut pipe = redis::pipe();
-                    for key in &keys {
-                        pipe.incr(key, 1).ignore();
-                    }
-                    if !keys.is_empty() {
-                        pipe.query_async::<()>(&mut conn).await?;
-                    }
-                    if next == 0 {
-                        return Ok(());
-                    }
-                    cursor = next;
-                }
-            })
-            .await;
+        let result = self.bump_every(&pattern).await;
         if let Err(err) = result {
             tracing::error!(namespace = ns.0, error = %err, "cache invalidation failed");
             metrics::counter!("motcua_cache_invalidation_failures_total", "namespace" => ns.0)
                 .increment(1);
         }
+    }
+
+    /// One `INCR` for every key matching `pattern`, on every master of a cluster. The keys of
+    /// one batch live in different slots: each is its own command (all in flight at once).
+    async fn bump_every(&self, pattern: &str) -> Result<(), redis::RedisError> {
+        let mut scan = self.redis.scan(pattern, 1000).await?;
+        let conn = self.redis.connection()?;
+        while let Some(keys) = scan.next_batch().await? {
+            let bumps = keys.into_iter().map(|key| {
+                let mut conn = conn.clone();
+                async move { conn.incr::<_, _, i64>(key, 1).await }
+            });
+            let result = futures::future::try_join_all(bumps).await;
+            self.redis.observe(&result);
+            result?;
+        }
+        Ok(())
     }
 
     async fn lookup(&self, ns: Namespace, scope: &str, key: &str) -> Lookup {

@@ -60,10 +60,35 @@ pub(super) fn store_urls<'a>(v: &Values<'a>) -> Result<(&'a str, &'a str), Confi
         ));
     }
     let redis_url = v.get("REDIS_URL").unwrap_or("redis://127.0.0.1:6379");
-    if !(redis_url.starts_with("redis://") || redis_url.starts_with("rediss://")) {
-        return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
-    }
+    let cluster = parse_bool("MOTCUA_REDIS_CLUSTER", v.get("MOTCUA_REDIS_CLUSTER"))?;
+    redis_nodes(redis_url, cluster)?;
     Ok((database_url, redis_url))
+}
+
+/// `REDIS_URL`: one server's URL, or with `MOTCUA_REDIS_CLUSTER=1` a comma-separated list of
+/// cluster nodes' URLs (one is enough; the others are discovered).
+fn redis_nodes(list: &str, cluster: bool) -> Result<(), ConfigError> {
+    let nodes: Vec<&str> = list.split(',').map(str::trim).collect();
+    if nodes.len() > 1 && !cluster {
+        return Err(invalid(
+            "REDIS_URL",
+            "lists several nodes: set MOTCUA_REDIS_CLUSTER=1 for a Redis Cluster",
+        ));
+    }
+    for node in nodes {
+        let scheme_ok = node.starts_with("redis://") || node.starts_with("rediss://");
+        if !scheme_ok || Url::parse(node).is_err() {
+            return Err(invalid(
+                "REDIS_URL",
+                if cluster {
+                    "must list the cluster's nodes as redis:// or rediss:// URLs, comma-separated"
+                } else {
+                    "must be a redis:// or rediss:// URL"
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn log_format(v: &Values<'_>) -> Result<LogFormat, ConfigError> {

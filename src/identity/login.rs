@@ -85,8 +85,11 @@ pub struct IssuedCode {
     pub sid: String,
 }
 
+/// `{prefix}{kind}:{{hash}}`: the hash is a Redis Cluster hash tag, so a code's live and spent
+/// keys, which one script moves between, share a slot.
 fn key(redis: &Redis, kind: &str, secret: &str) -> String {
-    redis.key(&[kind, &crypto::sha256_b64(secret.as_bytes())])
+    let tag = format!("{{{}}}", crypto::sha256_b64(secret.as_bytes()));
+    redis.key(&[kind, &tag])
 }
 
 async fn put<T: Serialize>(

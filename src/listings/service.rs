@@ -6,12 +6,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::images;
 use super::model::{
-    FieldFault, ListingFields, ListingInput, MAX_BULK_ITEMS, MerchantInput, Status,
+    FieldFault, ListingFields, ListingInput, MAX_BULK_ITEMS, MAX_IMAGES, MerchantInput, Status,
 };
 use super::store::{self, BulkItem, Listing, Merchant, Owner, StoreError, Written};
 use super::views::{ListingPatchBody, ListingView};
@@ -91,47 +92,86 @@ fn own_images(state: &AppState, input: &mut ListingInput) {
         .collect();
 }
 
-/// References to images never uploaded here (a mistyped name, or another server's), so that
-/// no listing shows a broken picture. `known` holds references already found (or already on the
-/// listing: images are never deleted), and gains those found now.
-async fn unknown_images(
-    state: &AppState,
-    references: &[String],
-    known: &mut HashSet<String>,
-) -> ApiResult<Vec<FieldFault>> {
-    let mut faults = Vec::new();
-    for (i, reference) in references.iter().enumerate() {
-        // Thumbnails and malformed references are `check`'s to name.
-        let Some(name) = images::ImageName::of_reference(reference).filter(|n| !n.thumb) else {
-            continue;
-        };
-        if known.contains(reference) {
-            continue;
-        }
-        match state.storage.exists(&name.key()).await? {
-            true => {
-                known.insert(reference.clone());
-            }
-            false => faults.push((
-                format!("/images/{i}"),
-                "no image was uploaded here under this name".to_string(),
-            )),
-        }
-    }
-    Ok(faults)
+/// Our images (`/v1/images/<name>`) looked up in storage for one request. Found ones stay
+/// found (images are never deleted), so a reference already on the listing needs no lookup.
+#[derive(Default)]
+struct ImageLookup {
+    found: HashSet<String>,
+    missing: HashSet<String>,
 }
 
-/// `check`, then [`unknown_images`]: the fields to write, or a `422` naming each fault.
+/// Lookups of one request running at once (each is a file check or an S3 `HEAD`).
+const IMAGE_LOOKUPS_AT_ONCE: usize = 8;
+
+impl ImageLookup {
+    fn knowing(references: &[String]) -> ImageLookup {
+        ImageLookup {
+            found: references.iter().cloned().collect(),
+            missing: HashSet::new(),
+        }
+    }
+
+    /// Looks up, a few at a time, each reference to one of our images in `lists` not looked up
+    /// yet. Thumbnails, malformed references and lists over the limit are `check`'s to refuse,
+    /// so they cost no lookup.
+    async fn look_up(&mut self, state: &AppState, lists: &[&[String]]) -> ApiResult<()> {
+        let mut wanted = HashSet::new();
+        for list in lists.iter().filter(|list| list.len() <= MAX_IMAGES) {
+            for reference in list.iter() {
+                let ours = images::ImageName::of_reference(reference).filter(|n| !n.thumb);
+                if let Some(name) = ours
+                    && !self.found.contains(reference)
+                    && !self.missing.contains(reference)
+                {
+                    wanted.insert((reference.clone(), name.key()));
+                }
+            }
+        }
+        let storage = &state.storage;
+        let mut lookups = futures::stream::iter(wanted)
+            .map(|(reference, key)| async move { (reference, storage.exists(&key).await) })
+            .buffer_unordered(IMAGE_LOOKUPS_AT_ONCE);
+        while let Some((reference, exists)) = lookups.next().await {
+            match exists? {
+                true => self.found.insert(reference),
+                false => self.missing.insert(reference),
+            };
+        }
+        Ok(())
+    }
+
+    /// A fault for each reference that was looked up and not found, so that no listing shows a
+    /// broken picture (a mistyped name, or another server's).
+    fn faults(&self, references: &[String]) -> Vec<FieldFault> {
+        references
+            .iter()
+            .enumerate()
+            .filter(|(_, reference)| self.missing.contains(*reference))
+            .map(|(i, _)| {
+                (
+                    format!("/images/{i}"),
+                    "no image was uploaded here under this name".to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `check` and the image lookups: the fields to write, or one `422` naming every fault.
 async fn checked(
     state: &AppState,
     input: ListingInput,
-    known: &mut HashSet<String>,
+    lookup: &mut ImageLookup,
 ) -> ApiResult<ListingFields> {
-    let fields = input.check().map_err(|f| problem(StoreError::Invalid(f)))?;
-    let unknown = unknown_images(state, &fields.images, known).await?;
-    match unknown.is_empty() {
-        true => Ok(fields),
-        false => Err(problem(StoreError::Invalid(unknown))),
+    lookup.look_up(state, &[input.images.as_slice()]).await?;
+    let unknown = lookup.faults(&input.images);
+    match input.check() {
+        Ok(fields) if unknown.is_empty() => Ok(fields),
+        Ok(_) => Err(problem(StoreError::Invalid(unknown))),
+        Err(mut faults) => {
+            faults.extend(unknown);
+            Err(problem(StoreError::Invalid(faults)))
+        }
     }
 }
 
@@ -189,7 +229,7 @@ pub async fn create(
     mut input: ListingInput,
 ) -> ApiResult<Listing> {
     own_images(state, &mut input);
-    let fields = checked(state, input, &mut HashSet::new()).await?;
+    let fields = checked(state, input, &mut ImageLookup::default()).await?;
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, merchant_id)
         .await
@@ -228,8 +268,8 @@ pub async fn change(
         Change::Patch(patch) => {
             let mut input = patch.apply(before.input());
             own_images(state, &mut input);
-            let mut known = before.images.iter().cloned().collect();
-            let fields = checked(state, input, &mut known).await?;
+            let mut lookup = ImageLookup::knowing(&before.images);
+            let fields = checked(state, input, &mut lookup).await?;
             store::update_fields(&mut tx, &before, &fields).await
         }
         Change::Status(to) => {
@@ -254,13 +294,20 @@ pub async fn bulk(
             "at most 500 items a call".into(),
         )])));
     }
-    let mut known = HashSet::new();
-    let mut checked = Vec::with_capacity(items.len());
-    for (external_id, status, mut input) in items {
-        own_images(state, &mut input);
-        let unknown = unknown_images(state, &input.images, &mut known).await?;
-        checked.push(bulk_item(external_id, status, input, unknown));
+    let mut items = items;
+    for (_, _, input) in &mut items {
+        own_images(state, input);
     }
+    let mut lookup = ImageLookup::default();
+    let lists: Vec<&[String]> = items.iter().map(|(_, _, i)| i.images.as_slice()).collect();
+    lookup.look_up(state, &lists).await?;
+    let checked = items
+        .into_iter()
+        .map(|(external_id, status, input)| {
+            let unknown = lookup.faults(&input.images);
+            bulk_item(external_id, status, input, unknown)
+        })
+        .collect();
     let mut tx = state.db.begin().await?;
     let merchant = store::merchant_for_new(&mut tx, owner, None)
         .await

@@ -80,8 +80,9 @@ pub async fn add_image(
         .map_err(problem)?
         .ok_or_else(|| problem(StoreError::NotFound))?;
     let base = state.config.issuer();
-    // A stale version is refused before anything is stored, so a refused upload leaves no
-    // object behind (the check is made again under the lock below).
+    // A version already stale is refused before anything is stored. The check is made again
+    // under the lock below, for a write that lands while the image is being encoded (that
+    // upload's image stays stored, unreferenced).
     if !if_match(expected, &etag_of(&listing_bytes(current.clone(), base))) {
         return Err(problem(StoreError::Stale));
     }

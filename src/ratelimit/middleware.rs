@@ -61,12 +61,14 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
         if EXEMPT.contains(&path) || req.method() == Method::OPTIONS {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
+            return Box::pin(self.inner.call(req))
+                .await
+                .map(IntoResponse::into_response);
         }
         let facts = RequestFacts::of(&req);
         let slot = facts.rate_slot.clone().unwrap_or_default();
         if DECIDED_BY_HANDLER.contains(&path) {
-            let response = self.inner.call(req).await;
+            let response = Box::pin(self.inner.call(req)).await;
             // Refused before authentication (a malformed request): charge the address, so
             // floods of garbage are limited too.
             if !slot.is_filled() {
@@ -87,7 +89,11 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
         if !decision.allowed {
             return Err(decision.into_error().into());
         }
-        self.inner.call(req).await.map(IntoResponse::into_response)
+        // Boxed, so that this future holds a pointer and not the handlers' large future
+        // (see the pipeline).
+        Box::pin(self.inner.call(req))
+            .await
+            .map(IntoResponse::into_response)
     }
 }
 

@@ -148,6 +148,12 @@ impl Revocations {
             .inner
             .redis
             .run(|mut conn| async move {
+                // A cluster routes a PUBLISH by its channel's slot, which is not the key's, so
+                // there the two go one after the other (the SET first, as in the transaction).
+                if conn.is_cluster() {
+                    conn.set_ex::<_, _, ()>(&key, value, ttl).await?;
+                    return conn.publish::<_, _, ()>(&channel, &message).await;
+                }
                 redis::pipe()
                     .atomic()
                     .set_ex(&key, value, ttl)
@@ -244,12 +250,14 @@ impl Revocations {
         }
     }
 
-    /// Keeps the subscription up for the life of the process.
+    /// Keeps the subscription up for the life of the process. On a Redis Cluster each attempt
+    /// subscribes on the next listed node: every node carries every message, and the one that
+    /// failed may be the one that went away.
     pub fn spawn_subscriber(&self) {
         let this = self.clone();
         tokio::spawn(async move {
-            loop {
-                if let Err(err) = this.subscribe_once().await {
+            for attempt in 0.. {
+                if let Err(err) = this.subscribe_once(attempt).await {
                     tracing::debug!(error = %err, "revocation subscription down");
                 }
                 this.inner.live.store(false, Ordering::SeqCst);
@@ -297,8 +305,8 @@ impl Revocations {
         });
     }
 
-    async fn subscribe_once(&self) -> redis::RedisResult<()> {
-        let client = self.inner.redis.client().clone();
+    async fn subscribe_once(&self, attempt: usize) -> redis::RedisResult<()> {
+        let client = self.inner.redis.client(attempt).clone();
         let pubsub = within(
             SUBSCRIBE_DEADLINE,
             "pubsub connect",
@@ -389,22 +397,14 @@ impl Revocations {
         now.ok_or(sqlx::Error::RowNotFound)
     }
 
-    /// Loads the whole deny-list from Redis.
+    /// Loads the whole deny-list from Redis (from every master of a cluster).
     async fn reload(&self) -> redis::RedisResult<()> {
         let pattern = self.deny_key("*");
         let prefix_len = self.deny_key("").len();
+        let mut scan = self.inner.redis.scan(&pattern, 500).await?;
         let mut conn = self.inner.redis.connection()?;
-        let mut cursor: u64 = 0;
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await?;
+        while let Some(keys) = scan.next_batch().await? {
             for key in keys {
                 let entry = &key[prefix_len..];
                 if let Some(client_id) = entry.strip_prefix("client:") {
@@ -418,11 +418,8 @@ impl Revocations {
                     self.remember(entry, now + ttl);
                 }
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
         }
+        Ok(())
     }
 }
 

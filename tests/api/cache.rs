@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use motcua::cache::{Cache, Namespace, Source};
 use motcua::redis::Redis;
 
-use crate::helpers::{Silent, delete_redis_prefix, redis_url, unique};
+use crate::helpers::{
+    Silent, delete_redis_prefix, redis_connection, redis_keys, test_redis, unique,
+};
 
 const TTL: Duration = Duration::from_secs(60);
 const LISTINGS: Namespace = Namespace("listings");
@@ -23,7 +25,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         let prefix = format!("{}:", unique("test"));
-        let redis = Redis::new(&redis_url(), &prefix).unwrap();
+        let redis = test_redis(&prefix);
         Self {
             cache: Cache::new(redis),
             prefix,
@@ -91,14 +93,9 @@ async fn get_or_load_loads_once_then_serves_from_redis() {
 async fn entries_are_written_under_the_prefix_with_a_ttl() {
     let f = Fixture::new();
     f.get(LISTINGS, "k", "v").await.unwrap();
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", f.prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys = redis_keys(&format!("{}*", f.prefix)).await.unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");
+    let mut conn = redis_connection();
     let ttl: i64 = redis::cmd("TTL")
         .arg(&keys[0])
         .query_async(&mut conn)
@@ -129,7 +126,7 @@ async fn invalidating_a_namespace_reloads_all_its_keys_and_only_its_keys() {
 #[tokio::test]
 async fn invalidation_is_seen_by_another_instance_sharing_redis() {
     let f = Fixture::new();
-    let other = Cache::new(Redis::new(&redis_url(), &f.prefix).unwrap());
+    let other = Cache::new(test_redis(&f.prefix));
     f.get(LISTINGS, "page:1", "old").await.unwrap();
     other.invalidate(LISTINGS).await;
     assert_eq!(f.get(LISTINGS, "page:1", "new").await.unwrap(), "new");

@@ -195,6 +195,10 @@ fn serve_with(app: &TestApp, env: &[(&str, &str)]) -> Output {
             format!("{}/{}", postgres_server_url(), app.db_name),
         )
         .env("REDIS_URL", redis_url())
+        .env(
+            "MOTCUA_REDIS_CLUSTER",
+            crate::helpers::redis_cluster_setting(),
+        )
         .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())

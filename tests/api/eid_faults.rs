@@ -13,7 +13,7 @@ use crate::fake_provider::{
     CLIENT_ID, CLIENT_SECRET, FakeProvider, SUBJECT, Scenario, Signing, TokenEndpoint,
 };
 use crate::helpers::now;
-use crate::helpers::{Options, TestApp, closed_port, redis_url};
+use crate::helpers::{Options, TestApp, closed_port};
 use crate::signin::{self, APP_REDIRECT, Request, browser, location, query_of};
 
 const CALLBACK: &str = "/v1/auth/eid/callback";
@@ -194,11 +194,7 @@ impl Rig {
 
     /// Our one-time codes for the app in Redis.
     async fn code_keys(&self) -> Vec<String> {
-        let client = redis::Client::open(redis_url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("KEYS")
-            .arg(format!("{}*code:*", self.app.redis_prefix))
-            .query_async(&mut conn)
+        crate::helpers::redis_keys(&format!("{}*code:*", self.app.redis_prefix))
             .await
             .unwrap()
     }

@@ -48,14 +48,7 @@ async fn state_and_nonce_longer_than_512_characters_are_refused_before_anything_
     let request = Request::new(&client_id);
     let pending = || async {
         let pattern = format!("{}login:*", app.redis_prefix);
-        let client = redis::Client::open(crate::helpers::redis_url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        keys.len()
+        crate::helpers::redis_keys(&pattern).await.unwrap().len()
     };
 
     // The positive control: 512 characters are fine and go to the provider.

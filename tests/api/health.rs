@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::helpers::{Options, Silent, TcpProxy, TestApp, eventually};
+use crate::helpers::{Options, Silent, TcpProxy, TestApp, closed_port, eventually};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -175,4 +175,29 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn a_redis_cluster_that_is_down_does_not_stop_start_up() {
+    // No node of the listed cluster answers: the connection is lazy, as to one server.
+    let nodes = [closed_port(), closed_port()].map(|port| format!("redis://127.0.0.1:{port}"));
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some(nodes.join(",")),
+        env: vec![("MOTCUA_REDIS_CLUSTER", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, 503);
+    assert!(body["detail"].as_str().unwrap().contains("redis"), "{body}");
+    // Public reads come from PostgreSQL, promptly.
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(app.get("/v1/procedures").await.status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -30,12 +30,53 @@ pub fn eid_issuer() -> String {
     std::env::var("TEST_EID_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8090".into())
 }
 
+/// Redis: one server, or with `TEST_REDIS_CLUSTER=1` a comma-separated list of cluster nodes
+/// (`eval "$(scripts/redis-cluster)"` sets both).
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// The Redis server's socket address, for proxies in front of it.
+/// Whether the tests run against a Redis Cluster (`TEST_REDIS_CLUSTER=1`).
+pub fn redis_cluster() -> bool {
+    std::env::var("TEST_REDIS_CLUSTER").is_ok_and(|v| v == "1")
+}
+
+/// `MOTCUA_REDIS_CLUSTER` for the app and the command line, following `TEST_REDIS_CLUSTER`.
+pub fn redis_cluster_setting() -> &'static str {
+    if redis_cluster() { "1" } else { "0" }
+}
+
+/// The tests' own handle on Redis, server or cluster, for keys under `prefix`.
+pub fn test_redis(prefix: &str) -> motcua::redis::Redis {
+    motcua::redis::Redis::open(&redis_url(), prefix, redis_cluster()).expect("TEST_REDIS_URL")
+}
+
+/// A connection to the tests' Redis (server or cluster) for commands of their own.
+pub fn redis_connection() -> motcua::redis::Connection {
+    test_redis("").connection().expect("a fresh connection")
+}
+
+/// Every key matching `pattern`, on every master of a cluster (never `KEYS`, which sees one
+/// node's).
+pub async fn redis_keys(pattern: &str) -> redis::RedisResult<Vec<String>> {
+    let mut scan = test_redis("").scan(pattern, 1000).await?;
+    let mut keys = Vec::new();
+    while let Some(batch) = scan.next_batch().await? {
+        keys.extend(batch);
+    }
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// The Redis server's socket address, for proxies in front of it. A test that cuts Redis
+/// through a proxy needs one server: a cluster client finds the other nodes by itself and would
+/// go around the proxy, so such a test fails loudly instead of proving nothing.
 pub fn redis_addr() -> SocketAddr {
+    assert!(
+        !redis_cluster(),
+        "this test cuts Redis through a TCP proxy, which needs a single Redis server: it does not run against a cluster"
+    );
     let url = url::Url::parse(&redis_url()).expect("TEST_REDIS_URL");
     let host = url.host_str().expect("TEST_REDIS_URL has a host");
     let port = url.port().unwrap_or(6379);
@@ -130,10 +171,13 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{port}");
         let mut values: BTreeMap<String, String> = BTreeMap::new();
         values.insert("DATABASE_URL".into(), database_url);
-        values.insert(
-            "REDIS_URL".into(),
-            options.redis_url.unwrap_or_else(redis_url),
-        );
+        // An overridden URL (a proxy, a silent or closed port) names one server.
+        let (redis_url, redis_cluster) = match options.redis_url {
+            Some(url) => (url, "0"),
+            None => (redis_url(), redis_cluster_setting()),
+        };
+        values.insert("REDIS_URL".into(), redis_url);
+        values.insert("MOTCUA_REDIS_CLUSTER".into(), redis_cluster.into());
         values.insert("MOTCUA_REDIS_PREFIX".into(), redis_prefix.clone());
         values.insert("MOTCUA_LISTEN".into(), format!("127.0.0.1:{port}"));
         values.insert("MOTCUA_PUBLIC_URL".into(), address.clone());
@@ -273,24 +317,23 @@ impl Drop for TestApp {
     }
 }
 
+/// Deletes every key under `prefix`, on every master of a cluster; one key at a time, since a
+/// cluster refuses a DEL of keys in different slots.
 pub async fn delete_redis_prefix(prefix: &str) {
-    let Ok(client) = redis::Client::open(redis_url()) else {
+    let Ok(keys) = redis_keys(&format!("{prefix}*")).await else {
         return;
     };
-    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-        return;
-    };
-    let keys: Vec<String> = match redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-    {
-        Ok(keys) => keys,
-        Err(_) => return,
-    };
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-    }
+    let conn = redis_connection();
+    let deletes = keys.into_iter().map(|key| {
+        let mut conn = conn.clone();
+        async move {
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<()>(&mut conn)
+                .await
+        }
+    });
+    let _ = futures::future::join_all(deletes).await;
 }
 
 /// A port nothing listens on.
@@ -473,6 +516,7 @@ pub fn motcua_with(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output
             format!("{}/{}", postgres_server_url(), app.db_name),
         )
         .env("REDIS_URL", redis_url())
+        .env("MOTCUA_REDIS_CLUSTER", redis_cluster_setting())
         .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
         .env("RUST_LOG", "warn")
         .output()

@@ -504,8 +504,9 @@ async fn a_listing_names_only_images_uploaded_here_and_never_a_thumbnail() {
     // Nothing changed, and a new listing is held to the same rule.
     let read = ok_json(rig.app.get(&path).await, StatusCode::OK).await;
     assert_eq!(read["images"], json!([ours]));
-    let mut draft = product("Rượu Quán Đế", 150_000, "drinks");
-    draft["images"] = json!([never_uploaded]);
+    // Every fault in one answer: a bad price, a thumbnail and a name never uploaded.
+    let mut draft = product("Rượu Quán Đế", 0, "drinks");
+    draft["images"] = json!([thumb, never_uploaded]);
     let refused = rig
         .send(
             reqwest::Method::POST,
@@ -516,7 +517,9 @@ async fn a_listing_names_only_images_uploaded_here_and_never_a_thumbnail() {
         )
         .await;
     let body = problem(refused, StatusCode::UNPROCESSABLE_ENTITY).await;
-    assert_eq!(pointers(&body), ["/images/0"]);
+    let mut named = pointers(&body);
+    named.sort();
+    assert_eq!(named, ["/images/0", "/images/1", "/price_vnd"]);
     // And so is each item of a partner's bulk upsert, the others going through.
     let mut bad = product("Cá ngừ đại dương", 250_000, "food");
     bad["external_id"] = json!("tuna-1");

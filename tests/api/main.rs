@@ -27,6 +27,7 @@ mod problems;
 mod propagation;
 mod providers;
 mod ratelimit;
+mod redis_cluster;
 mod sessions;
 mod signin;
 mod tokens;

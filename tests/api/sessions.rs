@@ -6,9 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{
-    Options, TestApp, advance_session_clock, eventually, redis_url, rows_containing,
-};
+use crate::helpers::{Options, TestApp, advance_session_clock, eventually, rows_containing};
 use crate::signin::{
     APP_REDIRECT, Request, Tokens, jwt_parts, me_status, province_app, refresh, refreshed, sign_in,
     signed_in,
@@ -337,8 +335,7 @@ async fn a_second_instance_refuses_a_revoked_token_within_a_second() {
 /// Writes a deny-list entry straight into Redis, as another replica's publish would leave it,
 /// without telling PostgreSQL or the subscribers.
 async fn deny_in_redis_only(app: &TestApp, sid: &str) {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = crate::helpers::redis_connection();
     let until = crate::helpers::now() + 600;
     let _: () = redis::cmd("SET")
         .arg(format!("{}deny:sid:{sid}", app.redis_prefix))
@@ -621,8 +618,7 @@ async fn logout(app: &TestApp, tokens: &Tokens) {
 }
 
 async fn ttl_of(app: &TestApp, entry: &str) -> i64 {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = crate::helpers::redis_connection();
     redis::cmd("TTL")
         .arg(format!("{}deny:{entry}", app.redis_prefix))
         .query_async(&mut conn)

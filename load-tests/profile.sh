@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Where a cached read's instructions go: the release server under callgrind (which counts
+# instructions, so the figures repeat whatever else the machine is doing), one listing's cached
+# detail (or `path`) requested for $SECONDS_RUN s (20), then the instructions per request and the
+# functions that take them; and, for scale, the same count for the same bytes served by
+# motcua-baseline (the minimal poem handler of load-tests/listings.sh). `BEARER=1` sends a
+# citizen's token signed in through the eID simulator.
+#
+#   load-tests/profile.sh [path]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_RUN=${SECONDS_RUN:-20}
+PORT=${PORT:-18195}
+command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
+source load-tests/pinned.sh
+
+scripts/services
+scripts/eid-sim
+SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
+mkdir -p target/load
+
+DB=motcua_profile
+drop_db() { psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres 2>/dev/null; }
+drop_db
+export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
+export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT MOTCUA_LISTEN=127.0.0.1:$PORT
+export MOTCUA_REDIS_PREFIX="profile-$$:" RUST_LOG=error
+export MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN=1000000000 MOTCUA_RATE_LIMIT_CLIENT_PER_MIN=1000000000
+bin=target/release/motcua
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+$bin seed-demo --listings 1000 >/dev/null
+
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null || true
+  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null
+  drop_db || true
+}
+trap cleanup EXIT
+
+# profile NAME URL [wrk args] — callgrind must already run the server as $server.
+profile() {
+  local name=$1 url=$2
+  shift 2
+  callgrind_control -z "$server" >/dev/null
+  local requests
+  requests=$(wrk --threads 1 --connections 4 --duration "${SECONDS_RUN}s" "$@" "$url" \
+    | awk '/requests in/ {print $1}')
+  callgrind_control -d "$server" >/dev/null
+  local dump total
+  dump=$(ls -t "target/load/callgrind.$name.out".* | head -1)
+  total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  if [ "${requests:-0}" -eq 0 ]; then
+    echo "$name: no request was answered (see target/load/callgrind.$name.log)" >&2
+    return 1
+  fi
+  echo "$name: $requests requests, $((total / requests)) instructions per request ($dump)"
+}
+
+start() { # name command...
+  local name=$1
+  shift
+  rm -f "target/load/callgrind.$name.out"*
+  valgrind --tool=callgrind --callgrind-out-file="target/load/callgrind.$name.out" "$@" \
+    2> "target/load/callgrind.$name.log" &
+  server=$!
+}
+
+A=http://127.0.0.1:$PORT
+start motcua $bin serve
+wait_for "$A/healthz"
+path=${1:-/v1/listings/$(curl -sf "$A/v1/listings?q=ca%20phe&limit=1" | json '["items"][0]["id"]')}
+headers=()
+if [ "${BEARER:-0}" = 1 ]; then
+  app=$($bin client create --name "Profile app" --kind public \
+    --redirect-uri http://127.0.0.1:53117/oauth/callback --rate-limit 1000000000)
+  token=$(python3 load-tests/signin.py --server "$A" --client-id "$(json '["client_id"]' <<<"$app")" \
+    | json '["access_token"]')
+  headers=(--header "Authorization: Bearer $token")
+fi
+# Warm: the entry cached, the connections open; then count from zero.
+for _ in 1 2 3; do curl -sf "${headers[@]/--header/-H}" "$A$path" > target/load/profile-body.json; done
+profile motcua "$A$path" "${headers[@]}"
+callgrind_annotate --inclusive=yes "$(ls -t target/load/callgrind.motcua.out.* | head -1)" 2>/dev/null \
+  | grep -E "motcua::|redis::|memcpy|malloc|free|sha256|xxh3|jsonwebtoken|metrics|tracing" \
+  | awk 'NR <= 30' | cut -c1-160
+kill "$server"
+wait "$server" 2>/dev/null || true
+
+B=http://127.0.0.1:$((PORT + 1))
+start baseline target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 1)) --body target/load/profile-body.json
+wait_for "$B/"
+for _ in 1 2 3; do curl -sf "$B/" >/dev/null; done
+profile baseline "$B$path"
