@@ -322,7 +322,10 @@ pub fn database_code(err: &sqlx::Error) -> Option<String> {
 /// the request itself was fine.
 pub fn database_unreachable(err: &sqlx::Error) -> bool {
     match err {
+        // A protocol error is what a connection cut while it is being opened looks like (the
+        // server's answer to the TLS request never comes).
         sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

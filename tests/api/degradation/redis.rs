@@ -59,7 +59,7 @@ impl Outage {
 
     /// Cached entries of the listing's page in Redis.
     async fn cached_detail(&self) -> usize {
-        let pattern = format!("cache:{{listing:{}}}:v*", self.listing);
+        let pattern = format!("cache:{{listing:{}}}:v[0-9]*", self.listing);
         redis_keys(self.app(), &pattern).await.len()
     }
 }
