@@ -227,6 +227,22 @@ impl TestApp {
         }
     }
 
+    /// A handle on another server of this deployment (a `motcua serve` process, say) for the
+    /// helpers written for `TestApp`: requests go to `address`; the state, database and Redis
+    /// prefix stay this one's, which keeps owning them.
+    pub fn at(&self, address: &str) -> TestApp {
+        TestApp {
+            address: address.to_string(),
+            client: self.client.clone(),
+            db_name: self.db_name.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            state: self.state.clone(),
+            shutdown: None,
+            server: None,
+            owns_resources: false,
+        }
+    }
+
     /// Registers a public app with one redirect URI and returns its client id.
     pub async fn public_client(&self, redirect_uri: &str) -> String {
         self.client_with(motcua::clients::NewClient {

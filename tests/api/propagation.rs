@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::operator_token;
 use crate::helpers::{Options, TcpProxy, TestApp, eventually, redis_addr};
-use crate::signin::{APP_REDIRECT, Request, Tokens, me_status, sign_in};
+use crate::signin::{APP_REDIRECT, Request, logout, me_status, sign_in};
 
 /// The README's bound: a revoked token is refused on every replica within 5 s. The time it
 /// actually took is printed.
@@ -23,17 +23,6 @@ async fn replica_through(of: &TestApp, proxy: &TcpProxy, env: &[(&'static str, &
         .env
         .extend(env.iter().map(|(key, value)| (*key, value.to_string())));
     TestApp::spawn_with(options).await
-}
-
-async fn logout(app: &TestApp, tokens: &Tokens) {
-    let response = app
-        .client
-        .post(app.url("/v1/auth/logout"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
 async fn live(app: &TestApp, want: bool) -> bool {

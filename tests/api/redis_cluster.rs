@@ -16,8 +16,8 @@ use reqwest::StatusCode;
 
 use crate::helpers::{TestApp, eventually, redis_cluster, redis_connection, redis_url};
 use crate::signin::{
-    APP_REDIRECT, AtProvider, Request, Tokens, browser, exchange, location, me_status, query_of,
-    sign_in, to_callback,
+    APP_REDIRECT, AtProvider, Request, Tokens, browser, exchange, location, logout, me_status,
+    query_of, sign_in, to_callback,
 };
 
 /// How long the cluster may take to notice the master is gone and promote its replica.
@@ -34,7 +34,7 @@ async fn a_master_failing_over_costs_cache_reads_not_sign_ins_or_revocations() {
 
     // Before the fault: one session revoked, one kept, the catalogue cached.
     let revoked_before = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
-    logout(&app, &revoked_before).await;
+    logged_out(&app, &revoked_before).await;
     let kept = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
     assert_eq!(catalogue(&app).await, StatusCode::OK);
 
@@ -120,7 +120,7 @@ async fn a_master_failing_over_costs_cache_reads_not_sign_ins_or_revocations() {
 
     // A new sign-in completes; revocations before and after the failover hold.
     let fresh = sign_in(&app, &Request::new(&client_id), "citizen-l2").await;
-    logout(&app, &fresh).await;
+    logged_out(&app, &fresh).await;
     for tokens in [&revoked_before, &fresh] {
         assert_eq!(
             me_status(&app, &tokens.access_token).await,
@@ -142,15 +142,9 @@ async fn a_master_failing_over_costs_cache_reads_not_sign_ins_or_revocations() {
     assert_eq!(late, 0.0, "cache reads failed after the failover");
 }
 
-async fn logout(app: &TestApp, tokens: &Tokens) {
-    let response = app
-        .client
-        .post(app.url("/v1/auth/logout"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+/// Logs out and checks the token is refused at once where it was logged out.
+async fn logged_out(app: &TestApp, tokens: &Tokens) {
+    logout(app, tokens).await;
     assert_eq!(
         me_status(app, &tokens.access_token).await,
         StatusCode::UNAUTHORIZED

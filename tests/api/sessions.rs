@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::{Options, TestApp, advance_session_clock, eventually, rows_containing};
 use crate::signin::{
-    APP_REDIRECT, Request, Tokens, jwt_parts, me_status, province_app, refresh, refreshed, sign_in,
-    signed_in,
+    APP_REDIRECT, Request, Tokens, jwt_parts, logout, me_status, province_app, refresh, refreshed,
+    sign_in, signed_in,
 };
 
 async fn revoke(app: &TestApp, client_id: &str, token: &str) -> StatusCode {
@@ -604,17 +604,6 @@ async fn citizen_revocation_and_logout_are_audited() {
         let entry = (action.to_string(), Some(sid_of(tokens)));
         assert!(rows.contains(&entry), "no {entry:?} in {rows:?}");
     }
-}
-
-async fn logout(app: &TestApp, tokens: &Tokens) {
-    let response = app
-        .client
-        .post(app.url("/v1/auth/logout"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
 async fn ttl_of(app: &TestApp, entry: &str) -> i64 {

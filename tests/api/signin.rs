@@ -272,3 +272,15 @@ pub async fn me(app: &TestApp, access_token: &str) -> reqwest::Response {
         .await
         .unwrap()
 }
+
+/// `POST /v1/auth/logout` with the session's access token: 204.
+pub async fn logout(app: &TestApp, tokens: &Tokens) {
+    let response = app
+        .client
+        .post(app.url("/v1/auth/logout"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}

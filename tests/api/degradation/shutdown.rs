@@ -3,7 +3,6 @@
 //! listener closed are refused a connection, never reset), and the process exits 0 within
 //! `MOTCUA_SHUTDOWN_GRACE_SECS`, even with a client that never finishes its request.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -12,98 +11,27 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
-use crate::helpers::{
-    TestApp, eid_issuer, eventually, object_store, postgres_server_url, redis_url,
-};
+use crate::helpers::TestApp;
+use crate::process::Process;
 
 const GRACE: Duration = Duration::from_secs(5);
 const CLIENTS: usize = 32;
 /// How long the slow requests keep sending their bodies after SIGTERM.
 const TRICKLE: Duration = Duration::from_millis(1500);
 
-/// `motcua serve` in a process of its own, on the test's database and Redis prefix.
-struct Server {
-    child: Child,
-    address: String,
-    log: std::path::PathBuf,
-}
-
-impl Server {
-    async fn start(app: &TestApp) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("http://127.0.0.1:{port}");
-        let log = std::env::temp_dir().join(format!("{}.sigterm.log", app.db_name));
-        let child = Command::new(env!("CARGO_BIN_EXE_motcua"))
-            .arg("serve")
-            .env_clear()
-            .env(
-                "DATABASE_URL",
-                format!("{}/{}", postgres_server_url(), app.db_name),
-            )
-            .env("REDIS_URL", redis_url())
-            .env("MOTCUA_REDIS_PREFIX", &app.redis_prefix)
-            .env("MOTCUA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MOTCUA_PUBLIC_URL", &address)
-            .env("MOTCUA_SHUTDOWN_GRACE_SECS", GRACE.as_secs().to_string())
-            .env("MOTCUA_EID_ISSUER", eid_issuer())
-            .env("MOTCUA_OBJECT_STORE", object_store(&app.db_name))
-            // The load comes from one address: it must not be what stops it.
-            .env("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "100000000")
-            .env("RUST_LOG", "warn,motcua::startup=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("motcua serve starts");
-        let server = Server {
-            child,
-            address,
-            log,
-        };
-        let client = reqwest::Client::new();
-        let ready = eventually(Duration::from_secs(60), || async {
-            let response = client.get(server.url("/readyz")).send().await;
-            response.is_ok_and(|r| r.status() == StatusCode::OK)
-        })
-        .await;
-        assert!(ready, "the server never got ready: {}", server.log_text());
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    fn port(&self) -> u16 {
-        self.address.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// The end of the server's log, for a failure's message.
-    fn log_text(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = log.len().saturating_sub(4000);
-        let start = (start..log.len())
-            .find(|i| log.is_char_boundary(*i))
-            .unwrap_or(0);
-        log[start..].to_string()
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().expect("still running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+/// `motcua serve` with the grace period under test; the load comes from one address, which
+/// must not be what stops it.
+async fn serve(app: &TestApp) -> Process {
+    let env = [
+        ("MOTCUA_SHUTDOWN_GRACE_SECS", GRACE.as_secs().to_string()),
+        (
+            "MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN",
+            "100000000".to_string(),
+        ),
+    ];
+    Process::serve(app, "sigterm", &env).await
 }
 
 /// What the load's callers saw.
@@ -119,7 +47,7 @@ struct Outcomes {
 
 /// `CLIENTS` callers, each opening a connection per request, until `stop`.
 fn load(
-    server: &Server,
+    server: &Process,
     stop: Arc<AtomicBool>,
     signalled: Arc<Mutex<Option<Instant>>>,
     outcomes: Arc<Mutex<Outcomes>>,
@@ -214,7 +142,7 @@ async fn slow_token_request(
 struct LateProbe(TcpStream);
 
 impl LateProbe {
-    async fn open(server: &Server) -> LateProbe {
+    async fn open(server: &Process) -> LateProbe {
         let mut stream = TcpStream::connect(("127.0.0.1", server.port()))
             .await
             .unwrap();
@@ -249,7 +177,7 @@ async fn sigterm_under_load_readiness_goes_first_in_flight_requests_finish_and_t
         })
         .await;
     let secret = secret.unwrap();
-    let mut server = Server::start(&app).await;
+    let mut server = serve(&app).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let signalled = Arc::new(Mutex::new(None));
