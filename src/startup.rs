@@ -126,8 +126,7 @@ impl Application {
             config.request_timeout,
         );
         revocations.spawn_subscriber();
-        crate::sessions::spawn_reply_sweeper(db.clone(), config.refresh_grace);
-        crate::dossiers::spawn_idempotency_sweeper(db.clone());
+        spawn_sweepers(&db, &config);
         revocations.spawn_poller();
         let tokens = Tokens::new(keyring, config.issuer(), config.access_token_ttl);
         crate::audit::chain::spawn_checkpointer(
@@ -155,6 +154,7 @@ impl Application {
             audit,
             storage,
             limiter,
+            clients: crate::clients::ClientCache::new(db.clone(), revocations.clone()),
             revocations,
             cache: Cache::new(redis.clone()).enabled(!config.cache_disabled),
             tokens,
@@ -349,4 +349,10 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Each replica's sweeps of expired rows.
+fn spawn_sweepers(db: &sqlx::PgPool, config: &Config) {
+    crate::sessions::spawn_reply_sweeper(db.clone(), config.refresh_grace);
+    crate::dossiers::spawn_idempotency_sweeper(db.clone());
 }

@@ -6,7 +6,7 @@ use super::assertion::ClientKeys;
 use super::error::OAuthError;
 use super::error::Refusal;
 use crate::audit::{Event, Outcome, RequestFacts};
-use crate::clients::{Client, ClientKind, store as clients};
+use crate::clients::{Client, ClientKind};
 use crate::crypto;
 use crate::ratelimit::Caller;
 use crate::state::AppState;
@@ -39,40 +39,66 @@ impl Credentials {
 }
 
 /// Authenticates the client, then charges its rate limit: an authenticated confidential client
-/// spends its own budget, anyone else (public clients, failed attempts) their address's.
+/// spends its own budget, anyone else (public clients, failed attempts) their address's. An
+/// address already over its budget gets no client authenticated, not even with the right secret,
+/// and its refused attempts are not recorded as failures.
 pub async fn authenticate(
     app: &AppState,
     keys: &ClientKeys,
     credentials: &Credentials,
     facts: &RequestFacts,
 ) -> Result<Client, Refusal> {
-    // A client proving a secret or a key, from an address already over its budget (failed
-    // attempts count against it), gets no further: no lookup, no verification. Public clients
-    // are charged to the address below anyway.
-    if credentials.secret.is_some() || credentials.assertion.is_some() {
-        let from = app.limiter.peek(&Caller::Ip(facts.client_ip)).await;
+    let address = Caller::Ip(facts.client_ip);
+    // A secret checked against a client held in memory costs less than a look at the address's
+    // budget, so that look comes after, in the same round trip as the charge. Anything costlier
+    // (a PostgreSQL lookup, an assertion's key set) is not done for an address over its budget.
+    let look_later = credentials.assertion.is_none()
+        && credentials.secret.is_some()
+        && credentials
+            .client_id
+            .as_deref()
+            .is_some_and(|id| app.clients.holds(id));
+    if (credentials.secret.is_some() || credentials.assertion.is_some()) && !look_later {
+        let from = app.limiter.peek(&address).await;
         if !from.allowed {
-            if let Some(slot) = &facts.rate_slot {
-                slot.put(from.headers());
-            }
-            return Err(Refusal::rate_limited(from));
+            return Err(refused(facts, from));
         }
     }
-    let result = verify(app, keys, credentials, facts).await;
-    let caller = match &result {
+    let claimed = credentials.claimed_client();
+    let result = try_verify(app, keys, credentials, claimed.as_deref()).await;
+    let decision = match &result {
         Ok(client) if client.kind == ClientKind::Confidential => {
-            Caller::Client(client.client_id.clone())
+            let caller = Caller::Client(client.client_id.clone());
+            match look_later {
+                true => app.limiter.check_guarded(&address, &caller, facts).await,
+                false => app.limiter.check(&caller, facts).await,
+            }
         }
-        _ => Caller::Ip(facts.client_ip),
+        _ => app.limiter.check(&address, facts).await,
     };
-    let decision = app.limiter.check(&caller, facts).await;
+    if !decision.allowed {
+        return Err(refused(facts, decision));
+    }
     if let Some(slot) = &facts.rate_slot {
         slot.put(decision.headers());
     }
-    if !decision.allowed {
-        return Err(Refusal::rate_limited(decision));
+    match result {
+        Ok(client) => Ok(client),
+        Err(failure) => {
+            failure
+                .audit(app, facts, claimed.as_deref().unwrap_or_default())
+                .await;
+            Err(failure.refusal())
+        }
     }
-    result
+}
+
+/// A 429, with the budget's headers on the response.
+fn refused(facts: &RequestFacts, decision: crate::ratelimit::Decision) -> Refusal {
+    if let Some(slot) = &facts.rate_slot {
+        slot.put(decision.headers());
+    }
+    Refusal::rate_limited(decision)
 }
 
 /// Why a client was not authenticated.
@@ -152,23 +178,6 @@ impl AuthFailure {
     }
 }
 
-async fn verify(
-    app: &AppState,
-    keys: &ClientKeys,
-    credentials: &Credentials,
-    facts: &RequestFacts,
-) -> Result<Client, Refusal> {
-    let claimed = credentials.claimed_client();
-    let client_id = claimed.as_deref().unwrap_or_default();
-    match try_verify(app, keys, credentials, claimed.as_deref()).await {
-        Ok(client) => Ok(client),
-        Err(failure) => {
-            failure.audit(app, facts, client_id).await;
-            Err(failure.refusal())
-        }
-    }
-}
-
 async fn try_verify(
     app: &AppState,
     keys: &ClientKeys,
@@ -193,7 +202,14 @@ async fn try_verify(
     {
         return Err(AuthFailure::Oversized);
     }
-    let client = match clients::find(&app.db, client_id).await {
+    // A client proving a secret (service providers minting and introspecting tokens, the hot
+    // path) is read through the in-process cache; anyone else, whose request does PostgreSQL
+    // work of its own anyway (a code, a refresh), straight from the table.
+    let found = match credentials.secret.is_some() {
+        true => app.clients.find(client_id).await,
+        false => crate::clients::store::find(&app.db, client_id).await,
+    };
+    let client = match found {
         Ok(Some(client)) if client.is_active() => client,
         Ok(_) => return Err(AuthFailure::UnknownClient),
         Err(err) => {

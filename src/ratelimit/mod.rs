@@ -183,25 +183,47 @@ fn header_value(text: String) -> HeaderValue {
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// GCRA in one round trip. Times are microseconds from Redis' own clock. With ARGV[3] = 0 it
-/// only looks: would one more request pass?
-const GCRA: &str = r"
+/// One GCRA step for a key, as a Lua function the scripts below share. Times are microseconds
+/// from Redis' own clock. Without `spend` it only looks: would one more request pass?
+const GCRA_STEP: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local window = interval * tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > window then
-  return {0, 0, tat - now, new_tat - window - now}
+local function step(key, interval, limit, spend)
+  local window = interval * limit
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  if new_tat - now > window then
+    return {0, 0, tat - now, new_tat - window - now}
+  end
+  if not spend then
+    return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
+  end
+  redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+  return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 end
-if ARGV[3] == '0' then
-  return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
-end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 ";
+
+/// GCRA in one round trip: ARGV = interval, limit, spend (0 only looks).
+const GCRA: &str = r"
+return step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] ~= '0')
+";
+
+/// Two budgets in one round trip: looks at KEYS[1] (ARGV 1–2) and, unless it has nothing left,
+/// spends from KEYS[2] (ARGV 3–4). The fifth value says whose decision it is (1: the first's).
+const GCRA_GUARDED: &str = r"
+local guard = step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), false)
+if guard[1] == 0 then
+  guard[5] = 1
+  return guard
+end
+local spent = step(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), true)
+spent[5] = 0
+return spent
+";
+
+/// GCRA_GUARDED's answer: allowed, remaining, reset, retry after, and whose decision it is.
+type GuardedReply = (u64, u64, u64, u64, u8);
 
 #[derive(Clone)]
 pub struct RateLimiter {
@@ -213,6 +235,7 @@ struct Inner {
     db: PgPool,
     audit: AuditLog,
     script: redis::Script,
+    guarded: redis::Script,
     anonymous: Quota,
     client_default: Quota,
     /// Per-client limits set by operators; a change reaches every replica within the TTL.
@@ -236,7 +259,8 @@ impl RateLimiter {
                 redis,
                 db,
                 audit,
-                script: redis::Script::new(GCRA),
+                script: redis::Script::new(&format!("{GCRA_STEP}{GCRA}")),
+                guarded: redis::Script::new(&format!("{GCRA_STEP}{GCRA_GUARDED}")),
                 anonymous: Quota {
                     per_min: anonymous_per_min,
                 },
@@ -263,6 +287,63 @@ impl RateLimiter {
         let quota = self.quota(caller).await;
         let bucket = caller.bucket();
         let decision = self.evaluate(&bucket, quota, true).await;
+        if !decision.allowed {
+            self.refused(&bucket, quota, Some(caller), facts).await;
+        }
+        decision
+    }
+
+    /// Counts one request of `caller` unless `guard`'s budget, which it only looks at, is
+    /// spent already; then the request is refused with `guard`'s decision, unaudited (as after a
+    /// [`peek`](Self::peek)), and `caller` is not charged. One round trip on a single Redis
+    /// server; on a cluster the two budgets live in different slots, so two.
+    pub async fn check_guarded(
+        &self,
+        guard: &Caller,
+        caller: &Caller,
+        facts: &RequestFacts,
+    ) -> Decision {
+        let (guard_quota, quota) = (self.quota(guard).await, self.quota(caller).await);
+        let (guard_bucket, bucket) = (guard.bucket(), caller.bucket());
+        let keys = [
+            self.inner.redis.key(&["rl", &guard_bucket]),
+            self.inner.redis.key(&["rl", &bucket]),
+        ];
+        let script = &self.inner.guarded;
+        let reply: Result<Option<GuardedReply>, _> = self
+            .inner
+            .redis
+            .run(|mut conn| async move {
+                if conn.is_cluster() {
+                    return Ok(None);
+                }
+                script
+                    .key(&keys[0])
+                    .key(&keys[1])
+                    .arg(guard_quota.interval_us())
+                    .arg(guard_quota.per_min)
+                    .arg(quota.interval_us())
+                    .arg(quota.per_min)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map(Some)
+            })
+            .await;
+        let (allowed, remaining, reset, retry, guarded) = match reply {
+            Ok(Some(reply)) => reply,
+            // A cluster, or Redis out of reach (each step then falls back on its own).
+            Ok(None) | Err(_) => {
+                let looked = self.evaluate(&guard_bucket, guard_quota, false).await;
+                if !looked.allowed {
+                    return looked;
+                }
+                return self.check(caller, facts).await;
+            }
+        };
+        if guarded == 1 {
+            return Decision::from_gcra(guard_quota, allowed == 1, remaining, reset, retry);
+        }
+        let decision = Decision::from_gcra(quota, allowed == 1, remaining, reset, retry);
         if !decision.allowed {
             self.refused(&bucket, quota, Some(caller), facts).await;
         }

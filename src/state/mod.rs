@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::audit::AuditLog;
 use crate::cache::Cache;
+use crate::clients::ClientCache;
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::ratelimit::RateLimiter;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub tokens: Tokens,
     pub revocations: Revocations,
+    /// Registered clients held in memory, for client authentication with a secret.
+    pub clients: ClientCache,
     pub limiter: RateLimiter,
     pub audit: AuditLog,
     pub storage: Storage,

@@ -123,6 +123,17 @@ impl Revocations {
         self.publish(&entry, at_ms, until).await;
     }
 
+    /// The latest cut-off this replica knows for `client_id` (unix milliseconds): it changes
+    /// whenever what the client may do narrows.
+    pub fn client_cut_off(&self, client_id: &str) -> Option<i64> {
+        self.inner
+            .suspended
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .copied()
+    }
+
     fn remember_suspension(&self, client_id: &str, at: i64) {
         let mut suspended = self
             .inner
@@ -198,13 +209,7 @@ impl Revocations {
         if entries.iter().any(|e| self.known_locally(e)) {
             return true;
         }
-        let suspended_at = self
-            .inner
-            .suspended
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&claims.client_id)
-            .copied();
+        let suspended_at = self.client_cut_off(&claims.client_id);
         let issued_ms = issued_ms(claims);
         if suspended_at.is_some_and(|at| issued_ms <= at) {
             return true;
