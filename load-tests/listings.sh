@@ -15,55 +15,23 @@ LISTINGS=${LISTINGS:-100000}
 PORT=${PORT:-18095}
 QUERY=${QUERY:-ca%20phe}
 
-source load-tests/pinned.sh
-scripts/services
-scripts/eid-sim
-SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
-mkdir -p target/load
-
-DB=motcua_load_listings
-psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres 2>/dev/null
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
+source load-tests/setup.sh
+load_setup motcua_load_listings "load-listings-$$:"
 export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT
-export MOTCUA_REDIS_PREFIX="load-listings-$$:"
-export RUST_LOG=error
-# One address and one client make the load: lift their limits so the figures measure the work,
-# not the refusals (every request still takes the limiter's Redis round trip).
-export MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN=1000000000
-export MOTCUA_RATE_LIMIT_CLIENT_PER_MIN=1000000000
-bin=target/release/motcua
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 echo "== seed-demo --listings $LISTINGS" >&2
 /usr/bin/time -f "seeded in %e s" $bin seed-demo --listings "$LISTINGS" >/dev/null
 
-MOTCUA_LISTEN=127.0.0.1:$PORT $ON_SERVER_CPU $bin serve 2> target/load/listings-server.log &
-cached=$!
-MOTCUA_LISTEN=127.0.0.1:$((PORT + 1)) MOTCUA_CACHE_DISABLED=1 $ON_SERVER_CPU $bin serve \
-  2> target/load/listings-server-uncached.log &
-uncached=$!
-baseline=
-cleanup() {
-  kill $cached $uncached $baseline 2>/dev/null || true
-  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null
-}
-trap cleanup EXIT
-for port in $PORT $((PORT + 1)); do
-  wait_for "http://127.0.0.1:$port/healthz"
-done
+serve cached $PORT
+serve uncached $((PORT + 1)) MOTCUA_CACHE_DISABLED=1
 A=http://127.0.0.1:$PORT
 B=http://127.0.0.1:$((PORT + 1))
 
 id=$(curl -sf "$A/v1/listings?q=$QUERY&limit=1" | json '["items"][0]["id"]')
 curl -sf "$A/v1/listings/$id" > target/load/listing.json
-$ON_SERVER_CPU target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 2)) --body target/load/listing.json &
-baseline=$!
-wait_for "http://127.0.0.1:$((PORT + 2))/"
+serve_baseline baseline $((PORT + 2)) target/load/listing.json
 
-app=$($bin client create --name "Load app" --kind public \
-  --redirect-uri http://127.0.0.1:53117/oauth/callback --rate-limit 1000000000)
-app_id=$(json '["client_id"]' <<<"$app")
-citizen=$(python3 load-tests/signin.py --server "$A" --client-id "$app_id" | json '["access_token"]')
+citizen=$(citizen_tokens "$A" "$(public_app)" | json '["access_token"]')
 
 measure baseline "http://127.0.0.1:$((PORT + 2))/v1/listings/$id"
 measure listing-detail-cached "$A/v1/listings/$id"

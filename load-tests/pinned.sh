@@ -7,10 +7,16 @@
 
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-$(($(nproc) > 1 ? 1 : 0))}
-command -v wrk >/dev/null || {
-  echo "wrk is needed (Debian: apt-get install wrk)" >&2
-  exit 1
-}
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing wrk with apt" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+  else
+    echo "wrk is needed (Debian: apt-get install wrk)" >&2
+    exit 1
+  fi
+fi
 
 # Prefix of a server's command line: runs it on the server's core. A prefix, not a function, so
 # that `$!` after `$ON_SERVER_CPU cmd &` is the server's own pid (taskset execs it).

@@ -13,31 +13,15 @@ cd "$(dirname "$0")/.."
 SECONDS_RUN=${SECONDS_RUN:-20}
 PORT=${PORT:-18195}
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
-source load-tests/pinned.sh
-
-scripts/services
-scripts/eid-sim
-SQLX_OFFLINE=true cargo build --release --locked -p motcua -p motcua-load
-mkdir -p target/load
-
-DB=motcua_profile
-drop_db() { psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres 2>/dev/null; }
-drop_db
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
+source load-tests/setup.sh
+DROP_DB=1
+load_setup motcua_profile "profile-$$:"
 export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT MOTCUA_LISTEN=127.0.0.1:$PORT
-export MOTCUA_REDIS_PREFIX="profile-$$:" RUST_LOG=error
-export MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN=1000000000 MOTCUA_RATE_LIMIT_CLIENT_PER_MIN=1000000000
-bin=target/release/motcua
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 $bin seed-demo --listings 1000 >/dev/null
 
+# The server runs under valgrind, not through `serve`: stop it before the shared clean-up.
 server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null
-  drop_db || true
-}
-trap cleanup EXIT
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; load_cleanup' EXIT
 
 # profile NAME URL [wrk args] — callgrind must already run the server as $server.
 profile() {
@@ -73,10 +57,7 @@ wait_for "$A/healthz"
 path=${1:-/v1/listings/$(curl -sf "$A/v1/listings?q=ca%20phe&limit=1" | json '["items"][0]["id"]')}
 headers=()
 if [ "${BEARER:-0}" = 1 ]; then
-  app=$($bin client create --name "Profile app" --kind public \
-    --redirect-uri http://127.0.0.1:53117/oauth/callback --rate-limit 1000000000)
-  token=$(python3 load-tests/signin.py --server "$A" --client-id "$(json '["client_id"]' <<<"$app")" \
-    | json '["access_token"]')
+  token=$(citizen_tokens "$A" "$(public_app)" | json '["access_token"]')
   headers=(--header "Authorization: Bearer $token")
 fi
 # Warm: the entry cached, the connections open; then count from zero.

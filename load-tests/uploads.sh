@@ -39,7 +39,7 @@ cleanup() {
   kill $server $sampler 2>/dev/null || true
   wait $server 2>/dev/null || true
   rm -rf "target/load/objects-$$" "target/load/upload-$$.pdf" "target/load/uploads-peak-$$"
-  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r redis-cli del >/dev/null || true
+  redis-cli --scan --pattern "$MOTCUA_REDIS_PREFIX*" | xargs -r -d '\n' redis-cli del >/dev/null || true
   psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" postgres || true
 }
 trap cleanup EXIT
