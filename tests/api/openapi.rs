@@ -114,6 +114,18 @@ fn every_format_is_one_openapi_tools_know() {
     walk(&spec, "");
 }
 
+/// An image is answered as `image/jpeg` or `image/png`; the document must cover both, not name
+/// `application/octet-stream`.
+#[test]
+fn images_are_documented_as_images() {
+    let spec: serde_json::Value = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    let content = spec["paths"]["/v1/images/{name}"]["get"]["responses"]["200"]["content"]
+        .as_object()
+        .unwrap();
+    let types: Vec<&String> = content.keys().collect();
+    assert_eq!(types, ["image/*"], "{content:?}");
+}
+
 #[tokio::test]
 async fn the_served_document_is_the_committed_one_and_docs_are_interactive() {
     let app = TestApp::spawn().await;
