@@ -3,6 +3,7 @@
 
 pub mod catalogue;
 pub mod cursor;
+pub mod day;
 pub mod fields;
 pub mod lang;
 pub mod paths;

@@ -18,7 +18,7 @@ pub mod store;
 pub mod uploads;
 pub mod views;
 
-pub use api::{ListingImagesApi, MerchantListingsApi, PublicListingsApi};
+pub use api::{ListingImagesApi, ListingsApi, MerchantsApi};
 
 /// The capability's APIs, as one member of the application's list.
-pub type ListingApis = (PublicListingsApi, MerchantListingsApi, ListingImagesApi);
+pub type ListingApis = (ListingsApi, MerchantsApi, ListingImagesApi);

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use image::ImageFormat;
 use poem::Body;
 use poem_openapi::ApiResponse;
-use poem_openapi::payload::Binary;
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
@@ -180,13 +181,38 @@ async fn keep(state: &AppState, processed: Processed) -> ApiResult<()> {
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
+/// An image's bytes, documented as `image/*`: the `Content-Type` header says which image type,
+/// and a document that named `application/octet-stream` would contradict every answer.
+pub struct ImageBody(pub Body);
+
+impl Payload for ImageBody {
+    const CONTENT_TYPE: &'static str = "image/*";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type.starts_with("image/")
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }))
+    }
+}
+
+impl poem::IntoResponse for ImageBody {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder().body(self.0)
+    }
+}
+
 /// A stored image, or `304` when the client has it.
 #[derive(ApiResponse)]
 pub enum ImageBytes {
     /// The image's bytes.
     #[oai(status = 200)]
     Ok(
-        Binary<Body>,
+        ImageBody,
         /// `image/jpeg` or `image/png`.
         #[oai(header = "Content-Type")]
         String,
@@ -226,7 +252,7 @@ pub async fn image(
         .await?
         .ok_or_else(not_found)?;
     Ok(ImageBytes::Ok(
-        Binary(Body::from_bytes_stream(stream)),
+        ImageBody(Body::from_bytes_stream(stream)),
         name.encoding.mime().into(),
         IMMUTABLE.into(),
         etag,

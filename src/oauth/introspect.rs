@@ -50,7 +50,8 @@ pub struct Introspection {
     #[oai(skip_serializing_if_is_none)]
     pub auth_time: Option<i64>,
     /// For a service provider bound to agencies: the agency codes it may act for.
-    #[oai(skip_serializing_if_is_empty)]
+    // `default` keeps it out of `required`: an inactive answer carries nothing but `active`.
+    #[oai(default, skip_serializing_if_is_empty)]
     pub agencies: Vec<String>,
     /// For a service provider bound to a merchant: the merchant it may act for.
     #[oai(skip_serializing_if_is_none)]

@@ -9,6 +9,33 @@ fn secs(d: Duration) -> String {
     d.as_secs().to_string()
 }
 
+/// A setting missing from `KEYS` is ignored in the environment and refused in `motcua.toml`:
+/// `MOTCUA_OBJECT_STORE=s3://…` left every upload on the replica's own disk.
+#[test]
+fn every_documented_setting_is_read_from_the_environment_and_the_file() {
+    let readme = include_str!("../../README.md");
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(key, _)| key))
+        .filter(|key| key.starts_with("MOTCUA_") || key.ends_with("_URL"))
+        .filter(|key| {
+            key.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    assert!(
+        documented.contains(&"MOTCUA_OBJECT_STORE"),
+        "{documented:?}"
+    );
+    for key in documented {
+        assert!(
+            motcua::config::KEYS.contains(&key),
+            "{key} is not in config::KEYS"
+        );
+    }
+}
+
 #[test]
 fn every_default_is_the_documented_one() {
     let c = Config::from_map(&BTreeMap::new()).expect("defaults are valid");

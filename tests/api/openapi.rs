@@ -25,6 +25,107 @@ fn every_path_in_the_shared_path_table_is_an_operation_of_the_document() {
     }
 }
 
+/// poem-openapi writes a path once per API that names it, and JSON readers keep one of two equal
+/// keys: the operations under the other (the public reads of `/v1/listings` once) vanish from
+/// every client and fuzzer reading the document.
+#[test]
+fn every_path_is_one_key_of_the_document() {
+    struct Keys(Vec<String>);
+    impl<'de> serde::Deserialize<'de> for Keys {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visitor;
+            impl<'de> serde::de::Visitor<'de> for Visitor {
+                type Value = Keys;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("an object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Keys, A::Error> {
+                    let mut keys = Vec::new();
+                    while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                        keys.push(key);
+                    }
+                    Ok(Keys(keys))
+                }
+            }
+            deserializer.deserialize_map(Visitor)
+        }
+    }
+    #[derive(serde::Deserialize)]
+    struct Document {
+        paths: Keys,
+    }
+    let document: Document = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for path in &document.paths.0 {
+        assert!(
+            seen.insert(path),
+            "{path} is written twice in the document's paths"
+        );
+    }
+    let spec: serde_json::Value = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    for (path, method) in [("/v1/listings", "get"), ("/v1/listings/{id}", "get")] {
+        assert!(
+            spec["paths"][path][method].is_object(),
+            "{method} {path} is missing"
+        );
+    }
+}
+
+/// RFC 7662 §2.2: an inactive token's answer is `{"active": false}` and nothing else, at
+/// `/v1/auth/introspect` and `/v1/ops/tokens/introspect` alike.
+#[test]
+fn an_introspection_answer_requires_only_active() {
+    let spec: serde_json::Value = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    let schema = &spec["components"]["schemas"]["Introspection"];
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["active"]),
+        "{schema}"
+    );
+}
+
+/// poem-openapi names `time`'s dates `naive-date` and the like, formats no OpenAPI tool knows:
+/// clients and generators would take them for any string (a fuzzer never sent a valid day to
+/// the holiday table).
+#[test]
+fn every_format_is_one_openapi_tools_know() {
+    fn walk(value: &serde_json::Value, at: &str) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(format) = map.get("format").and_then(|f| f.as_str()) {
+                    assert!(!format.starts_with("naive-"), "{at}: format {format}");
+                }
+                for (key, inner) in map {
+                    walk(inner, &format!("{at}/{key}"));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{at}/{i}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    let spec: serde_json::Value = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    walk(&spec, "");
+}
+
+/// An image is answered as `image/jpeg` or `image/png`; the document must cover both, not name
+/// `application/octet-stream`.
+#[test]
+fn images_are_documented_as_images() {
+    let spec: serde_json::Value = serde_json::from_str(&motcua::startup::openapi_json()).unwrap();
+    let content = spec["paths"]["/v1/images/{name}"]["get"]["responses"]["200"]["content"]
+        .as_object()
+        .unwrap();
+    let types: Vec<&String> = content.keys().collect();
+    assert_eq!(types, ["image/*"], "{content:?}");
+}
+
 #[tokio::test]
 async fn the_served_document_is_the_committed_one_and_docs_are_interactive() {
     let app = TestApp::spawn().await;

@@ -6,6 +6,7 @@ use time::Date;
 
 use super::*;
 use crate::audit::{Event, Outcome, RequestFacts};
+use crate::http::day::Day;
 use crate::state::operator::OperatorAuth;
 
 #[derive(Default)]
@@ -100,11 +101,11 @@ impl HolidaysApi {
         req: &Request,
         operator: OperatorAuth,
         /// `YYYY-MM-DD`.
-        day: Path<Date>,
+        day: Path<Day>,
         body: Json<HolidayBody>,
     ) -> ApiResult<Json<HolidayView>> {
         let row = store::HolidayRow {
-            day: day.0,
+            day: day.0.0,
             name: body.0.name.trim().to_string(),
             kind: body.0.kind.into(),
             note: body.0.note.clone(),
@@ -121,7 +122,7 @@ impl HolidaysApi {
         edit(
             (&state, &calendar, req),
             operator,
-            ("holiday_set", day.0, details),
+            ("holiday_set", day.0.0, details),
             move |conn| {
                 Box::pin(async move {
                     store::upsert_holiday(conn, &stored).await?;
@@ -148,9 +149,9 @@ impl HolidaysApi {
         req: &Request,
         operator: OperatorAuth,
         /// `YYYY-MM-DD`.
-        day: Path<Date>,
+        day: Path<Day>,
     ) -> ApiResult<Deleted> {
-        let day = day.0;
+        let day = day.0.0;
         let deleted = edit(
             (&state, &calendar, req),
             operator,

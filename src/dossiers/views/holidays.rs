@@ -1,10 +1,9 @@
 //! The holiday table as operators edit it.
 
-use time::Date;
-
 use super::*;
 use crate::dossiers::calendar::DayKind;
 use crate::dossiers::store::HolidayRow;
+use crate::http::day::Day;
 
 /// What a day of the table means for working-day counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -42,7 +41,7 @@ impl From<DayKindName> for DayKind {
 #[derive(Debug, Clone, Object)]
 pub struct HolidayView {
     /// `YYYY-MM-DD`.
-    pub day: Date,
+    pub day: Day,
     pub name: String,
     pub kind: DayKindName,
     #[oai(nullable)]
@@ -52,7 +51,7 @@ pub struct HolidayView {
 impl From<HolidayRow> for HolidayView {
     fn from(row: HolidayRow) -> Self {
         HolidayView {
-            day: row.day,
+            day: Day(row.day),
             name: row.name,
             kind: row.kind.into(),
             note: row.note,
@@ -71,7 +70,7 @@ impl Example for HolidayList {
     fn example() -> Self {
         HolidayList {
             items: vec![HolidayView {
-                day: time::macros::date!(2026 - 09 - 02),
+                day: Day(time::macros::date!(2026 - 09 - 02)),
                 name: "Quốc khánh".into(),
                 kind: DayKindName::Holiday,
                 note: None,

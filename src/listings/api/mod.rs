@@ -19,12 +19,12 @@ use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
 mod images;
-mod merchant;
-mod public;
+mod listings;
+mod merchants;
 
 pub use images::ListingImagesApi;
-pub use merchant::MerchantListingsApi;
-pub use public::PublicListingsApi;
+pub use listings::ListingsApi;
+pub use merchants::MerchantsApi;
 
 /// Anyone; with a merchant's or marketplace's token, their own unpublished listings too.
 // The derive takes each scheme by value (a box is no security scheme); one lives per request.

@@ -1,9 +1,12 @@
-//! Public browse, search, detail and merchant pages, served from Redis.
+//! Every operation on `/v1/listings` paths: public browse, search and detail served from Redis,
+//! and merchants' and marketplaces' writes (creating, changing, publishing and archiving
+//! listings, partners' bulk upserts). One API for them all: the document keys operations by
+//! path, and two APIs naming one path would each write the key, of which readers keep one.
 
 use super::*;
 
 #[derive(Default)]
-pub struct PublicListingsApi;
+pub struct ListingsApi;
 
 /// The orders of `GET /v1/listings`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
@@ -30,7 +33,7 @@ impl From<SortName> for super::super::model::Sort {
 // Query parameters are handler arguments in poem-openapi.
 #[allow(clippy::too_many_arguments)]
 #[OpenApi(tag = "ApiTag::Listings")]
-impl PublicListingsApi {
+impl ListingsApi {
     /// Browse and search local products
     ///
     /// Public; published listings only. `q` is accent- and case-insensitive ("ca phe" finds
@@ -136,39 +139,107 @@ impl PublicListingsApi {
         }
     }
 
-    /// A merchant's page
+    /// Create a listing
     ///
-    /// Name, kind, commune, the contact if the merchant chose to show it, and how many
-    /// listings they show.
+    /// A draft of the caller's merchant: a citizen with the `merchant` role (naming
+    /// `merchant_id` if they run several), or a marketplace client bound to a merchant with
+    /// `listings:write`. `title`, `price_vnd`, `unit` and `category` are required; each
+    /// invalid field is named in `errors`.
+    #[oai(path = "/v1/listings", method = "post", operation_id = "createListing")]
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<NewListingBody>,
+    ) -> ApiResult<ListingWritten> {
+        let owner = service::owner(&state, &auth).await?;
+        let merchant_id = body.0.merchant_id;
+        let listing = service::create(&state, owner, merchant_id, body.0.fields.into()).await?;
+        Ok(ListingWritten::created(&state, listing))
+    }
+
+    /// Change a listing
+    ///
+    /// A JSON merge patch (RFC 7396; `application/json` or `application/merge-patch+json`):
+    /// members given replace, `null` clears an optional one. With `If-Match` (the `ETag` of
+    /// the last read or write), a listing changed since is refused with `412`. Another
+    /// merchant's listing is `404`.
     #[oai(
-        path = "/v1/merchants/:id",
-        method = "get",
-        operation_id = "showMerchant"
+        path = "/v1/listings/:id",
+        method = "patch",
+        operation_id = "updateListing"
     )]
-    async fn merchant(
+    async fn update(
         &self,
         state: Data<&AppState>,
         req: &Request,
+        auth: BearerAuth,
         id: Path<Uuid>,
-    ) -> ApiResult<Cached<MerchantView>> {
-        let db = state.db.clone();
-        let (bytes, _) = state
-            .cache
-            .get_or_load_scoped(
-                service::MERCHANT,
-                &id.0.to_string(),
-                "page",
-                service::DETAIL_TTL,
-                || async move {
-                    let page = store::merchant_page(&db, id.0)
-                        .await
-                        .map_err(service::problem)?
-                        .ok_or_else(|| ApiError::new(&catalogue::NOT_FOUND))?;
-                    Ok::<_, ApiError>(service::to_bytes(&MerchantView::from(page)))
-                },
-            )
-            .await?;
-        Ok(answer(req, bytes, PUBLIC_CACHE))
+        body: Json<ListingPatchBody>,
+    ) -> ApiResult<ListingWritten> {
+        let change = Change::Patch(Box::new(body.0));
+        write(&state, req, &auth, id.0, change).await
+    }
+
+    /// Publish a listing
+    ///
+    /// It appears in search and on the merchant's page at once. A hidden listing stays hidden
+    /// until a moderator unhides it. `If-Match` as for `PATCH`.
+    #[oai(
+        path = "/v1/listings/:id/publish",
+        method = "post",
+        operation_id = "publishListing"
+    )]
+    async fn publish(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<ListingWritten> {
+        write(&state, req, &auth, id.0, Change::Status(Status::Published)).await
+    }
+
+    /// Archive a listing
+    ///
+    /// It leaves search and detail at once; publishing brings it back. `If-Match` as for
+    /// `PATCH`.
+    #[oai(
+        path = "/v1/listings/:id/archive",
+        method = "post",
+        operation_id = "archiveListing"
+    )]
+    async fn archive(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<ListingWritten> {
+        write(&state, req, &auth, id.0, Change::Status(Status::Archived)).await
+    }
+
+    /// Create or update listings in bulk
+    ///
+    /// A marketplace's upsert of up to 500 listings by its own `external_id`, published unless
+    /// an item says otherwise. Idempotent: sending the same items again reports them
+    /// `unchanged` and writes nothing. Each item has its result; an invalid one is skipped
+    /// with its faults (pointers relative to the item) and does not stop the others.
+    #[oai(
+        path = "/v1/listings/bulk",
+        method = "post",
+        operation_id = "upsertListings"
+    )]
+    async fn bulk(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<BulkBody>,
+    ) -> ApiResult<Json<BulkView>> {
+        let owner = service::owner(&state, &auth).await?;
+        let items = body.0.items.into_iter().map(BulkItemBody::input).collect();
+        let results = service::bulk(&state, owner, items).await?;
+        Ok(Json(results.into()))
     }
 }
 
@@ -176,4 +247,16 @@ fn bad_cursor() -> ApiError {
     ApiError::new(&catalogue::INVALID_REQUEST)
         .arg("reason", "not a cursor this endpoint returned")
         .field("/cursor", "not a cursor this endpoint returned")
+}
+
+async fn write(
+    state: &AppState,
+    req: &Request,
+    auth: &BearerAuth,
+    id: Uuid,
+    change: Change,
+) -> ApiResult<ListingWritten> {
+    let owner = service::owner(state, auth).await?;
+    let listing = service::change(state, owner, id, req.header("if-match"), change).await?;
+    Ok(ListingWritten::ok(state, listing))
 }
