@@ -6,9 +6,9 @@
 //! narrowed scopes, grants or bindings) records a cut-off that reaches every replica through the
 //! revocation fan-out (with PostgreSQL polled behind it). An entry remembers the cut-off in force
 //! when it was read and is dropped as soon as that changes, so such changes hold here as fast as
-//! revocations do. Changes that narrow nothing (a name, a redirect URI, a rate limit, a resume)
-//! reach every replica within [`FRESH_FOR`]. While the fan-out is down the cut-offs may lag, so
-//! every lookup reads PostgreSQL.
+//! revocations do. Changes that narrow nothing (a name, a redirect URI, a resume) reach every
+//! replica within [`FRESH_FOR`] (a rate limit within the limiter's own 5 s). While the fan-out
+//! is down the cut-offs may lag, so every lookup reads PostgreSQL.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -309,14 +309,22 @@ impl RateLimiter {
             self.inner.redis.key(&["rl", &guard_bucket]),
             self.inner.redis.key(&["rl", &bucket]),
         ];
+        let one_by_one = || async {
+            let looked = self.evaluate(&guard_bucket, guard_quota, false).await;
+            match looked.allowed {
+                true => self.check(caller, facts).await,
+                false => looked,
+            }
+        };
+        // A cluster keeps the two budgets in different slots: one script cannot touch both.
+        if self.inner.redis.is_cluster() {
+            return one_by_one().await;
+        }
         let script = &self.inner.guarded;
-        let reply: Result<Option<GuardedReply>, _> = self
+        let reply: Result<GuardedReply, _> = self
             .inner
             .redis
             .run(|mut conn| async move {
-                if conn.is_cluster() {
-                    return Ok(None);
-                }
                 script
                     .key(&keys[0])
                     .key(&keys[1])
@@ -326,18 +334,14 @@ impl RateLimiter {
                     .arg(quota.per_min)
                     .invoke_async(&mut conn)
                     .await
-                    .map(Some)
             })
             .await;
         let (allowed, remaining, reset, retry, guarded) = match reply {
-            Ok(Some(reply)) => reply,
-            // A cluster, or Redis out of reach (each step then falls back on its own).
-            Ok(None) | Err(_) => {
-                let looked = self.evaluate(&guard_bucket, guard_quota, false).await;
-                if !looked.allowed {
-                    return looked;
-                }
-                return self.check(caller, facts).await;
+            Ok(reply) => reply,
+            Err(err) => {
+                // Each step on its own: in Redis if it answers again, else in this process.
+                self.warn_fallback(&err);
+                return one_by_one().await;
             }
         };
         if guarded == 1 {

@@ -9,8 +9,7 @@ use reqwest::StatusCode;
 use tokio::process::{Child, Command};
 
 use crate::helpers::{
-    TestApp, eid_issuer, eventually, object_store, postgres_server_url, redis_cluster_setting,
-    redis_url,
+    TestApp, eid_issuer, object_store, postgres_server_url, redis_cluster_setting, redis_url,
 };
 
 pub struct Process {
@@ -57,19 +56,26 @@ impl Process {
             .kill_on_drop(true)
             .spawn()
             .expect("motcua serve starts");
-        let process = Process {
+        let mut process = Process {
             child,
             address,
             log,
         };
         let client = reqwest::Client::new();
-        let ready = eventually(Duration::from_secs(60), || async {
+        let started = std::time::Instant::now();
+        loop {
             let response = client.get(process.url("/readyz")).send().await;
-            response.is_ok_and(|r| r.status() == StatusCode::OK)
-        })
-        .await;
-        assert!(ready, "{name} never got ready: {}", process.log_text());
-        process
+            if response.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return process;
+            }
+            let exited = process.child.try_wait().ok().flatten();
+            assert!(
+                exited.is_none() && started.elapsed() < Duration::from_secs(60),
+                "{name} never got ready ({exited:?}): {}",
+                process.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

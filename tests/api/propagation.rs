@@ -134,3 +134,84 @@ async fn a_subscription_that_stops_delivering_is_noticed_and_replaced() {
     logout(&a, &second).await;
     refused_within_bound(&b, &second.access_token, "a logout after the rebuild").await;
 }
+
+/// A confidential client of `app` (`client_credentials`), with its secret.
+async fn service_client(app: &TestApp) -> (String, String) {
+    let (id, secret) = app
+        .client_with(motcua::clients::NewClient {
+            name: "Agency".into(),
+            kind: motcua::clients::ClientKind::Confidential,
+            scopes: vec!["dossiers:read".into()],
+            ..Default::default()
+        })
+        .await;
+    (id, secret.unwrap())
+}
+
+/// Rotates the client's secret through the operator API of `on`.
+async fn rotate_secret(on: &TestApp, operator: &str, id: &str) {
+    let path = format!("/v1/ops/clients/{id}/secret");
+    let response = crate::helpers::ops(on, operator, reqwest::Method::POST, &path, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_is_refused_at_once_by_a_replica_holding_the_client_in_memory() {
+    let a = TestApp::spawn().await;
+    let b = a.replica().await;
+    let operator = operator_token(&a).await;
+    let (id, secret) = service_client(&a).await;
+    assert!(live(&b, true).await);
+    // B reads the client once and keeps it for up to a second.
+    let token = || async { b.client_credentials(&id, &secret).await.status() };
+    assert_eq!(token().await, StatusCode::OK);
+    let held = Instant::now();
+    assert!(b.state.clients.holds(&id));
+
+    rotate_secret(&a, &operator, &id).await;
+    loop {
+        match token().await {
+            StatusCode::OK => assert!(held.elapsed() < DEADLINE, "the old secret still works"),
+            refused => {
+                assert_eq!(refused, StatusCode::UNAUTHORIZED);
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Before the entry would have expired by itself: the fan-out dropped it.
+    let refused_after = held.elapsed();
+    eprintln!("the old secret was refused on B {refused_after:?} after B read the client");
+    assert!(
+        refused_after < motcua::clients::cache::FRESH_FOR - Duration::from_millis(200),
+        "refused only after {refused_after:?}, when the entry expired anyway"
+    );
+}
+
+#[tokio::test]
+async fn while_its_subscription_is_down_a_replica_reads_clients_from_postgresql() {
+    let a = TestApp::spawn().await;
+    let proxy = TcpProxy::start(redis_addr()).await;
+    // A slow poll, so that only reading the table can refuse the old secret in time.
+    let b = replica_through(&a, &proxy, &[("MOTCUA_REVOCATION_POLL_MS", "4000")]).await;
+    let operator = operator_token(&a).await;
+    let (id, secret) = service_client(&a).await;
+    assert!(live(&b, true).await);
+
+    proxy.stall_subscriptions();
+    assert!(
+        live(&b, false).await,
+        "the stalled subscription was never noticed"
+    );
+    // B serves the client without keeping it: its cut-offs may be late.
+    let response = b.client_credentials(&id, &secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let served = Instant::now();
+    assert!(!b.state.clients.holds(&id));
+    rotate_secret(&a, &operator, &id).await;
+    assert_eq!(
+        b.client_credentials(&id, &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(served.elapsed() < motcua::clients::cache::FRESH_FOR);
+}

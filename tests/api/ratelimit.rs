@@ -193,9 +193,9 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
     assert_rate_limited(app.client_credentials(&id, "guess").await).await;
-    // From then on the address is refused before any credential is looked at: the right secret
-    // waits too, and the flood costs no lookups and records no more failures (the log samples
-    // failures, one entry a minute; the rest are counted).
+    // From then on the address is refused: the right secret waits too, and the flood costs no
+    // database lookups and records no more failures (the log samples failures, one entry a
+    // minute; the rest are counted).
     assert_rate_limited(app.client_credentials(&id, &secret.unwrap()).await).await;
     let failures: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'client_authentication'")

@@ -75,16 +75,18 @@ impl Drop for Balancer {
 }
 
 /// One deployment: three processes behind the balancer.
+/// Fields drop in order: the balancer and the processes go before `owner` drops the database
+/// and the Redis prefix they use.
 struct Deployment {
-    /// Created and migrated the database and owns it and the Redis prefix; the set-up's handle
-    /// on them (clients, roles, the demo catalogue, SQL). In process and out of the balancer:
-    /// it takes no traffic.
-    owner: TestApp,
+    balancer: Balancer,
     /// Kept for their lifetime: dropping one kills its process.
     processes: Vec<Process>,
     /// The helpers' handles on each process: A, B, C.
     replicas: Vec<TestApp>,
-    balancer: Balancer,
+    /// Created and migrated the database and owns it and the Redis prefix; the set-up's handle
+    /// on them (clients, roles, the demo catalogue, SQL). In process and out of the balancer:
+    /// it takes no traffic.
+    owner: TestApp,
 }
 
 impl Deployment {
@@ -414,6 +416,11 @@ async fn a_key_rotated_on_one_replica_is_published_by_the_others_first_and_used_
     // B and C publish the new key before anyone signs with it, and sign on with the old one.
     for replica in [b, c] {
         while !published(replica).await.contains(&new_kid) {
+            assert!(
+                rotated_at.elapsed() < delay - Duration::from_secs(1),
+                "{} had not published the new key a second before its first use",
+                replica.address
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
