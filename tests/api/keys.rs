@@ -36,7 +36,8 @@ fn rotate(app: &TestApp) -> Value {
     ))
 }
 
-async fn published_kids(app: &TestApp) -> Vec<String> {
+/// The key ids `app` publishes in its JWKS.
+pub(crate) async fn published_kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app
         .get("/.well-known/jwks.json")
         .await

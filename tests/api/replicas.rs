@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::dossiers_api::{LAN_ID_NUMBER, PROCEDURE};
 use crate::helpers::{Options, TestApp, grant, ops_console};
+use crate::keys::published_kids;
 use crate::process::Process;
 use crate::signin::{
     APP_REDIRECT, AtProvider, Request, Tokens, browser, exchange, jwt_parts, location, logout,
@@ -203,22 +204,6 @@ async fn token_from(replica: &TestApp, id: &str, secret: &str) -> String {
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_string()
-}
-
-/// The key ids `replica` publishes.
-async fn published(replica: &TestApp) -> Vec<String> {
-    let jwks: Value = replica
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Cache hits, as `replica` reports them on `/metrics`.
@@ -415,7 +400,7 @@ async fn a_key_rotated_on_one_replica_is_published_by_the_others_first_and_used_
 
     // B and C publish the new key before anyone signs with it, and sign on with the old one.
     for replica in [b, c] {
-        while !published(replica).await.contains(&new_kid) {
+        while !published_kids(replica).await.contains(&new_kid) {
             assert!(
                 rotated_at.elapsed() < delay - Duration::from_secs(1),
                 "{} had not published the new key a second before its first use",

@@ -215,14 +215,7 @@ async fn another_client_cannot_revoke_or_refresh_an_apps_tokens() {
 async fn logout_ends_the_current_session() {
     let app = TestApp::spawn().await;
     let (client_id, tokens) = signed_in(&app).await;
-    let response = app
-        .client
-        .post(app.url("/v1/auth/logout"))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    logout(&app, &tokens).await;
     assert_eq!(
         me_status(&app, &tokens.access_token).await,
         StatusCode::UNAUTHORIZED
