@@ -49,24 +49,25 @@ impl ClientCache {
 
     /// Whether [`find`](Self::find) would answer `client_id` from memory now.
     pub fn holds(&self, client_id: &str) -> bool {
-        self.revocations.is_live()
-            && self
-                .entries
-                .get(client_id)
-                .is_some_and(|entry| entry.cut_off == self.revocations.client_cut_off(client_id))
+        self.fresh(client_id).is_some()
+    }
+
+    /// The entry for `client_id`, if it may serve: the fan-out is up and has brought no cut-off
+    /// since the row was read.
+    fn fresh(&self, client_id: &str) -> Option<Entry> {
+        let entry = self.entries.get(client_id)?;
+        let current = self.revocations.client_cut_off(client_id);
+        (self.revocations.is_live() && entry.cut_off == current).then_some(entry)
     }
 
     /// A client by id, deleted ones not found (as [`store::find`]).
     pub async fn find(&self, client_id: &str) -> sqlx::Result<Option<Client>> {
+        if let Some(entry) = self.fresh(client_id) {
+            return Ok(Some(Client::clone(&entry.client)));
+        }
         let live = self.revocations.is_live();
         // Read before the row: a cut-off that lands while the row is read makes the entry stale.
         let cut_off = self.revocations.client_cut_off(client_id);
-        if live
-            && let Some(entry) = self.entries.get(client_id)
-            && entry.cut_off == cut_off
-        {
-            return Ok(Some(Client::clone(&entry.client)));
-        }
         let found = store::find(&self.db, client_id).await?;
         match &found {
             Some(client) if live => self.entries.insert(

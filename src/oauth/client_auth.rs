@@ -61,7 +61,7 @@ pub async fn authenticate(
     if (credentials.secret.is_some() || credentials.assertion.is_some()) && !look_later {
         let from = app.limiter.peek(&address).await;
         if !from.allowed {
-            return Err(refused(facts, from));
+            settle(facts, from)?;
         }
     }
     let claimed = credentials.claimed_client();
@@ -78,12 +78,7 @@ pub async fn authenticate(
         true => app.limiter.check_guarded(&address, &caller, facts).await,
         false => app.limiter.check(&caller, facts).await,
     };
-    if !decision.allowed {
-        return Err(refused(facts, decision));
-    }
-    if let Some(slot) = &facts.rate_slot {
-        slot.put(decision.headers());
-    }
+    settle(facts, decision)?;
     match result {
         Ok(client) => Ok(client),
         Err(failure) => {
@@ -95,12 +90,15 @@ pub async fn authenticate(
     }
 }
 
-/// A 429, with the budget's headers on the response.
-fn refused(facts: &RequestFacts, decision: crate::ratelimit::Decision) -> Refusal {
+/// Puts the budget's headers on the response; a refused request is a 429.
+fn settle(facts: &RequestFacts, decision: crate::ratelimit::Decision) -> Result<(), Refusal> {
     if let Some(slot) = &facts.rate_slot {
         slot.put(decision.headers());
     }
-    Refusal::rate_limited(decision)
+    match decision.allowed {
+        true => Ok(()),
+        false => Err(Refusal::rate_limited(decision)),
+    }
 }
 
 /// Why a client was not authenticated.
