@@ -7,7 +7,7 @@
 //! chain no longer ends at the signed hashes.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,48 +96,139 @@ pub(super) async fn append_in(tx: &mut sqlx::PgConnection, events: &[Event]) -> 
     sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
-    let (mut seq, mut prev) = match head(&mut *tx).await? {
-        Some((seq, hash)) => (seq, hash),
-        None => (0, GENESIS.to_vec()),
-    };
-    let now = OffsetDateTime::now_utc();
-    // Stored with microsecond precision: hash what will be read back.
-    let at_us = (now.unix_timestamp_nanos() / 1_000) as i64;
-    let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap_or(now);
+    let (seq, prev) = head_or_genesis(&mut *tx).await?;
+    insert(tx, Linked::new(seq, prev, events)).await?;
+    Ok(())
+}
 
-    let mut rows = Rows::default();
-    for event in events {
-        seq += 1;
-        let hash = entry_hash(
-            &prev,
-            &Content {
-                seq,
-                at_us,
-                action: event.action,
-                outcome: event.outcome.as_str(),
-                actor: event.actor.as_deref(),
-                target: event.target.as_deref(),
-                reason: event.reason.as_deref(),
-                client_id: event.client_id.as_deref(),
-                client_ip: event.client_ip.map(|ip| ip.to_string()),
-                request_id: event.request_id.as_deref(),
-                details: &event.details,
-            },
-        );
-        rows.action.push(event.action.to_string());
-        rows.outcome.push(event.outcome.as_str().to_string());
-        rows.actor.push(event.actor.clone());
-        rows.target.push(event.target.clone());
-        rows.reason.push(event.reason.clone());
-        rows.client_id.push(event.client_id.clone());
-        rows.client_ip.push(event.client_ip.map(ipnet::IpNet::from));
-        rows.request_id.push(event.request_id.clone());
-        rows.details.push(event.details.clone());
-        rows.seq.push(seq);
-        rows.prev_hash
-            .push(std::mem::replace(&mut prev, hash.to_vec()));
-        rows.hash.push(hash.to_vec());
+/// A writer's turn at the head of the chain: a connection of its own holding the chain's lock
+/// (at session level) for a while, and the head as of its last append. Each batch then costs
+/// one statement, its own transaction, instead of five round trips (begin, lock, head, insert,
+/// commit) with the lock taken and released around each.
+///
+/// Whoever else appends (another replica's writer, an in-transaction append, the command line)
+/// waits for the turn to end: [`AuditLog`](super::AuditLog)'s writer ends it as soon as nothing
+/// is waiting to be written, and after [`Turn::LONGEST`] in any case, so replicas take turns
+/// under load. The connection is not the pool's, so a turn can never be handed to a
+/// request with the lock still held: dropping it closes it, and PostgreSQL releases the lock.
+pub(super) struct Turn {
+    conn: sqlx::PgConnection,
+    seq: i64,
+    prev: Vec<u8>,
+    began: Instant,
+}
+
+impl Turn {
+    /// How long a writer keeps the chain while others may be waiting for it.
+    pub const LONGEST: Duration = Duration::from_millis(50);
+
+    /// Takes the chain's lock on `conn` (waiting for whoever holds it) and reads the head.
+    pub async fn take(mut conn: sqlx::PgConnection) -> sqlx::Result<Self> {
+        sqlx::query!("SELECT pg_advisory_lock($1)", CHAIN_LOCK)
+            .execute(&mut conn)
+            .await?;
+        let (seq, prev) = head_or_genesis(&mut conn).await?;
+        Ok(Self {
+            conn,
+            seq,
+            prev,
+            began: Instant::now(),
+        })
     }
+
+    /// Appends entries at the head, in order, in one statement. On an error nothing was
+    /// appended, and the turn should be dropped: the head may be unknown.
+    pub async fn append(&mut self, events: &[Event]) -> sqlx::Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let linked = Linked::new(self.seq, self.prev.clone(), events);
+        let (seq, prev) = (linked.seq, linked.prev.clone());
+        insert(&mut self.conn, linked).await?;
+        (self.seq, self.prev) = (seq, prev);
+        Ok(())
+    }
+
+    pub fn is_over(&self) -> bool {
+        self.began.elapsed() >= Self::LONGEST
+    }
+
+    /// Releases the lock and gives the connection back for the next turn.
+    pub async fn end(mut self) -> sqlx::Result<sqlx::PgConnection> {
+        let released = sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", CHAIN_LOCK)
+            .fetch_one(&mut self.conn)
+            .await?;
+        match released {
+            Some(true) => Ok(self.conn),
+            // Not ours to release: something else on this connection took or dropped it.
+            _ => Err(sqlx::Error::Protocol("the audit chain's lock was not held".into())),
+        }
+    }
+}
+
+async fn head_or_genesis(conn: &mut sqlx::PgConnection) -> sqlx::Result<(i64, Vec<u8>)> {
+    Ok(head(conn).await?.unwrap_or_else(|| (0, GENESIS.to_vec())))
+}
+
+/// Entries linked onto a head: their rows, and the new head.
+struct Linked {
+    at: OffsetDateTime,
+    rows: Rows,
+    seq: i64,
+    prev: Vec<u8>,
+}
+
+impl Linked {
+    fn new(mut seq: i64, mut prev: Vec<u8>, events: &[Event]) -> Self {
+        let now = OffsetDateTime::now_utc();
+        // Stored with microsecond precision: hash what will be read back.
+        let at_us = (now.unix_timestamp_nanos() / 1_000) as i64;
+        let at =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_us) * 1_000).unwrap_or(now);
+        let mut rows = Rows::default();
+        for event in events {
+            seq += 1;
+            let hash = entry_hash(
+                &prev,
+                &Content {
+                    seq,
+                    at_us,
+                    action: event.action,
+                    outcome: event.outcome.as_str(),
+                    actor: event.actor.as_deref(),
+                    target: event.target.as_deref(),
+                    reason: event.reason.as_deref(),
+                    client_id: event.client_id.as_deref(),
+                    client_ip: event.client_ip.map(|ip| ip.to_string()),
+                    request_id: event.request_id.as_deref(),
+                    details: &event.details,
+                },
+            );
+            rows.action.push(event.action.to_string());
+            rows.outcome.push(event.outcome.as_str().to_string());
+            rows.actor.push(event.actor.clone());
+            rows.target.push(event.target.clone());
+            rows.reason.push(event.reason.clone());
+            rows.client_id.push(event.client_id.clone());
+            rows.client_ip.push(event.client_ip.map(ipnet::IpNet::from));
+            rows.request_id.push(event.request_id.clone());
+            rows.details.push(event.details.clone());
+            rows.seq.push(seq);
+            rows.prev_hash
+                .push(std::mem::replace(&mut prev, hash.to_vec()));
+            rows.hash.push(hash.to_vec());
+        }
+        Self {
+            at,
+            rows,
+            seq,
+            prev,
+        }
+    }
+}
+
+async fn insert(conn: &mut sqlx::PgConnection, linked: Linked) -> sqlx::Result<()> {
+    let Linked { at, rows, .. } = linked;
     sqlx::query!(
         "INSERT INTO audit_log (at, action, outcome, actor, target, reason, client_id, client_ip,
                                 request_id, details, chain_seq, prev_hash, hash)
@@ -158,7 +249,7 @@ pub(super) async fn append_in(tx: &mut sqlx::PgConnection, events: &[Event]) -> 
         &rows.prev_hash,
         &rows.hash,
     )
-    .execute(&mut *tx)
+    .execute(conn)
     .await?;
     Ok(())
 }

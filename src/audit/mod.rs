@@ -167,7 +167,7 @@ impl RequestFacts {
 }
 
 /// The audit log of a running server. Entries that arrive together are appended in one
-/// transaction (group commit), so the chain's single order does not serialise requests; each
+/// statement (group commit), so the chain's single order does not serialise requests; each
 /// caller still waits until its entry is stored.
 #[derive(Clone)]
 pub struct AuditLog {
@@ -224,18 +224,8 @@ const BATCH: usize = 256;
 
 impl AuditLog {
     pub fn start(db: PgPool, redis: Redis) -> Self {
-        let (queue, mut pending) = mpsc::channel::<(Event, oneshot::Sender<()>)>(4 * BATCH);
-        let writer = db.clone();
-        tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(BATCH);
-            while pending.recv_many(&mut batch, BATCH).await > 0 {
-                let (events, waiting): (Vec<Event>, Vec<_>) = batch.drain(..).unzip();
-                store(&writer, &events).await;
-                for done in waiting {
-                    let _ = done.send(());
-                }
-            }
-        });
+        let (queue, pending) = mpsc::channel::<(Event, oneshot::Sender<()>)>(4 * BATCH);
+        tokio::spawn(Writer::new(db.clone()).run(pending));
         Self {
             db,
             queue,
@@ -282,6 +272,91 @@ impl AuditLog {
             // The writer is gone (shutting down): write directly.
             Err(mpsc::error::SendError((event, _))) => {
                 store(&self.db, std::slice::from_ref(&event)).await
+            }
+        }
+    }
+}
+
+/// The writer's connection, as `pg_stat_activity` shows it.
+const WRITER_NAME: &str = "motcua-audit-writer";
+
+/// The replica's one writer: appends what arrives together as one batch, during a turn at the
+/// chain's head (see [`chain::Turn`]) that lasts while entries keep coming.
+struct Writer {
+    db: PgPool,
+    turn: Option<chain::Turn>,
+    /// The turn's connection between turns.
+    idle: Option<sqlx::PgConnection>,
+}
+
+type Pending = mpsc::Receiver<(Event, oneshot::Sender<()>)>;
+
+impl Writer {
+    fn new(db: PgPool) -> Self {
+        Self {
+            db,
+            turn: None,
+            idle: None,
+        }
+    }
+
+    async fn run(mut self, mut pending: Pending) {
+        let mut batch = Vec::with_capacity(BATCH);
+        while pending.recv_many(&mut batch, BATCH).await > 0 {
+            let (events, waiting): (Vec<Event>, Vec<_>) = batch.drain(..).unzip();
+            self.store(&events).await;
+            for done in waiting {
+                let _ = done.send(());
+            }
+            // The turn lasts while entries keep arriving faster than they are stored, and
+            // never past its longest, so other replicas' writers get theirs.
+            if pending.is_empty() || self.turn.as_ref().is_some_and(chain::Turn::is_over) {
+                self.end_turn().await;
+            }
+        }
+    }
+
+    /// Appends during this writer's turn (taking one if needed); when that fails, as any
+    /// other writer does, one transaction per batch.
+    async fn store(&mut self, events: &[Event]) {
+        match self.turn().await {
+            Ok(turn) => match turn.append(events).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "audit batch failed during the writer's turn");
+                    // The head is in doubt: closing the connection ends the turn.
+                    self.turn = None;
+                }
+            },
+            Err(err) => tracing::warn!(error = %err, "audit writer could not take a turn"),
+        }
+        store(&self.db, events).await;
+    }
+
+    async fn turn(&mut self) -> sqlx::Result<&mut chain::Turn> {
+        let turn = match self.turn.take() {
+            Some(turn) => turn,
+            None => {
+                let conn = match self.idle.take() {
+                    Some(conn) => conn,
+                    None => {
+                        use sqlx::Connection;
+                        let options = (*self.db.connect_options()).clone();
+                        let options = options.application_name(WRITER_NAME);
+                        sqlx::PgConnection::connect_with(&options).await?
+                    }
+                };
+                chain::Turn::take(conn).await?
+            }
+        };
+        Ok(self.turn.insert(turn))
+    }
+
+    async fn end_turn(&mut self) {
+        if let Some(turn) = self.turn.take() {
+            match turn.end().await {
+                Ok(conn) => self.idle = Some(conn),
+                Err(err) => tracing::warn!(error = %err, "audit writer could not end its turn"),
             }
         }
     }

@@ -102,7 +102,7 @@ pub async fn issue_refresh_token(
     session_id: Uuid,
     parent_id: Option<i64>,
 ) -> sqlx::Result<(String, i64)> {
-    let token = crypto::random_token(32);
+    let token = new_refresh_token();
     let id = sqlx::query_scalar!(
         "INSERT INTO refresh_tokens (session_id, parent_id, token_sha256) VALUES ($1, $2, $3) RETURNING id",
         session_id,
@@ -112,6 +112,11 @@ pub async fn issue_refresh_token(
     .fetch_one(conn)
     .await?;
     Ok((token, id))
+}
+
+/// A fresh refresh token (stored only as its hash).
+pub fn new_refresh_token() -> String {
+    crypto::random_token(32)
 }
 
 /// A refresh token row locked for the duration of a transaction, with its session.
@@ -157,37 +162,39 @@ pub async fn lock_refresh_token(
     .transpose()
 }
 
-/// Marks a refresh token used and keeps the encrypted reply for the grace window.
-pub async fn mark_rotated(
-    conn: &mut PgConnection,
-    id: i64,
-    reply_enc: &[u8],
-    reply_until: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE refresh_tokens SET rotated_at = now(), reply_enc = $2, reply_until = $3 WHERE id = $1",
-        id,
-        reply_enc,
-        reply_until,
-    )
-    .execute(&mut *conn)
-    .await?;
-    // The predecessor's grace ends now that its successor is spent: drop its kept reply.
-    sqlx::query!(
-        "UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
-         WHERE id = (SELECT parent_id FROM refresh_tokens WHERE id = $1) AND reply_enc IS NOT NULL",
-        id,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+/// A locked refresh token's rotation, written in one statement (one round trip in the
+/// refresh's transaction): `successor` issued in its family, the token marked used with the
+/// encrypted reply kept until `reply_until`, the predecessor's kept reply dropped (its grace ends
+/// now that its successor is spent), and the session's idle expiry pushed back.
+pub struct Rotation<'a> {
+    pub session_id: Uuid,
+    pub token_id: i64,
+    pub successor: &'a str,
+    pub reply_enc: &'a [u8],
+    pub reply_until: OffsetDateTime,
+    pub idle: Duration,
 }
 
-pub async fn touch(conn: &mut PgConnection, session_id: Uuid, idle: Duration) -> sqlx::Result<()> {
+pub async fn rotate_refresh_token(conn: &mut PgConnection, rotation: Rotation<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE sessions SET last_used_at = now(), idle_expires_at = LEAST(now() + $2, absolute_expires_at) WHERE id = $1",
-        session_id,
-        idle as _,
+        "WITH issued AS (
+             INSERT INTO refresh_tokens (session_id, parent_id, token_sha256) VALUES ($1, $2, $3)
+         ), used AS (
+             UPDATE refresh_tokens SET rotated_at = now(), reply_enc = $4, reply_until = $5
+             WHERE id = $2 RETURNING parent_id
+         ), predecessor AS (
+             UPDATE refresh_tokens SET reply_enc = NULL, reply_until = NULL
+             WHERE id = (SELECT parent_id FROM used) AND reply_enc IS NOT NULL
+         )
+         UPDATE sessions SET last_used_at = now(),
+                             idle_expires_at = LEAST(now() + $6, absolute_expires_at)
+         WHERE id = $1",
+        rotation.session_id,
+        rotation.token_id,
+        &crypto::sha256(rotation.successor.as_bytes())[..],
+        rotation.reply_enc,
+        rotation.reply_until,
+        rotation.idle as _,
     )
     .execute(conn)
     .await?;

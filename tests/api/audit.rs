@@ -150,6 +150,86 @@ async fn concurrent_entries_form_one_chain_that_verifies_against_published_check
     assert!(report.get("first_broken").is_none());
 }
 
+/// The chain's order as stored.
+async fn chain_seqs(app: &TestApp) -> Vec<i64> {
+    sqlx::query_scalar("SELECT chain_seq FROM audit_log ORDER BY chain_seq")
+        .fetch_all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+fn busy(n: usize) -> Event {
+    Event::new("rate_limited", Outcome::Failure)
+        .client(format!("mc_busy{n:017}"))
+        .details(serde_json::json!({ "limit_per_min": 5 }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_of_several_replicas_take_turns_at_the_head_and_leave_one_chain() {
+    let app = TestApp::spawn().await;
+    // Three replicas' writers on one database, each holding the head for a turn while its
+    // entries keep coming, and the command line appending between their turns.
+    let replicas: Vec<_> = (0..3)
+        .map(|_| motcua::audit::AuditLog::start(app.state.db.clone(), app.state.redis.clone()))
+        .collect();
+    let mut writers = Vec::new();
+    for (r, audit) in replicas.iter().enumerate() {
+        for task in 0..8 {
+            let audit = audit.clone();
+            writers.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    audit.record(busy(r * 1000 + task * 100 + i)).await;
+                }
+            }));
+        }
+    }
+    let db = app.state.db.clone();
+    writers.push(tokio::spawn(async move {
+        for i in 0..10 {
+            motcua::audit::record(&db, busy(9000 + i)).await;
+        }
+    }));
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(
+        chain_seqs(&app).await,
+        (1..=610).collect::<Vec<i64>>(),
+        "one gapless order"
+    );
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    assert_eq!(report["entries"], 610);
+}
+
+#[tokio::test]
+async fn a_writer_whose_own_connection_dies_loses_no_entry_and_leaves_no_lock() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        app.state.audit.record(busy(i)).await;
+    }
+    // The writer holds the head on a connection of its own; PostgreSQL ends it (a restart, a
+    // failover, an operator's pg_terminate_backend), which also releases the chain's lock.
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE application_name = 'motcua-audit-writer' AND datname = current_database()) t",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(ended, 1, "the writer's own connection");
+    // Its next batch fails on the dead connection, is stored by a transaction of its own, and
+    // the writer then takes a new turn on a new connection.
+    for i in 5..10 {
+        app.state.audit.record(busy(i)).await;
+    }
+    // The command line appends after the writer's turn, which must not have left the lock held.
+    motcua::audit::record(&app.state.db, busy(10)).await;
+    assert_eq!(chain_seqs(&app).await, (1..=11).collect::<Vec<i64>>());
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+}
+
 #[tokio::test]
 async fn verify_names_an_edited_entry_and_the_log_refuses_edits() {
     let app = TestApp::spawn().await;

@@ -202,27 +202,29 @@ async fn rotate(
     session: &Session,
     now: OffsetDateTime,
 ) -> Result<Refreshed, RefreshFailure> {
-    let (refresh_token, _) = sessions::issue_refresh_token(&mut tx, session.id, Some(locked.id))
-        .await
-        .map_err(ServerFault::log)?;
+    let refresh_token = sessions::new_refresh_token();
     let (access_token, jti) = mint_access(app, session)?;
     let issued = Issued {
         access_token,
         expires_in: app.tokens.access_ttl().as_secs(),
         scope: session.scope.clone(),
         id_token: None,
-        refresh_token: Some(refresh_token),
+        refresh_token: Some(refresh_token.clone()),
     };
     let reply = serde_json::to_vec(&issued).map_err(ServerFault::log)?;
     let sealed = app
         .master_key()
         .seal(Purpose::TokenReplies, &locked.id.to_be_bytes(), &reply)
         .map_err(ServerFault::log)?;
-    let grace_until = now + to_time(app.config.refresh_grace);
-    sessions::mark_rotated(&mut tx, locked.id, &sealed, grace_until)
-        .await
-        .map_err(ServerFault::log)?;
-    sessions::touch(&mut tx, session.id, to_time(app.config.session_idle))
+    let rotation = sessions::Rotation {
+        session_id: session.id,
+        token_id: locked.id,
+        successor: &refresh_token,
+        reply_enc: &sealed,
+        reply_until: now + to_time(app.config.refresh_grace),
+        idle: to_time(app.config.session_idle),
+    };
+    sessions::rotate_refresh_token(&mut tx, rotation)
         .await
         .map_err(ServerFault::log)?;
     tx.commit().await.map_err(ServerFault::log)?;
