@@ -232,6 +232,7 @@ fn warn_about_settings(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Capabilities' own services, each reaching its handlers as `Data`.
+#[derive(Clone)]
 struct Services {
     eid: Arc<Eid>,
     client_keys: crate::oauth::assertion::ClientKeys,
@@ -261,6 +262,10 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
             "ratelimit-reset",
         ])
         .max_age(600);
+    let shared = Shared {
+        state: state.clone(),
+        services,
+    };
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
@@ -268,14 +273,7 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .nest("/", api)
         .with_if(!config.cors_origins.is_empty(), cors)
         .with(Compression::new())
-        .before(uncompressed_images)
-        .data(state.clone())
-        // The bearer scheme verifies with these alone (it sits below the request state).
-        .data(state.tokens.clone())
-        .data(state.revocations.clone())
-        .data(services.eid)
-        .data(services.client_keys)
-        .data(services.holidays)
+        .before(move |req| std::future::ready(Ok(shared.attach(req))))
         .with(RateLimit::new(
             state.limiter.clone(),
             state.tokens.clone(),
@@ -296,13 +294,31 @@ fn routes(state: &AppState, services: Services) -> BoxEndpoint<'static> {
         .boxed()
 }
 
-/// Images are compressed already, and their strong `ETag` names the stored bytes: no content
-/// coding goes on top of them.
-async fn uncompressed_images(mut req: poem::Request) -> poem::Result<poem::Request> {
-    if crate::http::paths::matches(crate::http::paths::IMAGES, req.uri().path()) {
-        req.headers_mut().remove(http::header::ACCEPT_ENCODING);
+/// What handlers read with `Data`, attached to each request by one layer: a layer per value
+/// would nest a future per value around every request, each moved whole at every poll.
+#[derive(Clone)]
+struct Shared {
+    state: AppState,
+    services: Services,
+}
+
+impl Shared {
+    fn attach(&self, mut req: poem::Request) -> poem::Request {
+        let extensions = req.extensions_mut();
+        extensions.insert(self.state.clone());
+        // The bearer scheme verifies with these alone (it sits below the request state).
+        extensions.insert(self.state.tokens.clone());
+        extensions.insert(self.state.revocations.clone());
+        extensions.insert(self.services.eid.clone());
+        extensions.insert(self.services.client_keys.clone());
+        extensions.insert(self.services.holidays.clone());
+        // Images are compressed already, and their strong `ETag` names the stored bytes: no
+        // content coding goes on top of them.
+        if crate::http::paths::matches(crate::http::paths::IMAGES, req.uri().path()) {
+            req.headers_mut().remove(http::header::ACCEPT_ENCODING);
+        }
+        req
     }
-    Ok(req)
 }
 
 /// Human documentation of a problem type: what a problem's `type` URI points at.

@@ -161,7 +161,9 @@ impl Turn {
         match released {
             Some(true) => Ok(self.conn),
             // Not ours to release: something else on this connection took or dropped it.
-            _ => Err(sqlx::Error::Protocol("the audit chain's lock was not held".into())),
+            _ => Err(sqlx::Error::Protocol(
+                "the audit chain's lock was not held".into(),
+            )),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! Registered clients as client authentication reads them (at the token, introspection and
-//! revocation endpoints): kept in process for at most [`FRESH_FOR`], so minting, introspecting or
-//! refreshing a token does not cost a PostgreSQL read for the client.
+//! Registered clients as client authentication reads them when a secret is presented (service
+//! providers at the token, introspection and revocation endpoints): kept in process for at most
+//! [`FRESH_FOR`], so minting or introspecting a token does not cost a PostgreSQL read.
 //!
 //! Every change that narrows what a client may do (a suspension, a deletion, a rotated secret,
 //! narrowed scopes, grants or bindings) records a cut-off that reaches every replica through the

@@ -202,9 +202,13 @@ async fn try_verify(
     {
         return Err(AuthFailure::Oversized);
     }
-    // Read through the in-process cache: what narrows a client reaches it as fast as a
-    // revocation does, and the hot paths (minting, introspecting, refreshing) skip a query.
-    let found = app.clients.find(client_id).await;
+    // A client proving a secret (service providers minting and introspecting tokens, the hot
+    // path) is read through the in-process cache; anyone else, whose request does PostgreSQL
+    // work of its own anyway (a code, a refresh), straight from the table.
+    let found = match credentials.secret.is_some() {
+        true => app.clients.find(client_id).await,
+        false => crate::clients::store::find(&app.db, client_id).await,
+    };
     let client = match found {
         Ok(Some(client)) if client.is_active() => client,
         Ok(_) => return Err(AuthFailure::UnknownClient),

@@ -175,7 +175,10 @@ pub struct Rotation<'a> {
     pub idle: Duration,
 }
 
-pub async fn rotate_refresh_token(conn: &mut PgConnection, rotation: Rotation<'_>) -> sqlx::Result<()> {
+pub async fn rotate_refresh_token(
+    conn: &mut PgConnection,
+    rotation: Rotation<'_>,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "WITH issued AS (
              INSERT INTO refresh_tokens (session_id, parent_id, token_sha256) VALUES ($1, $2, $3)
