@@ -35,7 +35,8 @@ pub async fn prepare(url: &str) -> anyhow::Result<PgPool> {
     let options = connect_options(url)?;
     ensure_database(&options).await?;
     let pool = PgPoolOptions::new()
-        .max_connections(16)
+        // 15, and the audit writer's own connection: 16 per process (README, sizing).
+        .max_connections(15)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
         .idle_timeout(Duration::from_secs(300))

@@ -79,8 +79,8 @@ fn canonical(value: &Value) -> Value {
     }
 }
 
-/// Appends entries at the head of the chain, in order, in one transaction: writers batch
-/// what arrives together, so the chain's single order costs one lock per batch, not per entry.
+/// Appends entries at the head of the chain, in order, in one transaction of their own: the
+/// command line's path, and a writer's when it cannot take a [`Turn`].
 pub(super) async fn append(db: &PgPool, events: &[Event]) -> sqlx::Result<()> {
     if events.is_empty() {
         return Ok(());
@@ -119,8 +119,12 @@ pub(super) struct Turn {
 }
 
 impl Turn {
-    /// How long a writer keeps the chain while others may be waiting for it.
-    pub const LONGEST: Duration = Duration::from_millis(50);
+    /// How long a writer keeps the chain while others may be waiting for it: a few batches,
+    /// so that with many busy replicas an entry still waits only milliseconds for its turn.
+    pub const LONGEST: Duration = Duration::from_millis(10);
+    /// How long any step of a turn may take before the writer gives up on its connection (and
+    /// with it the lock): as long as the pool waits for a connection.
+    pub const PATIENCE: Duration = Duration::from_secs(5);
 
     /// Takes the chain's lock on `conn` (waiting for whoever holds it) and reads the head.
     pub async fn take(mut conn: sqlx::PgConnection) -> sqlx::Result<Self> {
@@ -136,8 +140,10 @@ impl Turn {
         })
     }
 
-    /// Appends entries at the head, in order, in one statement. On an error nothing was
-    /// appended, and the turn should be dropped: the head may be unknown.
+    /// Appends entries at the head, in order, in one statement. After an error the turn must be
+    /// dropped: the head is in doubt. (Usually nothing was appended; if the statement committed
+    /// and only its answer was lost, appending the entries again repeats them in the chain but
+    /// breaks no link.)
     pub async fn append(&mut self, events: &[Event]) -> sqlx::Result<()> {
         if events.is_empty() {
             return Ok(());

@@ -219,7 +219,7 @@ impl Sampler {
     }
 }
 
-/// Entries appended per transaction, at most.
+/// Entries appended per statement, at most.
 const BATCH: usize = 256;
 
 impl AuditLog {
@@ -317,19 +317,21 @@ impl Writer {
     }
 
     /// Appends during this writer's turn (taking one if needed); when that fails, as any
-    /// other writer does, one transaction per batch.
+    /// other writer does, one transaction per batch. Every step of a turn is bounded by
+    /// [`chain::Turn::PATIENCE`]: a connection that stops answering is dropped (and PostgreSQL
+    /// releases the lock once it notices, within the keepalives set in [`Writer::connect`]).
     async fn store(&mut self, events: &[Event]) {
-        match self.turn().await {
-            Ok(turn) => match turn.append(events).await {
-                Ok(()) => return,
-                Err(err) => {
-                    tracing::warn!(error = %err, "audit batch failed during the writer's turn");
-                    // The head is in doubt: closing the connection ends the turn.
-                    self.turn = None;
-                }
-            },
-            Err(err) => tracing::warn!(error = %err, "audit writer could not take a turn"),
+        let appended = tokio::time::timeout(chain::Turn::PATIENCE, async {
+            self.turn().await?.append(events).await
+        })
+        .await;
+        match appended {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) => tracing::warn!(error = %err, "audit batch failed in the writer's turn"),
+            Err(_) => tracing::warn!("audit writer's connection stopped answering"),
         }
+        // The head is in doubt: closing the connection ends the turn.
+        (self.turn, self.idle) = (None, None);
         store(&self.db, events).await;
     }
 
@@ -339,12 +341,7 @@ impl Writer {
             None => {
                 let conn = match self.idle.take() {
                     Some(conn) => conn,
-                    None => {
-                        use sqlx::Connection;
-                        let options = (*self.db.connect_options()).clone();
-                        let options = options.application_name(WRITER_NAME);
-                        sqlx::PgConnection::connect_with(&options).await?
-                    }
+                    None => self.connect().await?,
                 };
                 chain::Turn::take(conn).await?
             }
@@ -352,12 +349,30 @@ impl Writer {
         Ok(self.turn.insert(turn))
     }
 
+    /// The writer's own connection, outside the pool so that a turn's lock can never be
+    /// handed to a request. The server side's keepalives are short: if this replica vanishes
+    /// during a turn, PostgreSQL ends the session, and releases the chain, within seconds.
+    async fn connect(&self) -> sqlx::Result<sqlx::PgConnection> {
+        use sqlx::Connection;
+        let options = (*self.db.connect_options())
+            .clone()
+            .application_name(WRITER_NAME)
+            .options([
+                ("tcp_keepalives_idle", "5"),
+                ("tcp_keepalives_interval", "2"),
+                ("tcp_keepalives_count", "3"),
+            ]);
+        sqlx::PgConnection::connect_with(&options).await
+    }
+
     async fn end_turn(&mut self) {
-        if let Some(turn) = self.turn.take() {
-            match turn.end().await {
-                Ok(conn) => self.idle = Some(conn),
-                Err(err) => tracing::warn!(error = %err, "audit writer could not end its turn"),
-            }
+        let Some(turn) = self.turn.take() else {
+            return;
+        };
+        match tokio::time::timeout(chain::Turn::PATIENCE, turn.end()).await {
+            Ok(Ok(conn)) => self.idle = Some(conn),
+            Ok(Err(err)) => tracing::warn!(error = %err, "audit writer could not end its turn"),
+            Err(_) => tracing::warn!("audit writer's connection stopped answering"),
         }
     }
 }
