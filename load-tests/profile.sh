@@ -4,7 +4,9 @@
 # detail (or `path`) requested for $SECONDS_RUN s (20), then the instructions per request and the
 # functions that take them; and, for scale, the same count for the same bytes served by
 # motcua-baseline (the minimal poem handler of load-tests/listings.sh). `BEARER=1` sends a
-# citizen's token signed in through the eID simulator.
+# citizen's token signed in through the eID simulator. `ROW=client-credentials` or
+# `ROW=introspection` profiles that token endpoint instead, for a confidential client proving
+# its secret (client_secret_basic), as load-tests/bench measures it.
 #
 #   load-tests/profile.sh [path]
 set -euo pipefail
@@ -62,9 +64,30 @@ if [ "${BEARER:-0}" = 1 ]; then
 fi
 # Warm: the entry cached, the connections open; then count from zero.
 for _ in 1 2 3; do curl -sf "${headers[@]/--header/-H}" "$A$path" > target/load/profile-body.json; done
-profile motcua "$A$path" "${headers[@]}"
+case "${ROW:-get}" in
+  get) profile motcua "$A$path" "${headers[@]}" ;;
+  client-credentials | introspection)
+    provider=$($bin client create --name "Profile provider" --kind confidential \
+      --scope dossiers:read --scope introspect --rate-limit 1000000000)
+    id=$(json '["client_id"]' <<<"$provider")
+    secret=$(json '["client_secret"]' <<<"$provider")
+    basic="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
+    form="Content-Type: application/x-www-form-urlencoded"
+    export WRK_METHOD=POST WRK_BODY="grant_type=client_credentials&scope=dossiers:read"
+    url=$A/v1/auth/token
+    if [ "$ROW" = introspection ]; then
+      WRK_BODY="token=$(client_token "$A" "$id" "$secret" dossiers:read)"
+      url=$A/v1/auth/introspect
+    fi
+    # Warm the client cache and the limiter's script, then count from zero.
+    for _ in 1 2 3; do curl -sf -X POST -H "$basic" -H "$form" -d "$WRK_BODY" "$url" >/dev/null; done
+    profile motcua "$url" --script load-tests/wrk-report.lua --header "$basic" --header "$form"
+    unset WRK_METHOD WRK_BODY
+    ;;
+  *) echo "ROW is get, client-credentials or introspection" >&2; exit 1 ;;
+esac
 callgrind_annotate --inclusive=yes "$(ls -t target/load/callgrind.motcua.out.* | head -1)" 2>/dev/null \
-  | grep -E "motcua::|redis::|memcpy|malloc|free|sha256|xxh3|jsonwebtoken|metrics|tracing" \
+  | grep -E "motcua::|redis::|memcpy|malloc|free|sha256|xxh3|jsonwebtoken|metrics|tracing|ecp_nistz256|ECDSA|sqlx::" \
   | awk 'NR <= 30' | cut -c1-160
 kill "$server"
 wait "$server" 2>/dev/null || true

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -179,11 +179,7 @@ impl Tokens {
         typ: &str,
     ) -> Result<(String, String), TokenError> {
         let signer = self.keyring.signer().ok_or(TokenError::NoSigningKey)?;
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some(typ.to_string());
-        header.kid = Some(signer.kid.clone());
-        let jws =
-            jsonwebtoken::encode(&header, claims, &signer.key).map_err(|_| TokenError::Signing)?;
+        let jws = signer.sign(claims, typ).ok_or(TokenError::Signing)?;
         Ok((signer.kid.clone(), jws))
     }
 
