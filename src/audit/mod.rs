@@ -330,8 +330,9 @@ impl Writer {
             Ok(Err(err)) => tracing::warn!(error = %err, "audit batch failed in the writer's turn"),
             Err(_) => tracing::warn!("audit writer's connection stopped answering"),
         }
-        // The head is in doubt: closing the connection ends the turn.
-        (self.turn, self.idle) = (None, None);
+        // The head is in doubt: closing the connection ends the turn. (There is no idle
+        // connection here: a turn, or the attempt to take one, took it.)
+        self.turn = None;
         store(&self.db, events).await;
     }
 

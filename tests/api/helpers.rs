@@ -267,6 +267,20 @@ impl TestApp {
         (created.client.client_id, created.secret)
     }
 
+    /// A confidential client (a service provider using `client_credentials`) registered for
+    /// `scopes`; returns its id and secret.
+    pub async fn service_client(&self, scopes: &[&str]) -> (String, String) {
+        let (id, secret) = self
+            .client_with(motcua::clients::NewClient {
+                name: "Service provider".into(),
+                kind: motcua::clients::ClientKind::Confidential,
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+            .await;
+        (id, secret.expect("a confidential client has a secret"))
+    }
+
     /// A `client_credentials` token request authenticated with `client_secret_basic`.
     pub async fn client_credentials(&self, id: &str, secret: &str) -> reqwest::Response {
         self.client

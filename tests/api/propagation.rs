@@ -135,19 +135,6 @@ async fn a_subscription_that_stops_delivering_is_noticed_and_replaced() {
     refused_within_bound(&b, &second.access_token, "a logout after the rebuild").await;
 }
 
-/// A confidential client of `app` (`client_credentials`), with its secret.
-async fn service_client(app: &TestApp) -> (String, String) {
-    let (id, secret) = app
-        .client_with(motcua::clients::NewClient {
-            name: "Agency".into(),
-            kind: motcua::clients::ClientKind::Confidential,
-            scopes: vec!["dossiers:read".into()],
-            ..Default::default()
-        })
-        .await;
-    (id, secret.unwrap())
-}
-
 /// Rotates the client's secret through the operator API of `on`.
 async fn rotate_secret(on: &TestApp, operator: &str, id: &str) {
     let path = format!("/v1/ops/clients/{id}/secret");
@@ -160,7 +147,7 @@ async fn a_rotated_secret_is_refused_at_once_by_a_replica_holding_the_client_in_
     let a = TestApp::spawn().await;
     let b = a.replica().await;
     let operator = operator_token(&a).await;
-    let (id, secret) = service_client(&a).await;
+    let (id, secret) = a.service_client(&["dossiers:read"]).await;
     assert!(live(&b, true).await);
     // B reads the client once and keeps it for up to a second.
     let token = || async { b.client_credentials(&id, &secret).await.status() };
@@ -195,7 +182,7 @@ async fn while_its_subscription_is_down_a_replica_reads_clients_from_postgresql(
     // A slow poll, so that only reading the table can refuse the old secret in time.
     let b = replica_through(&a, &proxy, &[("MOTCUA_REVOCATION_POLL_MS", "4000")]).await;
     let operator = operator_token(&a).await;
-    let (id, secret) = service_client(&a).await;
+    let (id, secret) = a.service_client(&["dossiers:read"]).await;
     assert!(live(&b, true).await);
 
     proxy.stall_subscriptions();

@@ -369,16 +369,7 @@ async fn a_key_rotated_on_one_replica_is_published_by_the_others_first_and_used_
     ])
     .await;
     let (a, b, c) = d.abc();
-    let (id, secret) = d
-        .owner
-        .client_with(motcua::clients::NewClient {
-            name: "Agency".into(),
-            kind: motcua::clients::ClientKind::Confidential,
-            scopes: vec!["dossiers:read".into()],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.unwrap();
+    let (id, secret) = d.owner.service_client(&["dossiers:read"]).await;
     let kid = |token: &str| jwt_parts(token).0["kid"].as_str().unwrap().to_string();
     let old_token = token_from(b, &id, &secret).await;
     let old_kid = kid(&old_token);

@@ -168,15 +168,7 @@ impl LateProbe {
 async fn sigterm_under_load_readiness_goes_first_in_flight_requests_finish_and_the_process_exits_in_the_grace_period()
  {
     let app = TestApp::spawn().await;
-    let (id, secret) = app
-        .client_with(motcua::clients::NewClient {
-            name: "Back office".into(),
-            kind: motcua::clients::ClientKind::Confidential,
-            scopes: vec!["listings:write".into()],
-            ..Default::default()
-        })
-        .await;
-    let secret = secret.unwrap();
+    let (id, secret) = app.service_client(&["listings:write"]).await;
     let mut server = serve(&app).await;
 
     let stop = Arc::new(AtomicBool::new(false));
