@@ -37,7 +37,7 @@ load_setup() { # db prefix
   export MOTCUA_REDIS_PREFIX=$2
   export RUST_LOG=${RUST_LOG:-error}
   # One address and one client make the load: lift their limits so the figures measure the
-  # work, not the refusals (every request still takes the limiter's Redis round trips).
+  # work, not the refusals (every request is still counted: a busy caller's in slices).
   export MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN=1000000000
   export MOTCUA_RATE_LIMIT_CLIENT_PER_MIN=1000000000
   trap load_cleanup EXIT

@@ -4,40 +4,50 @@
 use super::Quota;
 
 /// One GCRA step for a key, as a Lua function the scripts below share. Times are microseconds
-/// from Redis' own clock. Without `spend` it only looks: would one more request pass?
+/// from Redis' own clock. It first gives back `back` requests claimed earlier and not used, then
+/// takes up to `take` requests, as many as are left (a slice, see `slice.rs`); with `take` 0 it
+/// only looks: would one more request pass? It answers how many it took (for a look, 1 if one
+/// more would pass), what is left, the time until the budget is whole and, when nothing could be
+/// taken, until one request would pass.
 pub(super) const GCRA_STEP: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local function step(key, interval, limit, spend)
+local function step(key, interval, limit, take, back)
   local window = interval * limit
-  local tat = tonumber(redis.call('GET', key) or now)
+  local tat = tonumber(redis.call('GET', key) or now) - back * interval
   if tat < now then tat = now end
-  local new_tat = tat + interval
-  if new_tat - now > window then
-    return {0, 0, tat - now, new_tat - window - now}
+  local fit = math.floor((window - (tat - now)) / interval)
+  if fit < 1 then
+    if back > 0 then
+      redis.call('SET', key, string.format('%d', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+    end
+    return {0, 0, tat - now, tat + interval - window - now}
   end
-  if not spend then
-    return {1, math.floor((window - (tat - now)) / interval), tat - now, 0}
+  if take == 0 then
+    return {1, fit, tat - now, 0}
   end
+  local taken = math.min(take, fit)
+  local new_tat = tat + taken * interval
   redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-  return {1, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
+  return {taken, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 end
 ";
 
-/// GCRA in one round trip: ARGV = interval, limit, spend (0 only looks).
+/// GCRA in one round trip: ARGV = interval, limit, take (0 only looks), back.
 pub(super) const GCRA: &str = r"
-return step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] ~= '0')
+return step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 ";
 
 /// Two budgets in one round trip: looks at KEYS[1] (ARGV 1–2) and, unless it has nothing left,
-/// spends from KEYS[2] (ARGV 3–4). The fifth value says whose decision it is (1: the first's).
+/// spends one request from KEYS[2] (ARGV 3–4). The fifth value says whose decision it is (1: the
+/// first's).
 pub(super) const GCRA_GUARDED: &str = r"
-local guard = step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), false)
+local guard = step(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), 0, 0)
 if guard[1] == 0 then
   guard[5] = 1
   return guard
 end
-local spent = step(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), true)
+local spent = step(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), 1, 0)
 spent[5] = 0
 return spent
 ";

@@ -7,26 +7,29 @@
 //! every `60 s / limit`. Redis keeps time for the script (`TIME`), so replicas with drifting
 //! clocks still agree. When Redis cannot be reached, each replica limits on its own with the
 //! same algorithm: limits loosen by the number of replicas, but requests are never refused for
-//! want of Redis.
+//! want of Redis. A busy caller's requests are claimed a few at a time and decided in memory
+//! (see [`slice`]), within the same budget.
 
+mod decision;
 mod gcra;
 mod middleware;
+mod slice;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http::{HeaderName, HeaderValue};
 use sqlx::PgPool;
 
 pub use crate::http::RateSlot;
+pub use decision::{Decision, TooManyRequests};
 pub use middleware::RateLimit;
 
 use gcra::{GCRA, GCRA_GUARDED, GCRA_STEP, gcra};
+use slice::Slice;
 
 use crate::audit::{AuditLog, Event, Outcome, RequestFacts};
-use crate::http::{ApiError, catalogue};
 use crate::redis::Redis;
 
 /// One budget: `limit` requests per minute, all of which may come at once.
@@ -77,115 +80,6 @@ impl Caller {
     }
 }
 
-/// The outcome of one check, with what the `RateLimit-*` headers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    pub limit: u64,
-    pub remaining: u64,
-    /// Until the budget is whole again.
-    pub reset: Duration,
-    /// Until the next request would be allowed (zero when this one was).
-    pub retry_after: Duration,
-}
-
-impl Decision {
-    fn from_gcra(
-        quota: Quota,
-        allowed: bool,
-        remaining: u64,
-        reset_us: u64,
-        retry_us: u64,
-    ) -> Self {
-        Decision {
-            allowed,
-            limit: quota.per_min,
-            remaining: remaining.min(quota.per_min),
-            reset: Duration::from_micros(reset_us),
-            retry_after: Duration::from_micros(retry_us),
-        }
-    }
-
-    /// `RateLimit-Limit`, `-Remaining` and `-Reset` (seconds, rounded up), and `Retry-After`
-    /// on a refusal.
-    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let secs = |d: Duration| d.as_micros().div_ceil(1_000_000).to_string();
-        let mut headers = vec![
-            (
-                HeaderName::from_static("ratelimit-limit"),
-                HeaderValue::from(self.limit),
-            ),
-            (
-                HeaderName::from_static("ratelimit-remaining"),
-                HeaderValue::from(self.remaining),
-            ),
-            (
-                HeaderName::from_static("ratelimit-reset"),
-                header_value(secs(self.reset)),
-            ),
-            (
-                HeaderName::from_static("ratelimit-policy"),
-                header_value(format!("{};w=60", self.limit)),
-            ),
-        ];
-        if !self.allowed {
-            headers.push((
-                http::header::RETRY_AFTER,
-                HeaderValue::from(self.retry_after_secs()),
-            ));
-        }
-        headers
-    }
-
-    /// Whole seconds to wait, at least one.
-    fn retry_after_secs(&self) -> u64 {
-        (self.retry_after.as_micros().div_ceil(1_000_000) as u64).max(1)
-    }
-
-    /// The 429 problem for a refused request.
-    pub fn into_error(self) -> ApiError {
-        self.headers().into_iter().fold(
-            ApiError::new(&catalogue::RATE_LIMITED).arg("retry_after", self.retry_after_secs()),
-            |err, (name, value)| err.header(name, value),
-        )
-    }
-}
-
-/// A refusal for the OAuth endpoints' typed responses: a 429 problem, not an OAuth error.
-pub struct TooManyRequests(pub Decision);
-
-impl From<TooManyRequests> for poem::Error {
-    fn from(refused: TooManyRequests) -> Self {
-        refused.0.into_error().into()
-    }
-}
-
-impl poem_openapi::ApiResponse for TooManyRequests {
-    fn meta() -> poem_openapi::registry::MetaResponses {
-        use poem_openapi::types::Type;
-        poem_openapi::registry::MetaResponses {
-            responses: vec![poem_openapi::registry::MetaResponse {
-                description: "Over the rate limit; retry after `Retry-After` seconds.",
-                status: Some(429),
-                status_range: None,
-                content: vec![poem_openapi::registry::MetaMediaType {
-                    content_type: crate::http::problem::PROBLEM_JSON,
-                    schema: crate::http::Problem::schema_ref(),
-                }],
-                headers: vec![],
-            }],
-        }
-    }
-
-    fn register(registry: &mut poem_openapi::registry::Registry) {
-        <crate::http::Problem as poem_openapi::types::Type>::register(registry);
-    }
-}
-
-fn header_value(text: String) -> HeaderValue {
-    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
-}
-
 /// GCRA_GUARDED's answer: allowed, remaining, reset, retry after, and whose decision it is.
 type GuardedReply = (u64, u64, u64, u64, u8);
 
@@ -206,6 +100,9 @@ struct Inner {
     client_limits: moka::sync::Cache<String, Option<u64>>,
     /// The fallback's buckets: theoretical arrival times, in microseconds since `epoch`.
     local: moka::sync::Cache<String, Arc<Mutex<u64>>>,
+    /// Busy budgets' slices. An async lock: a request that finds its slice used up claims the
+    /// next one while the others wait for it, rather than each claiming its own.
+    slices: moka::sync::Cache<String, Arc<tokio::sync::Mutex<Slice>>>,
     epoch: Instant,
     last_fallback_warning_ms: AtomicU64,
 }
@@ -238,6 +135,10 @@ impl RateLimiter {
                 local: moka::sync::Cache::builder()
                     .max_capacity(1_000_000)
                     .time_to_idle(Duration::from_secs(120))
+                    .build(),
+                slices: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_idle(Duration::from_secs(10))
                     .build(),
                 epoch: Instant::now(),
                 last_fallback_warning_ms: AtomicU64::new(0),
@@ -280,8 +181,9 @@ impl RateLimiter {
                 false => looked,
             }
         };
-        // A cluster keeps the two budgets in different slots: one script cannot touch both.
-        if self.inner.redis.is_cluster() {
+        // A cluster keeps the two budgets in different slots: one script cannot touch both. A
+        // guard with slices is often looked at in memory, and then the caller's budget alone.
+        if self.inner.redis.is_cluster() || guard_quota.largest_slice() > 1 {
             return one_by_one().await;
         }
         let script = &self.inner.guarded;
@@ -391,12 +293,70 @@ impl RateLimiter {
         limit.map_or(self.inner.client_default, |per_min| Quota { per_min })
     }
 
-    /// One GCRA step for `bucket`, spending from it or only looking: in Redis, else (Redis
-    /// unreachable) in this process.
+    /// One GCRA step for `bucket`, spending one request or only looking: from the bucket's
+    /// slice in memory when it can, else in Redis, else (Redis unreachable) in this process.
     async fn evaluate(&self, bucket: &str, quota: Quota, spend: bool) -> Decision {
+        let largest = quota.largest_slice();
+        if largest == 1 {
+            let take = u64::from(spend);
+            return match self.step(bucket, quota, take, 0).await {
+                Ok((decision, _)) => decision,
+                Err(err) => self.fallback(bucket, quota, spend, &err),
+            };
+        }
+        let cell = match self.inner.slices.get(bucket) {
+            Some(cell) => cell,
+            None => self.inner.slices.get_with(bucket.to_string(), Arc::default),
+        };
+        let mut slice = cell.lock().await;
+        let now = Instant::now();
+        let local = match spend {
+            true => slice.take(now),
+            false => slice.look(now),
+        };
+        if let Some((remaining, reset)) = local {
+            metrics::counter!("motcua_rate_limit_from_slice_total").increment(1);
+            return Decision {
+                allowed: true,
+                limit: quota.per_min,
+                remaining: remaining.min(quota.per_min),
+                reset,
+                retry_after: Duration::ZERO,
+            };
+        }
+        let (take, back) = match spend {
+            true => slice.claim(now, largest),
+            false => (0, 0),
+        };
+        let (mut decision, taken) = match self.step(bucket, quota, take, back).await {
+            Ok(reply) => reply,
+            Err(err) => return self.fallback(bucket, quota, spend, &err),
+        };
+        match (decision.allowed, spend) {
+            (false, _) => slice.refused(),
+            (true, true) => {
+                slice.granted(now, take, taken, decision.remaining, decision.reset);
+                // The rest of the slice is this caller's to use too.
+                decision.remaining = (decision.remaining + taken - 1).min(quota.per_min);
+            }
+            (true, false) => slice.looked(now, decision.remaining, decision.reset, largest),
+        }
+        decision
+    }
+
+    /// One GCRA step in Redis: gives back `back` unused requests, then takes up to `take` (0
+    /// only looks). Also says how many it took; the decision's `remaining` counts what is left
+    /// after all of them.
+    async fn step(
+        &self,
+        bucket: &str,
+        quota: Quota,
+        take: u64,
+        back: u64,
+    ) -> Result<(Decision, u64), redis::RedisError> {
         let key = self.inner.redis.key(&["rl", bucket]);
         let script = &self.inner.script;
-        let reply: Result<(u64, u64, u64, u64), _> = self
+        let (taken, remaining, reset, retry): (u64, u64, u64, u64) = self
             .inner
             .redis
             .run(|mut conn| async move {
@@ -404,24 +364,32 @@ impl RateLimiter {
                     .key(key)
                     .arg(quota.interval_us())
                     .arg(quota.per_min)
-                    .arg(u8::from(spend))
+                    .arg(take)
+                    .arg(back)
                     .invoke_async(&mut conn)
                     .await
             })
-            .await;
-        let (allowed, remaining, reset, retry) = match reply {
-            Ok((allowed, remaining, reset, retry)) => (allowed == 1, remaining, reset, retry),
-            Err(err) => {
-                self.warn_fallback(&err);
-                let now = self.inner.epoch.elapsed().as_micros() as u64;
-                let cell = self
-                    .inner
-                    .local
-                    .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
-                let mut tat = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                gcra(now, &mut tat, quota, spend)
-            }
-        };
+            .await?;
+        let decision = Decision::from_gcra(quota, taken > 0, remaining, reset, retry);
+        Ok((decision, taken))
+    }
+
+    /// The step in this process, for when Redis cannot be reached: each replica on its own.
+    fn fallback(
+        &self,
+        bucket: &str,
+        quota: Quota,
+        spend: bool,
+        err: &redis::RedisError,
+    ) -> Decision {
+        self.warn_fallback(err);
+        let now = self.inner.epoch.elapsed().as_micros() as u64;
+        let cell = self
+            .inner
+            .local
+            .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
+        let mut tat = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota, spend);
         Decision::from_gcra(quota, allowed, remaining, reset, retry)
     }
 
@@ -449,22 +417,5 @@ mod tests {
         assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
         assert_eq!(ip("::ffff:198.51.100.7"), "ip:198.51.100.7");
         assert_eq!(ip("198.51.100.7"), "ip:198.51.100.7");
-    }
-
-    #[test]
-    fn refusals_carry_retry_after_and_the_rate_limit_headers() {
-        let decision = Decision::from_gcra(Quota { per_min: 10 }, false, 0, 59_000_001, 5_500_000);
-        let headers = decision.headers();
-        let get = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, v)| v.to_str().unwrap().to_string())
-        };
-        assert_eq!(get("ratelimit-limit").as_deref(), Some("10"));
-        assert_eq!(get("ratelimit-remaining").as_deref(), Some("0"));
-        assert_eq!(get("ratelimit-reset").as_deref(), Some("60"));
-        assert_eq!(get("retry-after").as_deref(), Some("6"));
-        assert_eq!(decision.into_error().status(), 429);
     }
 }

@@ -1,12 +1,16 @@
 //! Rate limits: one budget per client across replicas, per address for anonymous callers,
 //! per replica while Redis is away.
 
+use std::time::Instant;
+
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use motcua::audit::RequestFacts;
 use motcua::clients::{ClientKind, NewClient};
+use motcua::ratelimit::Quota;
 
-use crate::helpers::{Options, TestApp, closed_port};
+use crate::helpers::{Options, TestApp, closed_port, counter};
 use crate::signin::{APP_REDIRECT, Request, me, refresh, sign_in};
 
 fn header(response: &reqwest::Response, name: &str) -> String {
@@ -413,4 +417,51 @@ async fn the_shared_budget_refills_at_its_rate_and_the_headers_say_when() {
         .await,
         "the budget never refilled"
     );
+}
+
+/// A busy budget is claimed a few requests at a time and decided in memory, yet two replicas
+/// drawing from it at once admit exactly what it holds (and what refills meanwhile): every
+/// request a slice holds was spent in Redis, and what a slice did not use went back.
+#[tokio::test]
+async fn a_busy_budget_is_drawn_in_slices_and_two_replicas_admit_what_it_holds_no_more() {
+    let first = TestApp::spawn().await;
+    let second = first.replica().await;
+    // Slices of up to six requests; one request comes back every 10 ms.
+    let quota = Quota { per_min: 6_000 };
+    let in_memory_before = counter("motcua_rate_limit_from_slice_total");
+    let started = Instant::now();
+    let drawers = (0..8).map(|n| {
+        let limiter = [&first, &second][n % 2].state.limiter.clone();
+        tokio::spawn(async move {
+            let facts = RequestFacts::default();
+            let mut allowed = 0u64;
+            while limiter.check_budget("busy", quota, &facts).await.allowed {
+                allowed += 1;
+            }
+            allowed
+        })
+    });
+    let allowed: u64 = futures::future::join_all(drawers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    let elapsed = started.elapsed();
+    let refilled = elapsed.as_millis() as u64 / 10 + 1;
+    assert!(
+        (6_000..=6_000 + refilled).contains(&allowed),
+        "{allowed} admitted in {elapsed:?}: the budget holds 6,000 and {refilled} refilled"
+    );
+    let in_memory = counter("motcua_rate_limit_from_slice_total") - in_memory_before;
+    assert!(
+        in_memory > 3_000.0,
+        "only {in_memory} of {allowed} decided from slices"
+    );
+    // Each replica's refusal is audited, as any other (sampled: one a minute per budget).
+    let refusals: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'rate_limited'")
+            .fetch_one(&first.state.db)
+            .await
+            .unwrap();
+    assert_eq!(refusals, 1);
 }
