@@ -41,7 +41,8 @@ impl Credentials {
 /// Authenticates the client, then charges its rate limit: an authenticated confidential client
 /// spends its own budget, anyone else (public clients, failed attempts) their address's. An
 /// address already over its budget gets no client authenticated, not even with the right secret,
-/// and its refused attempts are not recorded as failures.
+/// and its refused attempts are not recorded as failures. (With an address budget of 2,000 a
+/// minute or more, "already over" is as a look at most 100 ms old saw it: see `ratelimit`.)
 pub async fn authenticate(
     app: &AppState,
     keys: &ClientKeys,

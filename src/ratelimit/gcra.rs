@@ -17,18 +17,18 @@ local function step(key, interval, limit, take, back)
   local tat = tonumber(redis.call('GET', key) or now) - back * interval
   if tat < now then tat = now end
   local fit = math.floor((window - (tat - now)) / interval)
+  local taken = 0
+  if fit >= 1 then taken = math.min(take, fit) end
+  local new_tat = tat + taken * interval
+  if taken > 0 or back > 0 then
+    redis.call('SET', key, string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+  end
   if fit < 1 then
-    if back > 0 then
-      redis.call('SET', key, string.format('%d', tat), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
-    end
     return {0, 0, tat - now, tat + interval - window - now}
   end
   if take == 0 then
     return {1, fit, tat - now, 0}
   end
-  local taken = math.min(take, fit)
-  local new_tat = tat + taken * interval
-  redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
   return {taken, math.floor((window - (new_tat - now)) / interval), new_tat - now, 0}
 end
 ";

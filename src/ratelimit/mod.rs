@@ -8,7 +8,7 @@
 //! clocks still agree. When Redis cannot be reached, each replica limits on its own with the
 //! same algorithm: limits loosen by the number of replicas, but requests are never refused for
 //! want of Redis. A busy caller's requests are claimed a few at a time and decided in memory
-//! (see [`slice`]), within the same budget.
+//! (see the `slice` module), within the same budget.
 
 mod decision;
 mod gcra;
@@ -100,9 +100,8 @@ struct Inner {
     client_limits: moka::sync::Cache<String, Option<u64>>,
     /// The fallback's buckets: theoretical arrival times, in microseconds since `epoch`.
     local: moka::sync::Cache<String, Arc<Mutex<u64>>>,
-    /// Busy budgets' slices. An async lock: a request that finds its slice used up claims the
-    /// next one while the others wait for it, rather than each claiming its own.
-    slices: moka::sync::Cache<String, Arc<tokio::sync::Mutex<Slice>>>,
+    /// Busy budgets' slices.
+    slices: moka::sync::Cache<String, Arc<Mutex<Slice>>>,
     epoch: Instant,
     last_fallback_warning_ms: AtomicU64,
 }
@@ -161,7 +160,10 @@ impl RateLimiter {
     /// Counts one request of `caller` unless `guard`'s budget, which it only looks at, is
     /// spent already; then the request is refused with `guard`'s decision, unaudited (as after a
     /// [`peek`](Self::peek)), and `caller` is not charged. One round trip on a single Redis
-    /// server; on a cluster the two budgets live in different slots, so two.
+    /// server; on a cluster the two budgets live in different slots, so two. A guard budget of
+    /// 2,000 a minute or more is looked at as any other, from memory when a look found it far
+    /// from spent within the last 100 ms, and `caller` is then charged on its own (from its
+    /// slice, if it has one).
     pub async fn check_guarded(
         &self,
         guard: &Caller,
@@ -308,38 +310,52 @@ impl RateLimiter {
             Some(cell) => cell,
             None => self.inner.slices.get_with(bucket.to_string(), Arc::default),
         };
-        let mut slice = cell.lock().await;
         let now = Instant::now();
-        let local = match spend {
-            true => slice.take(now),
-            false => slice.look(now),
-        };
-        if let Some((remaining, reset)) = local {
-            metrics::counter!("motcua_rate_limit_from_slice_total").increment(1);
-            return Decision {
-                allowed: true,
-                limit: quota.per_min,
-                remaining: remaining.min(quota.per_min),
-                reset,
-                retry_after: Duration::ZERO,
+        let claim = {
+            let mut slice = lock(&cell);
+            let local = match spend {
+                true => slice.take(now),
+                false => slice.look(now),
             };
-        }
-        let (take, back) = match spend {
-            true => slice.claim(now, largest),
-            false => (0, 0),
+            if let Some((remaining, reset)) = local {
+                metrics::counter!("motcua_rate_limit_from_slice_total").increment(1);
+                return Decision {
+                    allowed: true,
+                    limit: quota.per_min,
+                    remaining: remaining.min(quota.per_min),
+                    reset,
+                    retry_after: Duration::ZERO,
+                };
+            }
+            match spend {
+                true => slice.claim(now, largest),
+                false => None,
+            }
         };
-        let (mut decision, taken) = match self.step(bucket, quota, take, back).await {
+        // Not under the lock: while one request claims the next slice, the others go to Redis
+        // one by one, as without slices.
+        let (take, back) = claim.unwrap_or((u64::from(spend), 0));
+        let reply = self.step(bucket, quota, take, back).await;
+        let mut slice = lock(&cell);
+        let (mut decision, taken) = match reply {
             Ok(reply) => reply,
-            Err(err) => return self.fallback(bucket, quota, spend, &err),
+            Err(err) => {
+                if claim.is_some() {
+                    slice.failed(back);
+                }
+                drop(slice);
+                return self.fallback(bucket, quota, spend, &err);
+            }
         };
-        match (decision.allowed, spend) {
-            (false, _) => slice.refused(),
-            (true, true) => {
+        match (decision.allowed, spend, claim) {
+            (false, _, _) => slice.refused(claim.is_some()),
+            (true, true, Some(_)) => {
                 slice.granted(now, take, taken, decision.remaining, decision.reset);
                 // The rest of the slice is this caller's to use too.
                 decision.remaining = (decision.remaining + taken - 1).min(quota.per_min);
             }
-            (true, false) => slice.looked(now, decision.remaining, decision.reset, largest),
+            (true, true, None) => {}
+            (true, false, _) => slice.looked(now, decision.remaining, decision.reset, largest),
         }
         decision
     }
@@ -388,8 +404,7 @@ impl RateLimiter {
             .inner
             .local
             .get_with(bucket.to_string(), || Arc::new(Mutex::new(0)));
-        let mut tat = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (allowed, remaining, reset, retry) = gcra(now, &mut tat, quota, spend);
+        let (allowed, remaining, reset, retry) = gcra(now, &mut lock(&cell), quota, spend);
         Decision::from_gcra(quota, allowed, remaining, reset, retry)
     }
 
@@ -404,6 +419,13 @@ impl RateLimiter {
             tracing::warn!(error = %err, "Redis unreachable: rate limits are per replica until it is back");
         }
     }
+}
+
+/// A lock no panic can leave unusable: what it guards is counters, right or wrong by one.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

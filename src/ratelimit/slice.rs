@@ -8,11 +8,14 @@
 //! - Slices grow only while the caller keeps coming back within [`LIFE`] (1, 2, 4, … requests),
 //!   up to a thousandth of the budget and at most [`LARGEST`]. An occasional caller, and any
 //!   budget under 2,000 a minute, is decided in Redis one request at a time, exactly as before.
-//! - A slice is good for [`LIFE`]; what is left of it then is given back with the next claim.
-//!   So a replica holds at most a thousandth of a budget that another replica cannot use, for at
-//!   most [`LIFE`].
-//! - After a refusal the next claim is for one request again: near the limit, decisions are
-//!   exact.
+//! - A slice is usable for [`LIFE`]. What it has not used by then is given back with the
+//!   replica's next claim for that budget; if none comes (the caller stopped), it stays spent,
+//!   at most one slice's worth, until the budget refills.
+//! - After a refusal slices start again from one request, so near the limit most decisions are
+//!   Redis' own.
+//! - One claim at a time per budget and replica: requests that find their slice used up while
+//!   the next one is being claimed are decided in Redis one by one, as if there were no slices,
+//!   so a slow Redis slows them no more than before.
 //!
 //! A look (a budget checked, not spent) is remembered for [`LIFE`] likewise, when it found at
 //! least a slice's worth left.
@@ -38,7 +41,7 @@ impl Quota {
 /// One budget's slice on this replica.
 #[derive(Debug, Default)]
 pub(super) struct Slice {
-    /// Claimed and not used yet.
+    /// Claimed and not used yet (past [`LIFE`]: to give back).
     tokens: u64,
     /// When the last claim was answered, and how many it asked for.
     at: Option<Instant>,
@@ -48,6 +51,9 @@ pub(super) struct Slice {
     reset: Duration,
     /// A look that found at least a slice's worth left: when, what was left, and until whole.
     clear: Option<(Instant, u64, Duration)>,
+    /// Since when a claim is in flight. One lost with its request (a cancelled future) stops
+    /// counting after [`LIFE`].
+    claiming: Option<Instant>,
 }
 
 /// What a decision from memory reports: requests left and time until the budget is whole.
@@ -78,18 +84,24 @@ impl Slice {
     }
 
     /// The next claim, once [`take`](Self::take) found nothing: how many requests to ask for,
-    /// and how many unused ones of the old slice to give back.
-    pub(super) fn claim(&mut self, now: Instant, largest: u64) -> (u64, u64) {
+    /// and how many unused ones of the old slice to give back. `None` while another request's
+    /// claim is in flight: this one is decided in Redis on its own.
+    pub(super) fn claim(&mut self, now: Instant, largest: u64) -> Option<(u64, u64)> {
+        if young(self.claiming, now).is_some() {
+            return None;
+        }
+        self.claiming = Some(now);
         let back = std::mem::take(&mut self.tokens);
         let size = match young(self.at, now) {
             // The caller used its whole slice within its life: a larger one.
             Some(_) if back == 0 => (self.size * 2).clamp(1, largest),
             _ => 1,
         };
-        (size, back)
+        Some((size, back))
     }
 
-    /// Redis granted `granted` (at least one: the request being decided) of `size` asked for.
+    /// Redis granted this replica's claim `granted` requests (at least one: the request being
+    /// decided) of `size` asked for.
     pub(super) fn granted(
         &mut self,
         now: Instant,
@@ -105,12 +117,27 @@ impl Slice {
             remaining,
             reset,
             clear: self.clear,
+            claiming: None,
         };
     }
 
-    /// Redis refused: nothing held, no look remembered, and the next claim is for one request.
-    pub(super) fn refused(&mut self) {
-        *self = Slice::default();
+    /// The claim could not be made (Redis unreachable): what it was to give back is kept, to give
+    /// back with the next one.
+    pub(super) fn failed(&mut self, back: u64) {
+        self.tokens += back;
+        self.at = None;
+        self.claiming = None;
+    }
+
+    /// Redis refused a request of this budget (`own_claim`: this replica's claim): no look
+    /// remembered, and slices start again from one request.
+    pub(super) fn refused(&mut self, own_claim: bool) {
+        self.at = None;
+        self.size = 0;
+        self.clear = None;
+        if own_claim {
+            self.claiming = None;
+        }
     }
 
     /// A look in Redis found `remaining` left: remembered if that is at least a slice's worth.
@@ -148,12 +175,12 @@ mod tests {
         let t0 = Instant::now();
         let mut slice = Slice::default();
         assert_eq!(slice.take(t0), None);
-        assert_eq!(slice.claim(t0, 64), (1, 0));
+        assert_eq!(slice.claim(t0, 64), Some((1, 0)));
         slice.granted(t0, 1, 1, 99, MS);
         // Its next request comes after the slice's life: one again.
         let later = t0 + LIFE;
         assert_eq!(slice.take(later), None);
-        assert_eq!(slice.claim(later, 64), (1, 0));
+        assert_eq!(slice.claim(later, 64), Some((1, 0)));
     }
 
     #[test]
@@ -163,7 +190,7 @@ mod tests {
         let mut sizes = Vec::new();
         let mut now = t0;
         for _ in 0..6 {
-            let (size, back) = slice.claim(now, 8);
+            let (size, back) = slice.claim(now, 8).unwrap();
             assert_eq!(back, 0);
             sizes.push(size);
             slice.granted(now, size, size, 1_000, 60 * MS);
@@ -181,6 +208,18 @@ mod tests {
     }
 
     #[test]
+    fn one_claim_at_a_time_and_one_lost_with_its_request_stops_counting_after_its_life() {
+        let t0 = Instant::now();
+        let mut slice = Slice::default();
+        assert!(slice.claim(t0, 8).is_some());
+        assert_eq!(slice.claim(t0 + MS, 8), None, "decided in Redis on its own");
+        // The claim's request went away before the answer: the next claim may go after LIFE.
+        assert_eq!(slice.claim(t0 + LIFE, 8), Some((1, 0)));
+        slice.granted(t0 + LIFE, 1, 1, 10, MS);
+        assert!(slice.claim(t0 + LIFE, 8).is_some());
+    }
+
+    #[test]
     fn what_is_left_of_a_slice_is_not_used_after_its_life_and_goes_back_with_the_next_claim() {
         let t0 = Instant::now();
         let mut slice = Slice::default();
@@ -189,9 +228,13 @@ mod tests {
         assert_eq!(slice.take(t0 + LIFE), None);
         assert_eq!(
             slice.claim(t0 + LIFE, 8),
-            (1, 6),
+            Some((1, 6)),
             "six unused go back, one is asked for"
         );
+        // Redis could not be reached: the six are given back with the claim after.
+        slice.failed(6);
+        assert_eq!(slice.take(t0 + LIFE), None);
+        assert_eq!(slice.claim(t0 + LIFE, 8), Some((1, 6)));
         // Redis granted less than asked, near the limit: only that is held.
         let mut slice = Slice::default();
         slice.granted(t0, 8, 3, 0, MS);
@@ -201,15 +244,19 @@ mod tests {
     }
 
     #[test]
-    fn after_a_refusal_the_next_claim_is_for_one_request() {
+    fn after_a_refusal_slices_start_again_from_one_request() {
         let t0 = Instant::now();
         let mut slice = Slice::default();
         slice.granted(t0, 4, 4, 0, MS);
         for _ in 0..3 {
             slice.take(t0);
         }
-        slice.refused();
-        assert_eq!(slice.claim(t0 + MS, 8), (1, 0));
+        assert_eq!(slice.claim(t0 + MS, 8), Some((8, 0)));
+        slice.refused(true);
+        assert_eq!(slice.claim(t0 + MS, 8), Some((1, 0)));
+        // Another request's refusal leaves this replica's claim in flight.
+        slice.refused(false);
+        assert_eq!(slice.claim(t0 + MS, 8), None);
     }
 
     #[test]
@@ -224,18 +271,18 @@ mod tests {
         // A remembered look holds no requests to spend.
         slice.looked(t0, 800, MS, 8);
         assert_eq!(slice.take(t0), None);
-        assert_eq!(slice.claim(t0, 8), (1, 0));
+        assert_eq!(slice.claim(t0, 8), Some((1, 0)));
         // A slice with requests left answers looks too.
         slice.granted(t0, 2, 2, 5, MS);
         assert_eq!(slice.look(t0), Some((6, MS)));
         // A slice past its life, its unused requests not given back yet, does not stop a look
-        // from being remembered; a refusal forgets it.
+        // from being remembered; a refusal forgets it but keeps what is to give back.
         slice.granted(t0, 8, 8, 900, MS);
         let later = t0 + LIFE;
         slice.looked(later, 900, MS, 8);
         assert_eq!(slice.look(later), Some((900, MS)));
-        assert_eq!(slice.claim(later, 8), (1, 7));
-        slice.refused();
+        slice.refused(false);
         assert_eq!(slice.look(later), None);
+        assert_eq!(slice.claim(later, 8), Some((1, 7)));
     }
 }

@@ -457,7 +457,7 @@ async fn a_busy_budget_is_drawn_in_slices_and_two_replicas_admit_what_it_holds_n
         in_memory > 3_000.0,
         "only {in_memory} of {allowed} decided from slices"
     );
-    // Each replica's refusal is audited, as any other (sampled: one a minute per budget).
+    // The refusals are audited as any other: sampled, one entry a minute per budget.
     let refusals: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'rate_limited'")
             .fetch_one(&first.state.db)
