@@ -334,28 +334,30 @@ impl RateLimiter {
         };
         // Not under the lock: while one request claims the next slice, the others go to Redis
         // one by one, as without slices.
-        let (take, back) = claim.unwrap_or((u64::from(spend), 0));
+        let (take, back) = claim.map_or((u64::from(spend), 0), |c| (c.take, c.back));
         let reply = self.step(bucket, quota, take, back).await;
+        let answered = Instant::now();
         let mut slice = lock(&cell);
         let (mut decision, taken) = match reply {
             Ok(reply) => reply,
             Err(err) => {
-                if claim.is_some() {
-                    slice.failed(back);
+                if let Some(claim) = claim {
+                    slice.failed(claim);
                 }
                 drop(slice);
                 return self.fallback(bucket, quota, spend, &err);
             }
         };
         match (decision.allowed, spend, claim) {
-            (false, _, _) => slice.refused(claim.is_some()),
-            (true, true, Some(_)) => {
-                slice.granted(now, take, taken, decision.remaining, decision.reset);
+            (false, _, _) => slice.refused(claim),
+            (true, true, Some(claim)) => {
+                slice.granted(claim, answered, taken, decision.remaining, decision.reset);
                 // The rest of the slice is this caller's to use too.
-                decision.remaining = (decision.remaining + taken - 1).min(quota.per_min);
+                let rest = taken.saturating_sub(1);
+                decision.remaining = (decision.remaining + rest).min(quota.per_min);
             }
             (true, true, None) => {}
-            (true, false, _) => slice.looked(now, decision.remaining, decision.reset, largest),
+            (true, false, _) => slice.looked(answered, decision.remaining, decision.reset, largest),
         }
         decision
     }

@@ -8,14 +8,17 @@
 //! - Slices grow only while the caller keeps coming back within [`LIFE`] (1, 2, 4, … requests),
 //!   up to a thousandth of the budget and at most [`LARGEST`]. An occasional caller, and any
 //!   budget under 2,000 a minute, is decided in Redis one request at a time, exactly as before.
-//! - A slice is usable for [`LIFE`]. What it has not used by then is given back with the
-//!   replica's next claim for that budget; if none comes (the caller stopped), it stays spent,
-//!   at most one slice's worth, until the budget refills.
+//! - A slice is usable for [`LIFE`] from Redis' answer. What it has not used by then is given
+//!   back with the replica's next claim for that budget, as long as the budget would not be
+//!   whole yet; after that those requests have come back by themselves. If no claim comes (the
+//!   caller stopped), or a claim gets no answer (Redis may have taken them back before failing),
+//!   they stay spent: at most one slice, until the budget refills.
 //! - After a refusal slices start again from one request, so near the limit most decisions are
 //!   Redis' own.
-//! - One claim at a time per budget and replica: requests that find their slice used up while
-//!   the next one is being claimed are decided in Redis one by one, as if there were no slices,
-//!   so a slow Redis slows them no more than before.
+//! - One claim at a time per budget and replica (one without an answer after two seconds, its
+//!   request gone, is given up on): requests that find their slice used up while the next one
+//!   is being claimed are decided in Redis one by one, as if there were no slices, so a slow
+//!   Redis slows them no more than before.
 //!
 //! A look (a budget checked, not spent) is remembered for [`LIFE`] likewise, when it found at
 //! least a slice's worth left.
@@ -38,22 +41,38 @@ impl Quota {
     }
 }
 
+/// How long a claim may be in flight before another may go: longer than any Redis call takes
+/// (`redis.rs` bounds them at 1 s), so only a claim lost with its request (a cancelled future)
+/// is given up on.
+const CLAIM_PATIENCE: Duration = Duration::from_secs(2);
+
 /// One budget's slice on this replica.
 #[derive(Debug, Default)]
 pub(super) struct Slice {
     /// Claimed and not used yet (past [`LIFE`]: to give back).
     tokens: u64,
-    /// When the last claim was answered, and how many it asked for.
+    /// When the last claim was answered, and how many it asked for (0 after a refusal).
     at: Option<Instant>,
     size: u64,
     /// What Redis said was left after the claim, and until the budget would be whole.
     remaining: u64,
     reset: Duration,
+    /// Until when unused requests may be given back: by then the budget would be whole, so they
+    /// have come back by themselves, and giving them back again would count them twice.
+    back_until: Option<Instant>,
     /// A look that found at least a slice's worth left: when, what was left, and until whole.
     clear: Option<(Instant, u64, Duration)>,
-    /// Since when a claim is in flight. One lost with its request (a cancelled future) stops
-    /// counting after [`LIFE`].
-    claiming: Option<Instant>,
+    /// The claim in flight, by number, and since when; and the last number given.
+    claiming: Option<(u64, Instant)>,
+    claims: u64,
+}
+
+/// One claim: its number, how many requests it asks for and how many it gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Claim {
+    pub(super) id: u64,
+    pub(super) take: u64,
+    pub(super) back: u64,
 }
 
 /// What a decision from memory reports: requests left and time until the budget is whole.
@@ -83,66 +102,81 @@ impl Slice {
         Some((remaining, reset.saturating_sub(elapsed)))
     }
 
-    /// The next claim, once [`take`](Self::take) found nothing: how many requests to ask for,
-    /// and how many unused ones of the old slice to give back. `None` while another request's
+    /// The next claim, once [`take`](Self::take) found nothing. `None` while another request's
     /// claim is in flight: this one is decided in Redis on its own.
-    pub(super) fn claim(&mut self, now: Instant, largest: u64) -> Option<(u64, u64)> {
-        if young(self.claiming, now).is_some() {
+    pub(super) fn claim(&mut self, now: Instant, largest: u64) -> Option<Claim> {
+        if let Some((_, since)) = self.claiming
+            && now.saturating_duration_since(since) < CLAIM_PATIENCE
+        {
             return None;
         }
-        self.claiming = Some(now);
-        let back = std::mem::take(&mut self.tokens);
-        let size = match young(self.at, now) {
+        self.claims += 1;
+        self.claiming = Some((self.claims, now));
+        let unused = std::mem::take(&mut self.tokens);
+        let back = match self.back_until {
+            Some(until) if now < until => unused,
+            _ => 0,
+        };
+        let take = match young(self.at, now) {
             // The caller used its whole slice within its life: a larger one.
-            Some(_) if back == 0 => (self.size * 2).clamp(1, largest),
+            Some(_) if unused == 0 => (self.size * 2).clamp(1, largest),
             _ => 1,
         };
-        Some((size, back))
+        Some(Claim {
+            id: self.claims,
+            take,
+            back,
+        })
     }
 
-    /// Redis granted this replica's claim `granted` requests (at least one: the request being
-    /// decided) of `size` asked for.
+    /// Redis granted `claim` `granted` requests (at least one: the request being decided), at
+    /// `now`, leaving `remaining` and the budget whole again after `reset`.
     pub(super) fn granted(
         &mut self,
+        claim: Claim,
         now: Instant,
-        size: u64,
         granted: u64,
         remaining: u64,
         reset: Duration,
     ) {
-        *self = Slice {
-            tokens: granted.saturating_sub(1),
-            at: Some(now),
-            size,
-            remaining,
-            reset,
-            clear: self.clear,
-            claiming: None,
-        };
+        // Added, not set: after a claim given up on, both claims' requests were spent in Redis.
+        self.tokens += granted.saturating_sub(1);
+        self.at = Some(now);
+        // A refusal seen while the claim was in flight: slices start again from one.
+        self.size = if self.size == 0 { 1 } else { claim.take };
+        self.remaining = remaining;
+        self.reset = reset;
+        self.back_until = Some(now + reset);
+        self.finish(claim);
     }
 
-    /// The claim could not be made (Redis unreachable): what it was to give back is kept, to give
-    /// back with the next one.
-    pub(super) fn failed(&mut self, back: u64) {
-        self.tokens += back;
+    /// The claim got no answer (Redis unreachable, or it answered too late). What it was to give
+    /// back counts as spent: Redis may have taken it back before the error.
+    pub(super) fn failed(&mut self, claim: Claim) {
         self.at = None;
-        self.claiming = None;
+        self.finish(claim);
     }
 
-    /// Redis refused a request of this budget (`own_claim`: this replica's claim): no look
-    /// remembered, and slices start again from one request.
-    pub(super) fn refused(&mut self, own_claim: bool) {
+    /// Redis refused a request of this budget (`claim`: this replica's claim, else a request
+    /// decided on its own): no look remembered, and slices start again from one request.
+    pub(super) fn refused(&mut self, claim: Option<Claim>) {
         self.at = None;
         self.size = 0;
         self.clear = None;
-        if own_claim {
-            self.claiming = None;
+        if let Some(claim) = claim {
+            self.finish(claim);
         }
     }
 
     /// A look in Redis found `remaining` left: remembered if that is at least a slice's worth.
     pub(super) fn looked(&mut self, now: Instant, remaining: u64, reset: Duration, largest: u64) {
         self.clear = (remaining >= largest).then_some((now, remaining, reset));
+    }
+
+    fn finish(&mut self, claim: Claim) {
+        if self.claiming.is_some_and(|(id, _)| id == claim.id) {
+            self.claiming = None;
+        }
     }
 }
 
@@ -162,6 +196,18 @@ mod tests {
         Quota { per_min }
     }
 
+    /// A claim's size and what it gives back.
+    fn asks(claim: Option<Claim>) -> Option<(u64, u64)> {
+        claim.map(|c| (c.take, c.back))
+    }
+
+    /// Claims and is granted all it asked for, with plenty left and `reset` until whole.
+    fn claimed(slice: &mut Slice, now: Instant, largest: u64, reset: Duration) -> Claim {
+        let claim = slice.claim(now, largest).unwrap();
+        slice.granted(claim, now, claim.take, 1_000, reset);
+        claim
+    }
+
     #[test]
     fn a_slice_is_a_thousandth_of_a_budget_at_most_64_and_small_budgets_have_none() {
         assert_eq!(quota(1_200).largest_slice(), 1);
@@ -175,12 +221,11 @@ mod tests {
         let t0 = Instant::now();
         let mut slice = Slice::default();
         assert_eq!(slice.take(t0), None);
-        assert_eq!(slice.claim(t0, 64), Some((1, 0)));
-        slice.granted(t0, 1, 1, 99, MS);
+        assert_eq!(claimed(&mut slice, t0, 64, MS).take, 1);
         // Its next request comes after the slice's life: one again.
         let later = t0 + LIFE;
         assert_eq!(slice.take(later), None);
-        assert_eq!(slice.claim(later, 64), Some((1, 0)));
+        assert_eq!(asks(slice.claim(later, 64)), Some((1, 0)));
     }
 
     #[test]
@@ -190,11 +235,10 @@ mod tests {
         let mut sizes = Vec::new();
         let mut now = t0;
         for _ in 0..6 {
-            let (size, back) = slice.claim(now, 8).unwrap();
-            assert_eq!(back, 0);
-            sizes.push(size);
-            slice.granted(now, size, size, 1_000, 60 * MS);
-            for _ in 1..size {
+            let claim = claimed(&mut slice, now, 8, 60 * MS);
+            assert_eq!(claim.back, 0);
+            sizes.push(claim.take);
+            for _ in 1..claim.take {
                 now += MS / 10;
                 assert!(slice.take(now).is_some());
             }
@@ -203,60 +247,96 @@ mod tests {
         }
         assert_eq!(sizes, [1, 2, 4, 8, 8, 8]);
         // What a decision from memory reports: what Redis left plus what the slice still holds.
-        slice.granted(now, 8, 8, 1_000, 60 * MS);
+        claimed(&mut slice, now, 8, 60 * MS);
         assert_eq!(slice.take(now + 10 * MS), Some((1_006, 50 * MS)));
     }
 
     #[test]
-    fn one_claim_at_a_time_and_one_lost_with_its_request_stops_counting_after_its_life() {
+    fn one_claim_at_a_time_and_one_lost_with_its_request_is_given_up_on_after_a_while() {
         let t0 = Instant::now();
         let mut slice = Slice::default();
-        assert!(slice.claim(t0, 8).is_some());
-        assert_eq!(slice.claim(t0 + MS, 8), None, "decided in Redis on its own");
-        // The claim's request went away before the answer: the next claim may go after LIFE.
-        assert_eq!(slice.claim(t0 + LIFE, 8), Some((1, 0)));
-        slice.granted(t0 + LIFE, 1, 1, 10, MS);
-        assert!(slice.claim(t0 + LIFE, 8).is_some());
+        let slow = slice.claim(t0, 8).unwrap();
+        assert_eq!(
+            slice.claim(t0 + LIFE, 8),
+            None,
+            "decided in Redis on its own"
+        );
+        let next = slice.claim(t0 + CLAIM_PATIENCE, 8).unwrap();
+        // The slow claim's answer comes after all: its request is kept, and the claim given up
+        // on does not end the one in flight.
+        slice.granted(slow, t0 + CLAIM_PATIENCE, 2, 10, MS);
+        assert_eq!(slice.claim(t0 + CLAIM_PATIENCE, 8), None);
+        slice.granted(next, t0 + CLAIM_PATIENCE, 2, 10, MS);
+        assert!(slice.take(t0 + CLAIM_PATIENCE).is_some());
+        assert!(slice.take(t0 + CLAIM_PATIENCE).is_some());
+        assert_eq!(slice.take(t0 + CLAIM_PATIENCE), None);
+        assert!(slice.claim(t0 + CLAIM_PATIENCE, 8).is_some());
     }
 
     #[test]
-    fn what_is_left_of_a_slice_is_not_used_after_its_life_and_goes_back_with_the_next_claim() {
+    fn what_is_left_of_a_slice_is_given_back_with_the_next_claim_until_the_budget_is_whole() {
         let t0 = Instant::now();
         let mut slice = Slice::default();
-        slice.granted(t0, 8, 8, 500, MS);
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 8, 500, 2 * LIFE);
         assert!(slice.take(t0 + MS).is_some());
-        assert_eq!(slice.take(t0 + LIFE), None);
+        assert_eq!(slice.take(t0 + LIFE), None, "past its life");
         assert_eq!(
-            slice.claim(t0 + LIFE, 8),
+            asks(slice.claim(t0 + LIFE, 8)),
             Some((1, 6)),
             "six unused go back, one is asked for"
         );
-        // Redis could not be reached: the six are given back with the claim after.
-        slice.failed(6);
-        assert_eq!(slice.take(t0 + LIFE), None);
-        assert_eq!(slice.claim(t0 + LIFE, 8), Some((1, 6)));
+        // Past the time the budget would be whole, the unused have come back by themselves.
+        let mut slice = Slice::default();
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 8, 500, LIFE);
+        assert_eq!(asks(slice.claim(t0 + LIFE, 8)), Some((1, 0)));
+        // A claim without an answer gives nothing back twice.
+        let mut slice = Slice::default();
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 8, 500, 2 * LIFE);
+        let lost = slice.claim(t0 + LIFE, 8).unwrap();
+        assert_eq!(lost.back, 7);
+        slice.failed(lost);
+        assert_eq!(asks(slice.claim(t0 + LIFE, 8)), Some((1, 0)));
         // Redis granted less than asked, near the limit: only that is held.
         let mut slice = Slice::default();
-        slice.granted(t0, 8, 3, 0, MS);
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 3, 0, MS);
         assert!(slice.take(t0).is_some());
         assert!(slice.take(t0).is_some());
         assert_eq!(slice.take(t0), None);
+    }
+
+    /// Claims three slices (1, 2 and 4 requests) and uses them up.
+    fn busy(slice: &mut Slice, now: Instant) {
+        for _ in 0..3 {
+            claimed(slice, now, 8, MS);
+            while slice.take(now).is_some() {}
+        }
     }
 
     #[test]
     fn after_a_refusal_slices_start_again_from_one_request() {
         let t0 = Instant::now();
         let mut slice = Slice::default();
-        slice.granted(t0, 4, 4, 0, MS);
-        for _ in 0..3 {
-            slice.take(t0);
+        busy(&mut slice, t0);
+        let claim = slice.claim(t0, 8).unwrap();
+        assert_eq!(claim.take, 8);
+        slice.refused(Some(claim));
+        assert_eq!(asks(slice.claim(t0, 8)), Some((1, 0)));
+        // Another request's refusal leaves this replica's claim in flight, and the size it
+        // asked for is forgotten when it is granted.
+        let mut slice = Slice::default();
+        busy(&mut slice, t0);
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.refused(None);
+        assert_eq!(slice.claim(t0, 8), None);
+        slice.granted(claim, t0, 8, 0, MS);
+        for _ in 0..7 {
+            assert!(slice.take(t0).is_some());
         }
-        assert_eq!(slice.claim(t0 + MS, 8), Some((8, 0)));
-        slice.refused(true);
-        assert_eq!(slice.claim(t0 + MS, 8), Some((1, 0)));
-        // Another request's refusal leaves this replica's claim in flight.
-        slice.refused(false);
-        assert_eq!(slice.claim(t0 + MS, 8), None);
+        assert_eq!(asks(slice.claim(t0, 8)), Some((2, 0)));
     }
 
     #[test]
@@ -271,18 +351,16 @@ mod tests {
         // A remembered look holds no requests to spend.
         slice.looked(t0, 800, MS, 8);
         assert_eq!(slice.take(t0), None);
-        assert_eq!(slice.claim(t0, 8), Some((1, 0)));
         // A slice with requests left answers looks too.
-        slice.granted(t0, 2, 2, 5, MS);
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 2, 5, MS);
         assert_eq!(slice.look(t0), Some((6, MS)));
-        // A slice past its life, its unused requests not given back yet, does not stop a look
-        // from being remembered; a refusal forgets it but keeps what is to give back.
-        slice.granted(t0, 8, 8, 900, MS);
+        // A slice past its life does not stop a look from being remembered; a refusal forgets
+        // it but keeps what is to give back.
         let later = t0 + LIFE;
         slice.looked(later, 900, MS, 8);
         assert_eq!(slice.look(later), Some((900, MS)));
-        slice.refused(false);
+        slice.refused(None);
         assert_eq!(slice.look(later), None);
-        assert_eq!(slice.claim(later, 8), Some((1, 7)));
     }
 }
