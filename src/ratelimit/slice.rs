@@ -10,13 +10,15 @@
 //!   budget under 2,000 a minute, is decided in Redis one request at a time, exactly as before.
 //! - A slice is usable for [`LIFE`] from Redis' answer. What it has not used by then is given
 //!   back with the replica's next claim for that budget, as long as the budget would not be
-//!   whole yet; after that those requests have come back by themselves. If no claim comes (the
-//!   caller stopped), or a claim gets no answer (Redis may have taken them back before failing),
-//!   they stay spent: at most one slice, until the budget refills.
-//! - After a refusal slices start again from one request, so near the limit most decisions are
-//!   Redis' own.
-//! - One claim at a time per budget and replica (one without an answer after two seconds, its
-//!   request gone, is given up on): requests that find their slice used up while the next one
+//!   whole yet by the claim's answer; after that those requests have come back by themselves.
+//!   (Another replica's give-back can make the budget whole sooner than this one knows: a
+//!   give-back may then count up to a slice twice.) If no claim comes (the caller stopped), or a
+//!   claim gets no answer (Redis may have taken them back before failing), they stay spent: at
+//!   most one slice, until the budget refills.
+//! - After a refusal slices start again from one request (a claim in flight keeps what it was
+//!   granted), so near the limit most decisions are Redis' own.
+//! - One claim at a time per budget and replica (one without an answer after three seconds,
+//!   its request gone, is given up on, and its late answer decides only its own request): requests that find their slice used up while the next one
 //!   is being claimed are decided in Redis one by one, as if there were no slices, so a slow
 //!   Redis slows them no more than before.
 //!
@@ -41,10 +43,10 @@ impl Quota {
     }
 }
 
-/// How long a claim may be in flight before another may go: longer than any Redis call takes
-/// (`redis.rs` bounds them at 1 s), so only a claim lost with its request (a cancelled future)
-/// is given up on.
-const CLAIM_PATIENCE: Duration = Duration::from_secs(2);
+/// How long a claim may be in flight before another may go: longer than a Redis call takes
+/// (`redis.rs` gives a command 500 ms, and running a script is at most three commands), so
+/// mostly a claim lost with its request (a cancelled future) is given up on.
+const CLAIM_PATIENCE: Duration = Duration::from_secs(3);
 
 /// One budget's slice on this replica.
 #[derive(Debug, Default)]
@@ -67,10 +69,12 @@ pub(super) struct Slice {
     claims: u64,
 }
 
-/// One claim: its number, how many requests it asks for and how many it gives back.
+/// One claim: its number, when it was sent, how many requests it asks for and how many it
+/// gives back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Claim {
     pub(super) id: u64,
+    pub(super) sent: Instant,
     pub(super) take: u64,
     pub(super) back: u64,
 }
@@ -124,13 +128,15 @@ impl Slice {
         };
         Some(Claim {
             id: self.claims,
+            sent: now,
             take,
             back,
         })
     }
 
-    /// Redis granted `claim` `granted` requests (at least one: the request being decided), at
-    /// `now`, leaving `remaining` and the budget whole again after `reset`.
+    /// Redis granted `claim` `granted` requests (at least one: the request being decided),
+    /// answering at `now`, leaving `remaining` and the budget whole again after `reset`. The
+    /// answer to a claim given up on decides its own request only: the rest stays spent.
     pub(super) fn granted(
         &mut self,
         claim: Claim,
@@ -139,14 +145,17 @@ impl Slice {
         remaining: u64,
         reset: Duration,
     ) {
-        // Added, not set: after a claim given up on, both claims' requests were spent in Redis.
+        if claim.id != self.claims {
+            return;
+        }
         self.tokens += granted.saturating_sub(1);
         self.at = Some(now);
         // A refusal seen while the claim was in flight: slices start again from one.
         self.size = if self.size == 0 { 1 } else { claim.take };
         self.remaining = remaining;
         self.reset = reset;
-        self.back_until = Some(now + reset);
+        // From the sending, which came before Redis measured `reset`: never too late.
+        self.back_until = Some(claim.sent + reset);
         self.finish(claim);
     }
 
@@ -180,9 +189,10 @@ impl Slice {
     }
 }
 
-/// How long ago `at` was, while that is within a slice's life.
+/// How long ago `at` was, while that is within a slice's life (an `at` recorded by another
+/// request after this one read the clock counts as now).
 fn young(at: Option<Instant>, now: Instant) -> Option<Duration> {
-    let elapsed = now.checked_duration_since(at?)?;
+    let elapsed = now.saturating_duration_since(at?);
     (elapsed < LIFE).then_some(elapsed)
 }
 
@@ -254,6 +264,7 @@ mod tests {
     #[test]
     fn one_claim_at_a_time_and_one_lost_with_its_request_is_given_up_on_after_a_while() {
         let t0 = Instant::now();
+        let then = t0 + CLAIM_PATIENCE;
         let mut slice = Slice::default();
         let slow = slice.claim(t0, 8).unwrap();
         assert_eq!(
@@ -261,16 +272,25 @@ mod tests {
             None,
             "decided in Redis on its own"
         );
-        let next = slice.claim(t0 + CLAIM_PATIENCE, 8).unwrap();
-        // The slow claim's answer comes after all: its request is kept, and the claim given up
-        // on does not end the one in flight.
-        slice.granted(slow, t0 + CLAIM_PATIENCE, 2, 10, MS);
-        assert_eq!(slice.claim(t0 + CLAIM_PATIENCE, 8), None);
-        slice.granted(next, t0 + CLAIM_PATIENCE, 2, 10, MS);
-        assert!(slice.take(t0 + CLAIM_PATIENCE).is_some());
-        assert!(slice.take(t0 + CLAIM_PATIENCE).is_some());
-        assert_eq!(slice.take(t0 + CLAIM_PATIENCE), None);
-        assert!(slice.claim(t0 + CLAIM_PATIENCE, 8).is_some());
+        let next = slice.claim(then, 8).unwrap();
+        // The slow claim's answer comes after all: it decides its own request, holds nothing
+        // for later and does not end the claim in flight.
+        slice.granted(slow, then, 5, 10, MS);
+        assert_eq!(slice.take(then), None);
+        assert_eq!(slice.claim(then, 8), None);
+        slice.granted(next, then, 2, 10, MS);
+        assert!(slice.take(then).is_some());
+        assert_eq!(slice.take(then), None);
+        assert!(slice.claim(then, 8).is_some());
+        // Nor does a late failure or refusal.
+        let mut slice = Slice::default();
+        let slow = slice.claim(t0, 8).unwrap();
+        let next = slice.claim(then, 8).unwrap();
+        slice.failed(slow);
+        slice.refused(Some(slow));
+        assert_eq!(slice.claim(then, 8), None);
+        slice.granted(next, then, 1, 10, MS);
+        assert!(slice.claim(then, 8).is_some());
     }
 
     #[test]
@@ -357,10 +377,13 @@ mod tests {
         assert_eq!(slice.look(t0), Some((6, MS)));
         // A slice past its life does not stop a look from being remembered; a refusal forgets
         // it but keeps what is to give back.
+        let claim = slice.claim(t0, 8).unwrap();
+        slice.granted(claim, t0, 4, 5, 10 * LIFE);
         let later = t0 + LIFE;
         slice.looked(later, 900, MS, 8);
         assert_eq!(slice.look(later), Some((900, MS)));
         slice.refused(None);
         assert_eq!(slice.look(later), None);
+        assert_eq!(asks(slice.claim(later, 8)), Some((1, 3)));
     }
 }
