@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use motcua::audit::RequestFacts;
 use motcua::clients::{ClientKind, NewClient};
-use motcua::ratelimit::Quota;
+use motcua::ratelimit::{Caller, Quota};
 
 use crate::helpers::{Options, TestApp, closed_port, counter};
 use crate::signin::{APP_REDIRECT, Request, me, refresh, sign_in};
@@ -464,4 +464,47 @@ async fn a_busy_budget_is_drawn_in_slices_and_two_replicas_admit_what_it_holds_n
             .await
             .unwrap();
     assert_eq!(refusals, 1);
+}
+
+/// With an address budget large enough for slices, the token endpoint's look at the address
+/// may come from memory, but for at most 100 ms: past that, an address another replica has
+/// spent gets no client authenticated, not even one held in memory.
+#[tokio::test]
+async fn an_address_spent_on_another_replica_gets_no_client_authenticated_once_the_look_is_old() {
+    let budget = ("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "2000".to_string());
+    let first = TestApp::spawn_with(Options {
+        env: vec![budget.clone()],
+        ..Options::default()
+    })
+    .await;
+    let mut options = first.replica_options();
+    options.env.push(budget);
+    let second = TestApp::spawn_with(options).await;
+    let (id, secret) = confidential(&first, 1_000_000, &["dossiers:read"]).await;
+    // The client is now held in memory, and the address's budget looked at: far from spent.
+    assert_eq!(
+        first.client_credentials(&id, &secret).await.status(),
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // Spent on the other replica, until the next request would wait at least 25 ms (one comes
+    // back every 30 ms).
+    let address = Caller::Ip(Some("127.0.0.1".parse().unwrap()));
+    let facts = RequestFacts::default();
+    loop {
+        let decision = second.state.limiter.check(&address, &facts).await;
+        if !decision.allowed && decision.retry_after >= std::time::Duration::from_millis(25) {
+            break;
+        }
+    }
+    let decision = first
+        .state
+        .limiter
+        .check_guarded(&address, &Caller::Client(id), &facts)
+        .await;
+    assert!(!decision.allowed, "{decision:?}");
+    assert_eq!(
+        decision.limit, 2000,
+        "the address's decision, not the client's"
+    );
 }
