@@ -18,9 +18,10 @@
 //! - After a refusal slices start again from one request (a claim in flight keeps what it was
 //!   granted), so near the limit most decisions are Redis' own.
 //! - One claim at a time per budget and replica (one without an answer after three seconds,
-//!   its request gone, is given up on, and its late answer decides only its own request): requests that find their slice used up while the next one
-//!   is being claimed are decided in Redis one by one, as if there were no slices, so a slow
-//!   Redis slows them no more than before.
+//!   its request gone, is given up on, and its late answer decides only its own request):
+//!   requests that find their slice used up while the next one is being claimed are decided in
+//!   Redis one by one, as if there were no slices, so a slow Redis slows them no more than
+//!   before.
 //!
 //! A look (a budget checked, not spent) is remembered for [`LIFE`] likewise, when it found at
 //! least a slice's worth left.
