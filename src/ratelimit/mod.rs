@@ -172,22 +172,26 @@ impl RateLimiter {
     ) -> Decision {
         let (guard_quota, quota) = (self.quota(guard).await, self.quota(caller).await);
         let (guard_bucket, bucket) = (guard.bucket(), caller.bucket());
-        let keys = [
-            self.inner.redis.key(&["rl", &guard_bucket]),
-            self.inner.redis.key(&["rl", &bucket]),
-        ];
         let one_by_one = || async {
             let looked = self.evaluate(&guard_bucket, guard_quota, false).await;
-            match looked.allowed {
-                true => self.check(caller, facts).await,
-                false => looked,
+            if !looked.allowed {
+                return looked;
             }
+            let decision = self.evaluate(&bucket, quota, true).await;
+            if !decision.allowed {
+                self.refused(&bucket, quota, Some(caller), facts).await;
+            }
+            decision
         };
         // A cluster keeps the two budgets in different slots: one script cannot touch both. A
         // guard with slices is often looked at in memory, and then the caller's budget alone.
         if self.inner.redis.is_cluster() || guard_quota.largest_slice() > 1 {
             return one_by_one().await;
         }
+        let keys = [
+            self.inner.redis.key(&["rl", &guard_bucket]),
+            self.inner.redis.key(&["rl", &bucket]),
+        ];
         let script = &self.inner.guarded;
         let reply: Result<GuardedReply, _> = self
             .inner

@@ -281,6 +281,15 @@ impl TestApp {
         (id, secret.expect("a confidential client has a secret"))
     }
 
+    /// How many audit entries of `action` this app's database holds.
+    pub async fn audited(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
+            .bind(action)
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap()
+    }
+
     /// A `client_credentials` token request authenticated with `client_secret_basic`.
     pub async fn client_credentials(&self, id: &str, secret: &str) -> reqwest::Response {
         self.client

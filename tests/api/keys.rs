@@ -121,12 +121,7 @@ async fn a_rotated_key_is_published_first_signs_after_the_delay_and_old_tokens_k
     };
     assert_eq!(status_of(&new_kid), "active");
     assert_eq!(status_of(&old_kid), "retired");
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'signing_key_rotated'")
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
-    assert_eq!(audited, 1);
+    assert_eq!(app.audited("signing_key_rotated").await, 1);
 
     // Once every token the old key signed has expired, it is no longer published, and a token
     // it signed (presented as if the clock had not moved) no longer verifies.

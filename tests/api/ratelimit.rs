@@ -201,12 +201,7 @@ async fn failed_client_authentication_spends_the_callers_address_budget() {
     // database lookups and records no more failures (the log samples failures, one entry a
     // minute; the rest are counted).
     assert_rate_limited(app.client_credentials(&id, &secret.unwrap()).await).await;
-    let failures: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'client_authentication'")
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
-    assert_eq!(failures, 1);
+    assert_eq!(app.audited("client_authentication").await, 1);
     assert_eq!(
         crate::helpers::counter("motcua_audit_sampled_out_total"),
         2.0,
@@ -258,6 +253,20 @@ async fn without_redis_each_instance_still_limits_and_nothing_fails() {
         }
         assert_rate_limited(app.get("/.well-known/oauth-authorization-server").await).await;
     }
+}
+
+/// Two replicas sharing a database and Redis, each address allowed `per_min` a minute.
+async fn replicas_with_address_budget(per_min: u32) -> (TestApp, TestApp) {
+    let budget = ("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", per_min.to_string());
+    let first = TestApp::spawn_with(Options {
+        env: vec![budget.clone()],
+        ..Options::default()
+    })
+    .await;
+    let mut options = first.replica_options();
+    options.env.push(budget);
+    let second = TestApp::spawn_with(options).await;
+    (first, second)
 }
 
 async fn confidential(app: &TestApp, per_min: i32, scopes: &[&str]) -> (String, String) {
@@ -381,16 +390,7 @@ async fn public_clients_spend_their_callers_address_budget() {
 
 #[tokio::test]
 async fn the_shared_budget_refills_at_its_rate_and_the_headers_say_when() {
-    let first = TestApp::spawn_with(Options {
-        env: vec![("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "30".to_string())],
-        ..Options::default()
-    })
-    .await;
-    let mut options = first.replica_options();
-    options
-        .env
-        .push(("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "30".to_string()));
-    let second = TestApp::spawn_with(options).await;
+    let (first, second) = replicas_with_address_budget(30).await;
     let path = "/.well-known/oauth-authorization-server";
     let response = first.get(path).await;
     assert_eq!(header(&response, "ratelimit-policy"), "30;w=60");
@@ -460,12 +460,7 @@ async fn a_busy_budget_is_drawn_in_slices_and_two_replicas_admit_what_it_holds_n
         "only {in_memory} of {allowed} decided from slices"
     );
     // The refusals are audited as any other: sampled, one entry a minute per budget.
-    let refusals: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'rate_limited'")
-            .fetch_one(&first.state.db)
-            .await
-            .unwrap();
-    assert_eq!(refusals, 1);
+    assert_eq!(first.audited("rate_limited").await, 1);
 }
 
 /// With an address budget large enough for slices, the token endpoint's look at the address
@@ -473,15 +468,7 @@ async fn a_busy_budget_is_drawn_in_slices_and_two_replicas_admit_what_it_holds_n
 /// spent gets no client authenticated, not even one held in memory.
 #[tokio::test]
 async fn an_address_spent_on_another_replica_gets_no_client_authenticated_once_the_look_is_old() {
-    let budget = ("MOTCUA_RATE_LIMIT_ANONYMOUS_PER_MIN", "2000".to_string());
-    let first = TestApp::spawn_with(Options {
-        env: vec![budget.clone()],
-        ..Options::default()
-    })
-    .await;
-    let mut options = first.replica_options();
-    options.env.push(budget);
-    let second = TestApp::spawn_with(options).await;
+    let (first, second) = replicas_with_address_budget(2000).await;
     let (id, secret) = confidential(&first, 1_000_000, &["dossiers:read"]).await;
     // The client is now held in memory, and the address's budget looked at: far from spent.
     assert_eq!(

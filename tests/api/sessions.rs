@@ -89,12 +89,7 @@ async fn a_token_two_generations_old_revokes_the_whole_family() {
         me_status(&app, &g2.access_token).await,
         StatusCode::UNAUTHORIZED
     );
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'")
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
-    assert_eq!(audited, 1);
+    assert_eq!(app.audited("refresh_token_reuse").await, 1);
 }
 
 #[tokio::test]
@@ -558,12 +553,7 @@ async fn the_predecessor_after_the_grace_window_ends_the_session() {
         me_status(&app, &next.access_token).await,
         StatusCode::UNAUTHORIZED
     );
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'")
-            .fetch_one(&app.state.db)
-            .await
-            .unwrap();
-    assert_eq!(audited, 1);
+    assert_eq!(app.audited("refresh_token_reuse").await, 1);
 }
 
 #[tokio::test]

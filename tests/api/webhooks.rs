@@ -730,14 +730,6 @@ async fn two_replicas_never_send_one_delivery_at_the_same_time() {
     drop(second);
 }
 
-async fn audited(app: &TestApp, action: &str) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1")
-        .bind(action)
-        .fetch_one(&app.state.db)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redelivery_keeps_the_id() {
     let app = TestApp::spawn_with(quick(&[("MOTCUA_WEBHOOK_RETRY_WINDOW_SECS", "1")])).await;
@@ -768,7 +760,7 @@ async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redeliver
     assert_eq!(listed[0]["status"], "failing", "{listed}");
     assert!(listed[0]["failing_since"].is_string(), "{listed}");
     promptly("operators are told", || async {
-        audited(&app, "webhook_endpoint_failing").await == 1
+        app.audited("webhook_endpoint_failing").await == 1
     })
     .await;
 
@@ -794,10 +786,10 @@ async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redeliver
     .await;
     assert_eq!(listed[0]["status"], "active", "{listed}");
     promptly("the recovery is audited", || async {
-        audited(&app, "webhook_endpoint_recovered").await == 1
+        app.audited("webhook_endpoint_recovered").await == 1
     })
     .await;
-    assert_eq!(audited(&app, "webhook_redelivery_requested").await, 1);
+    assert_eq!(app.audited("webhook_redelivery_requested").await, 1);
 
     // Removed from the command line: gone with its deliveries.
     let removed = stdout_json(&motcua_with(
@@ -809,5 +801,5 @@ async fn past_the_retry_window_the_endpoint_is_failing_and_audited_and_redeliver
     let path = format!("/v1/ops/clients/{client}/webhooks/{webhook}/deliveries");
     let gone = ops(&app, &operator, Method::GET, &path, None).await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
-    assert_eq!(audited(&app, "webhook_deleted").await, 1);
+    assert_eq!(app.audited("webhook_deleted").await, 1);
 }
