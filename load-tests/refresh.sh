@@ -27,11 +27,7 @@ A=http://127.0.0.1:$PORT
 [ -z "${BEFORE_LOAD_SQL:-}" ] || psql -h 127.0.0.1 -U postgres -qc "$BEFORE_LOAD_SQL" "$LOAD_DB"
 
 app=$(public_app)
-echo "== signing $((CONCURRENCY + 1)) sessions in through the eID simulator" >&2
-: > target/load/refresh-tokens.txt
-for _ in $(seq 0 "$CONCURRENCY"); do
-  citizen_tokens "$A" "$app" | json '["refresh_token"]' >> target/load/refresh-tokens.txt
-done
+refresh_chains "$A" "$app" target/load/refresh-tokens.txt
 
 # CPU ticks of every PostgreSQL process together: user and system, and those of children
 # already reaped (autovacuum workers and backends that ended count in the postmaster's).
@@ -47,15 +43,12 @@ server_ticks() { awk '{print $14, $15}' "/proc/$server/stat"; }
 pg0=$(postgres_ticks)
 read -r srv_user0 srv_sys0 < <(server_ticks)
 grep '^cpu[0-9]' /proc/stat > target/load/refresh-stat-before.txt
-WRK_METHOD=POST WRK_POOL=target/load/refresh-tokens.txt WRK_MODE=refresh \
-  WRK_BODY="grant_type=refresh_token&client_id=$app&refresh_token={item}" \
-  measure refresh-alone "$A/v1/auth/token" \
-  --header "Content-Type: application/x-www-form-urlencoded" >/dev/null
+refresh_load "$app" target/load/refresh-tokens.txt measure refresh-alone "$A/v1/auth/token" \
+  >/dev/null
 pg1=$(postgres_ticks)
 read -r srv_user1 srv_sys1 < <(server_ticks)
 grep '^cpu[0-9]' /proc/stat > target/load/refresh-stat-after.txt
-reused=$(psql -h 127.0.0.1 -U postgres -Atc \
-  "SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'" "$LOAD_DB")
+reused=$(refresh_reuses)
 # PostgreSQL publishes a backend's table statistics up to a second late.
 sleep 1.5
 tables=$(psql -h 127.0.0.1 -U postgres -AtF ' ' -c \
@@ -95,8 +88,4 @@ for line in e["tables"].splitlines():
     print(f"{name}: {updated} updates, {hot} of them heap-only (HOT), sign-ins included")
 EOF
 
-failed=$(python3 -c "import json; r = json.load(open('target/load/refresh-alone.json')); print(r['non_2xx'] + r['starved'] + r['errors'])")
-if [ "$failed" != 0 ] || [ "$reused" != 0 ]; then
-  echo "refresh: $failed failed requests, $reused reuses detected: a token was sent twice or lost" >&2
-  exit 1
-fi
+check_refresh refresh-alone "$reused"

@@ -20,6 +20,8 @@
 #   transition SERVER TOKEN CODE STATUS      moves a dossier
 #   dossier_data SERVER, check_citizen_dossiers SERVER TOKEN, measure_transitions NAME SERVER:
 #                               the dossier runs (below)
+#   refresh_chains SERVER APP FILE, refresh_load APP FILE CMD…, refresh_reuses,
+#   check_refresh NAME REUSED:  the refresh runs (below)
 
 source "$(dirname "${BASH_SOURCE[0]}")/pinned.sh"
 
@@ -159,4 +161,39 @@ measure_transitions() { # name server
     WRK_FLIP="processing awaiting_fee" WRK_PATH='/v1/agency/dossiers/{item}/transitions' \
     measure "$1" "$2/v1/agency/dossiers" --header "Authorization: Bearer $token" \
     --header 'Content-Type: application/json'
+}
+
+# One refresh-token chain per connection (and the one wrk-report.lua's pool needs beside them),
+# each from a real sign-in of APP through the eID simulator, written to FILE a token a line.
+refresh_chains() { # server app file
+  echo "== signing $((CONCURRENCY + 1)) sessions in through the eID simulator" >&2
+  : > "$3"
+  for _ in $(seq 0 "$CONCURRENCY"); do
+    citizen_tokens "$1" "$2" | json '["refresh_token"]' >> "$3"
+  done
+}
+
+# Runs CMD (`measure NAME URL` or a wrapper of it, URL the token endpoint) with wrk refreshing
+# FILE's chains: each request sends its chain's current token once and keeps the rotated one.
+refresh_load() { # app file cmd…
+  WRK_METHOD=POST WRK_POOL=$2 WRK_MODE=refresh \
+    WRK_BODY="grant_type=refresh_token&client_id=$1&refresh_token={item}" \
+    "${@:3}" --header "Content-Type: application/x-www-form-urlencoded"
+}
+
+# How many refresh tokens the run's database saw used twice.
+refresh_reuses() {
+  psql -h 127.0.0.1 -U postgres -Atc \
+    "SELECT count(*) FROM audit_log WHERE action = 'refresh_token_reuse'" "$LOAD_DB"
+}
+
+# Fails unless every request of the refresh run NAME was answered 200 and REUSED is 0: a token
+# sent twice or lost would end its session.
+check_refresh() { # name reused
+  local failed
+  failed=$(python3 -c "import json; r = json.load(open('target/load/$1.json')); print(r['non_2xx'] + r['starved'] + r['errors'])")
+  if [ "$failed" != 0 ] || [ "$2" != 0 ]; then
+    echo "refresh: $failed failed requests, $2 reuses detected: a token was sent twice or lost" >&2
+    return 1
+  fi
 }
