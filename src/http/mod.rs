@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by every capability: problem details, the message catalogue, language
-//! negotiation, the request pipeline and multipart file uploads.
+//! negotiation, the request pipeline (with its metrics) and multipart file uploads.
 
 pub mod catalogue;
 pub mod cursor;
@@ -10,6 +10,7 @@ pub mod paths;
 pub mod payload;
 pub mod pipeline;
 pub mod problem;
+mod request_metrics;
 pub mod upload;
 
 pub use cursor::{Cursor, Page};

@@ -16,6 +16,7 @@ use super::catalogue;
 use super::fields::{self, BodySchemas};
 use super::lang::Lang;
 use super::problem::{ApiError, ProblemContext};
+use super::request_metrics::RequestMetrics;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -45,11 +46,17 @@ pub struct PipelineSettings {
     pub body_schemas: Arc<BodySchemas>,
 }
 
-pub struct RequestPipeline(Arc<PipelineSettings>);
+pub struct RequestPipeline {
+    settings: Arc<PipelineSettings>,
+    metrics: Arc<RequestMetrics>,
+}
 
 impl RequestPipeline {
     pub fn new(settings: PipelineSettings) -> Self {
-        Self(Arc::new(settings))
+        Self {
+            settings: Arc::new(settings),
+            metrics: Arc::default(),
+        }
     }
 }
 
@@ -59,7 +66,8 @@ impl<E: Endpoint> Middleware<E> for RequestPipeline {
     fn transform(&self, inner: E) -> Self::Output {
         PipelineEndpoint {
             inner,
-            settings: self.0.clone(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -67,6 +75,7 @@ impl<E: Endpoint> Middleware<E> for RequestPipeline {
 pub struct PipelineEndpoint<E> {
     inner: E,
     settings: Arc<PipelineSettings>,
+    metrics: Arc<RequestMetrics>,
 }
 
 impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
@@ -140,7 +149,9 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 }
             }
 
-            log_completion(&method, route, response.status(), started.elapsed());
+            let (status, elapsed) = (response.status(), started.elapsed());
+            self.metrics.record(&method, route, status, elapsed);
+            log_completion(status, elapsed);
             Ok(response)
         }
         .instrument(span)
@@ -177,8 +188,7 @@ impl<E> PipelineEndpoint<E> {
     }
 }
 
-fn log_completion(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
-    record_metrics(method, route, status, elapsed);
+fn log_completion(status: StatusCode, elapsed: Duration) {
     if status.is_server_error() {
         tracing::warn!(
             status = status.as_u16(),
@@ -388,17 +398,6 @@ fn decorate(response: &mut Response, request_id: &str, path: &str, hsts: bool) {
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-}
-
-fn record_metrics(method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
-    let labels = [
-        ("method", method.as_str().to_string()),
-        ("route", route.to_string()),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!("motcua_http_requests_total", &labels).increment(1);
-    metrics::histogram!("motcua_http_request_duration_seconds", &labels[..2])
-        .record(elapsed.as_secs_f64());
 }
 
 #[cfg(test)]

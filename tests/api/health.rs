@@ -134,6 +134,39 @@ async fn metrics_count_requests_by_route_template_and_status() {
 }
 
 #[tokio::test]
+async fn metrics_label_made_up_methods_as_other_so_callers_cannot_add_series() {
+    let app = TestApp::spawn().await;
+    for method in ["FROBNICATE", "XYZZY"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("motcua_http_requests_total{") && l.contains("route=\"/healthz\"")
+        })
+        .filter(|l| l.contains("status=\"405\""))
+        .collect();
+    assert!(
+        !text.contains("FROBNICATE") && !text.contains("XYZZY"),
+        "{text}"
+    );
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert!(series[0].contains("method=\"other\""), "{series:?}");
+    assert!(
+        series[0].ends_with(" 2"),
+        "both requests in one series: {series:?}"
+    );
+}
+
+#[tokio::test]
 async fn shutdown_turns_readiness_off_and_lets_in_flight_requests_finish() {
     let mut app = TestApp::spawn().await;
     // A request whose body is still arriving when shutdown begins.
