@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Two or more builds of `motcua` compared run after run on the rows the request pipeline and the
-# process's allocations bound: `GET /healthz` and client-credentials issuance (secret, ES256,
-# audited), with each server's peak resident memory. The builds alternate, round after round, so
-# the machine's drift touches them alike; compare within a round.
+# Builds of `motcua` compared run after run on the rows the request pipeline and the process's
+# allocations bound: `GET /healthz`, client-credentials issuance (secret, ES256, audited) and
+# introspection by the token's client, with each server's peak resident memory. The builds
+# share one scratch database and Redis prefix (the first build migrates it: compare builds of
+# the same schema) and take turns in an order reversed every other round (A B, B A, …), so the
+# machine's drift touches them alike; compare within a round. A row with errors or answers
+# other than 2xx fails the run.
 #
 #   BINS="target/load/motcua-a target/load/motcua-b" load-tests/ab.sh
 #                           ROUNDS (4), DURATION (8), CONCURRENCY (64), PORT (18310)
+# Copy each build out of target/release first: the set-up rebuilds that from this checkout.
 set -euo pipefail
 BINS=${BINS:?"BINS: the builds to compare, paths separated by spaces"}
 read -ra builds <<<"$BINS"
@@ -23,27 +27,47 @@ load_setup motcua_ab "ab-$$:"
 A=http://127.0.0.1:$PORT
 export MOTCUA_PUBLIC_URL=$A
 provider=$("${builds[0]}" client create --name "A/B provider" --kind confidential \
-  --scope dossiers:read --rate-limit 1000000000)
+  --scope dossiers:read --scope introspect --rate-limit 1000000000)
 id=$(json '["client_id"]' <<<"$provider")
 secret=$(json '["client_secret"]' <<<"$provider")
 basic="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 form="Content-Type: application/x-www-form-urlencoded"
 grant="grant_type=client_credentials&scope=dossiers:read"
 
-rate() { awk '/Requests\/sec/ {printf "%.0f", $2}'; }
+# row NAME URL [wrk args]: requests a second of one measured row; fails on any error.
+row() {
+  local name=$1
+  measure "ab-$name" "${@:2}" >/dev/null
+  python3 - "target/load/ab-$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = r["errors"] + r.get("non_2xx_3xx", 0)
+if bad:
+    sys.exit(f"{sys.argv[1]}: {bad} requests failed")
+print(round(r["requests_per_second"]))
+PY
+}
+
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on core $SERVER_CPU, wrk on core $LOAD_CPU; ${DURATION} s a row, $CONCURRENCY connections"
-printf '| round | build | /healthz requests/s | client credentials tokens/s | peak RSS |\n|---|---|---:|---:|---:|\n'
+printf '| round | build | /healthz requests/s | client credentials tokens/s | introspections/s | peak RSS |\n'
+printf '|---|---|---:|---:|---:|---:|\n'
 for round in $(seq 1 "$ROUNDS"); do
-  for build in "${builds[@]}"; do
+  order=("${builds[@]}")
+  if ((round % 2 == 0)); then
+    for i in "${!builds[@]}"; do order[i]=${builds[${#builds[@]} - 1 - i]}; done
+  fi
+  for build in "${order[@]}"; do
     bin=$build
     serve server "$PORT"
-    # Warm: the client cached, the limiter's script loaded.
+    # Warm: the client cached, the limiter's script loaded; a token to introspect.
     for _ in 1 2 3; do curl -sf -X POST -H "$basic" -H "$form" -d "$grant" "$A/v1/auth/token" >/dev/null; done
-    health=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections "$CONCURRENCY" --duration "${DURATION}s" "$A/healthz" | rate)
-    tokens=$(WRK_METHOD=POST WRK_BODY=$grant taskset -c "$LOAD_CPU" wrk --threads 1 --connections "$CONCURRENCY" \
-      --duration "${DURATION}s" --script load-tests/wrk-report.lua --header "$basic" --header "$form" \
-      "$A/v1/auth/token" | rate)
-    echo "| $round | $(basename "$build") | $health | $tokens | $(peak_rss "$server") |"
+    token=$(client_token "$A" "$id" "$secret" dossiers:read)
+    health=$(row healthz "$A/healthz")
+    tokens=$(WRK_METHOD=POST WRK_BODY=$grant row tokens "$A/v1/auth/token" \
+      --header "$basic" --header "$form")
+    looks=$(WRK_METHOD=POST WRK_BODY="token=$token" row introspection "$A/v1/auth/introspect" \
+      --header "$basic" --header "$form")
+    echo "| $round | $(basename "$build") | $health | $tokens | $looks | $(peak_rss "$server") |"
     kill "$server"
     wait "$server" 2>/dev/null || true
     SERVED=()

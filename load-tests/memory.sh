@@ -13,6 +13,7 @@ DURATION=${DURATION:-10}
 CONCURRENCY=${CONCURRENCY:-64}
 PORT=${PORT:-18330}
 GROWTH_MIB=${GROWTH_MIB:-8}
+((ROUNDS >= 2)) || { echo "ROUNDS must be at least 2: the first round warms up" >&2; exit 1; }
 
 source load-tests/setup.sh
 DROP_DB=1
@@ -22,8 +23,12 @@ serve server "$PORT"
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 samples=()
 for round in $(seq 1 "$ROUNDS"); do
-  rate=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections "$CONCURRENCY" --duration "${DURATION}s" \
-    "http://127.0.0.1:$PORT/healthz" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  rate=$(measure memory "http://127.0.0.1:$PORT/healthz" 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+if r["errors"] + r.get("non_2xx_3xx", 0):
+    sys.exit("requests failed: see target/load/memory.txt")
+print(round(r["requests_per_second"]))')
   samples+=("$(rss_kib)")
   echo "round $round: $rate requests/s, resident $((samples[-1] / 1024)) MiB"
 done

@@ -60,7 +60,7 @@ pub fn metrics() -> &'static PrometheusHandle {
 
 /// The recorder keeps every histogram sample until it folds them into buckets, which it does
 /// on a scrape or an upkeep: without upkeep, a server nobody scrapes grows by every request's
-/// sample (about 6 MB every 10 s at 34,000 requests a second). A thread, not a task: the
+/// sample (about 6 MiB every 10 s at 33,000 requests a second, `load-tests/memory.sh`). A thread, not a task: the
 /// recorder is the process's, and outlives any one runtime (tests run several).
 fn spawn_upkeep(handle: PrometheusHandle) {
     let spawned = std::thread::Builder::new()

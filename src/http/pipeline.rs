@@ -53,6 +53,8 @@ pub struct RequestPipeline {
 
 impl RequestPipeline {
     pub fn new(settings: PipelineSettings) -> Self {
+        // The metrics keep handles from the recorder: it must be installed before the first.
+        crate::telemetry::metrics();
         Self {
             settings: Arc::new(settings),
             metrics: Arc::default(),

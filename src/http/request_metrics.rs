@@ -4,7 +4,8 @@
 //! The recorder finds a metric by its name and labels, which it must be handed as owned strings
 //! and hash: more work than recording the value itself. The label sets are few (the route
 //! templates, the standard methods, the statuses in use), so each is looked up once and its
-//! handles kept here.
+//! handles kept here. That holds only while the recorder never drops a metric: were it given an
+//! idle timeout, kept handles would record into metrics no longer exported.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
