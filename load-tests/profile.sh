@@ -8,8 +8,12 @@
 # `ROW=introspection` profiles that token endpoint instead, for a confidential client proving
 # its secret (client_secret_basic), as load-tests/bench measures it.
 #
+# `BIN=path/to/motcua` profiles another build (copy it out of target/release first: the set-up
+# rebuilds that one from this checkout).
+#
 #   load-tests/profile.sh [path]
 set -euo pipefail
+[ -z "${BIN:-}" ] || BIN=$(realpath "$BIN")
 cd "$(dirname "$0")/.."
 
 SECONDS_RUN=${SECONDS_RUN:-20}
@@ -18,6 +22,7 @@ command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get in
 source load-tests/setup.sh
 DROP_DB=1
 load_setup motcua_profile "profile-$$:"
+bin=${BIN:-$bin}
 export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT MOTCUA_LISTEN=127.0.0.1:$PORT
 $bin seed-demo --listings 1000 >/dev/null
 

@@ -152,6 +152,39 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-256 over bytes written a piece at a time (`io::Write`, so a serializer can write into it
+/// without building its text first).
+pub struct Sha256Writer(digest::Context);
+
+impl Default for Sha256Writer {
+    fn default() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+}
+
+impl Sha256Writer {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(self.0.finish().as_ref());
+        out
+    }
+}
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// base64url(SHA-256(data)), as PKCE S256 and token hashes use.
 pub fn sha256_b64(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(sha256(data))

@@ -6,7 +6,6 @@
 //! with our signing key, which never leaves the process unencrypted, and published. A rewritten
 //! chain no longer ends at the signed hashes.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use super::Event;
 
 mod verify;
 
-use crate::crypto::sha256;
+use crate::crypto::Sha256Writer;
 use crate::tokens::Tokens;
 pub use verify::{Broken, Report, verify};
 
@@ -46,9 +45,13 @@ pub struct Content<'a> {
     pub details: &'a Value,
 }
 
-/// SHA-256 over the predecessor's hash and the entry's canonical JSON.
+/// SHA-256 over the predecessor's hash and the entry's canonical JSON: an array of the fields in
+/// a fixed order, compact, object keys sorted at every level (PostgreSQL's `jsonb` does not keep
+/// the order we wrote). The JSON is streamed into the hash: each request's entry is hashed on
+/// its way to being answered, and building the text (and a sorted copy of the details) first
+/// cost more than hashing it.
 pub fn entry_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
-    let doc = serde_json::json!([
+    let doc = (
         content.seq,
         content.at_us,
         content.action,
@@ -57,25 +60,36 @@ pub fn entry_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
         content.target,
         content.reason,
         content.client_id,
-        content.client_ip,
+        content.client_ip.as_deref(),
         content.request_id,
-        canonical(content.details),
-    ]);
-    let mut bytes = prev.to_vec();
-    bytes.extend_from_slice(doc.to_string().as_bytes());
-    sha256(&bytes)
+        Canonical(content.details),
+    );
+    let mut hasher = Sha256Writer::default();
+    hasher.update(prev);
+    // Cannot fail: the hasher takes any bytes, and every key is a string.
+    let _ = serde_json::to_writer(&mut hasher, &doc);
+    hasher.finish()
 }
 
-/// Object keys sorted at every level: PostgreSQL's `jsonb` does not keep the order we wrote.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, Value> =
-                map.iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+/// A JSON value serialized with its object keys sorted at every level.
+struct Canonical<'a>(&'a Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Canonical(value))?;
+                }
+                out.end()
+            }
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Canonical)),
+            other => other.serialize(serializer),
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
     }
 }
 
@@ -448,6 +462,62 @@ mod tests {
             entry_hash(&[1; 32], &content(&a)),
             "the predecessor is part of the hash"
         );
+    }
+
+    /// The hash as first defined (the whole text built, then hashed): entries already stored
+    /// were hashed this way, so the streamed hash must match it byte for byte.
+    fn reference_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
+        fn canonical(value: &Value) -> Value {
+            match value {
+                Value::Object(map) => {
+                    let sorted: std::collections::BTreeMap<&String, Value> =
+                        map.iter().map(|(k, v)| (k, canonical(v))).collect();
+                    Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+                }
+                Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+                other => other.clone(),
+            }
+        }
+        let doc = serde_json::json!([
+            content.seq,
+            content.at_us,
+            content.action,
+            content.outcome,
+            content.actor,
+            content.target,
+            content.reason,
+            content.client_id,
+            content.client_ip,
+            content.request_id,
+            canonical(content.details),
+        ]);
+        let mut bytes = prev.to_vec();
+        bytes.extend_from_slice(doc.to_string().as_bytes());
+        crate::crypto::sha256(&bytes)
+    }
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_entries_were_stored_with() {
+        let details = [
+            serde_json::json!({}),
+            serde_json::json!(null),
+            serde_json::json!({"sid": "0193-ab", "jti": "x", "n": -3, "f": 1.5e-7, "ok": true}),
+            serde_json::json!({"z": [{"b": 1, "a": [3, {"y": null, "x": "\u{1f}\"\\"}]}], "a": {}}),
+            serde_json::json!({"tên": "Nguyễn Văn A", "Z": "upper sorts first", "": 0}),
+            serde_json::json!([{"b": 2, "a": 1}, "text", 18446744073709551615u64, -0.0]),
+        ];
+        for (i, details) in details.iter().enumerate() {
+            let mut all = content(details);
+            all.reason = Some("line\nbreak and \"quotes\"");
+            all.client_id = Some("mc_abc");
+            let mut none = content(details);
+            (none.actor, none.target, none.client_ip, none.request_id) = (None, None, None, None);
+            for c in [content(details), all, none] {
+                for prev in [&GENESIS[..], &[0xab; 32][..]] {
+                    assert_eq!(entry_hash(prev, &c), reference_hash(prev, &c), "case {i}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -46,19 +46,20 @@ pub struct PipelineSettings {
     pub body_schemas: Arc<BodySchemas>,
 }
 
-pub struct RequestPipeline {
-    settings: Arc<PipelineSettings>,
-    metrics: Arc<RequestMetrics>,
+pub struct RequestPipeline(Arc<Shared>);
+
+/// What every request's pass through the pipeline reads.
+struct Shared {
+    settings: PipelineSettings,
+    metrics: RequestMetrics,
 }
 
 impl RequestPipeline {
     pub fn new(settings: PipelineSettings) -> Self {
         // The metrics keep handles from the recorder: it must be installed before the first.
         crate::telemetry::metrics();
-        Self {
-            settings: Arc::new(settings),
-            metrics: Arc::default(),
-        }
+        let metrics = RequestMetrics::default();
+        Self(Arc::new(Shared { settings, metrics }))
     }
 }
 
@@ -68,27 +69,26 @@ impl<E: Endpoint> Middleware<E> for RequestPipeline {
     fn transform(&self, inner: E) -> Self::Output {
         PipelineEndpoint {
             inner,
-            settings: self.settings.clone(),
-            metrics: self.metrics.clone(),
+            shared: self.0.clone(),
         }
     }
 }
 
 pub struct PipelineEndpoint<E> {
     inner: E,
-    settings: Arc<PipelineSettings>,
-    metrics: Arc<RequestMetrics>,
+    shared: Arc<Shared>,
 }
 
 impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let (settings, metrics) = (&self.shared.settings, &self.shared.metrics);
         let started = Instant::now();
         let _in_flight = InFlight::enter();
         let request_id = request_id_of(&req);
         let lang = Lang::negotiate(req.header(header::ACCEPT_LANGUAGE));
-        let client_ip = client_ip_of(&req, &self.settings.trusted_proxies);
+        let client_ip = client_ip_of(&req, &settings.trusted_proxies);
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         req.extensions_mut().insert(RequestId(request_id.clone()));
@@ -110,8 +110,8 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             // a request open forever.
             let handle = async {
                 let streamed = |t: &&str| super::paths::matches(t, &path);
-                if !self.settings.streamed_paths.iter().any(streamed) {
-                    body = limit_body(&mut req, self.settings.max_body_bytes).await?;
+                if !settings.streamed_paths.iter().any(streamed) {
+                    body = limit_body(&mut req, settings.max_body_bytes).await?;
                 }
                 // Boxed: the handlers' future is several kilobytes, and a future held inline
                 // is copied whole each time it is moved (into the timeout, the span, poem's
@@ -120,10 +120,10 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                     .await
                     .map(IntoResponse::into_response)
             };
-            let outcome = match tokio::time::timeout(self.settings.request_timeout, handle).await {
+            let outcome = match tokio::time::timeout(settings.request_timeout, handle).await {
                 Ok(result) => result,
                 Err(_) => Err(ApiError::new(&catalogue::TIMEOUT)
-                    .arg("seconds", self.settings.request_timeout.as_secs())
+                    .arg("seconds", settings.request_timeout.as_secs())
                     .into()),
             };
             let sent = Sent {
@@ -132,7 +132,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 body: body.as_deref(),
             };
             let ctx = ProblemContext {
-                base_url: &self.settings.base_url,
+                base_url: &settings.base_url,
                 request_id: &request_id,
                 path: &path,
                 lang,
@@ -143,7 +143,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
                 .filter(|r| !r.is_empty())
                 .unwrap_or("unmatched");
             tracing::Span::current().record("route", route);
-            decorate(&mut response, &request_id, &path, self.settings.hsts);
+            decorate(&mut response, &request_id, &path, settings.hsts);
             if let Some(rate_headers) = rate_slot.take() {
                 let headers = response.headers_mut();
                 for (name, value) in rate_headers {
@@ -152,7 +152,7 @@ impl<E: Endpoint> Endpoint for PipelineEndpoint<E> {
             }
 
             let (status, elapsed) = (response.status(), started.elapsed());
-            self.metrics.record(&method, route, status, elapsed);
+            metrics.record(&method, route, status, elapsed);
             log_completion(status, elapsed);
             Ok(response)
         }
@@ -180,7 +180,7 @@ impl<E> PipelineEndpoint<E> {
                     true => None,
                     false => err.data::<PathPattern>().map(|p| p.0.clone()),
                 };
-                let api_error = classify(err, sent, &self.settings);
+                let api_error = classify(err, sent, &self.shared.settings);
                 if let Some(source) = api_error.source() {
                     tracing::error!(error = format!("{source:#}"), "request failed");
                 }

@@ -294,36 +294,39 @@ impl OAuthApi {
             credentials,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
-        Ok(
-            match token::exchange(&state, &keys, request, &RequestFacts::of(req)).await {
-                Err(Refusal {
-                    limited: Some(decision),
-                    ..
-                }) => return Err(TooManyRequests(decision).into()),
-                Ok(issued) => TokenResponse::Ok(
-                    Json(TokenBody {
-                        access_token: issued.access_token,
-                        token_type: "Bearer".into(),
-                        expires_in: issued.expires_in,
-                        scope: issued.scope,
-                        id_token: issued.id_token,
-                        refresh_token: issued.refresh_token,
-                    }),
+        // Boxed, as in the other two: the exchange's future is several kilobytes, and held
+        // inline it would make every layer above it (routes, middleware) as large, each copied
+        // whole as it is boxed or moved.
+        let facts = RequestFacts::of(req);
+        let exchanged = Box::pin(token::exchange(&state, &keys, request, &facts)).await;
+        Ok(match exchanged {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision).into()),
+            Ok(issued) => TokenResponse::Ok(
+                Json(TokenBody {
+                    access_token: issued.access_token,
+                    token_type: "Bearer".into(),
+                    expires_in: issued.expires_in,
+                    scope: issued.scope,
+                    id_token: issued.id_token,
+                    refresh_token: issued.refresh_token,
+                }),
+                no_store(),
+                "no-cache".into(),
+            ),
+            Err(refusal) => match refusal.status {
+                401 => TokenResponse::Unauthorized(
+                    Json(refusal.error),
+                    "Basic realm=\"motcua\"".into(),
                     no_store(),
-                    "no-cache".into(),
                 ),
-                Err(refusal) => match refusal.status {
-                    401 => TokenResponse::Unauthorized(
-                        Json(refusal.error),
-                        "Basic realm=\"motcua\"".into(),
-                        no_store(),
-                    ),
-                    500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
-                    503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
-                    _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
-                },
+                500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
+                503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
+                _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
             },
-        )
+        })
     }
 
     /// Token revocation (RFC 7009)
@@ -348,24 +351,24 @@ impl OAuthApi {
             token: form.token,
             credentials,
         };
-        Ok(
-            match super::revoke::revoke(&state, &keys, request, &RequestFacts::of(req)).await {
-                Err(Refusal {
-                    limited: Some(decision),
-                    ..
-                }) => return Err(TooManyRequests(decision).into()),
-                Ok(()) => RevokeResponse::Ok(no_store()),
-                Err(refusal) => match refusal.status {
-                    401 => RevokeResponse::Unauthorized(
-                        Json(refusal.error),
-                        "Basic realm=\"motcua\"".into(),
-                        no_store(),
-                    ),
-                    400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
-                    _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
-                },
+        let facts = RequestFacts::of(req);
+        let revoked = Box::pin(super::revoke::revoke(&state, &keys, request, &facts)).await;
+        Ok(match revoked {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision).into()),
+            Ok(()) => RevokeResponse::Ok(no_store()),
+            Err(refusal) => match refusal.status {
+                401 => RevokeResponse::Unauthorized(
+                    Json(refusal.error),
+                    "Basic realm=\"motcua\"".into(),
+                    no_store(),
+                ),
+                400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
+                _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
             },
-        )
+        })
     }
 
     /// Token introspection (RFC 7662)
@@ -390,31 +393,31 @@ impl OAuthApi {
             Ok(credentials) => credentials,
             Err(error) => return Ok(IntrospectResponse::BadRequest(Json(error), no_store())),
         };
-        Ok(
-            match super::introspect::introspect(
-                &state,
-                &keys,
-                &credentials,
-                form.token.as_deref(),
-                &RequestFacts::of(req),
-            )
-            .await
-            {
-                Err(Refusal {
-                    limited: Some(decision),
-                    ..
-                }) => return Err(TooManyRequests(decision).into()),
-                Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
-                Err(refusal) => match refusal.status {
-                    401 => IntrospectResponse::Unauthorized(
-                        Json(refusal.error),
-                        "Basic realm=\"motcua\"".into(),
-                        no_store(),
-                    ),
-                    400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
-                    _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
-                },
+        let facts = RequestFacts::of(req);
+        let token = form.token.as_deref();
+        let looked = Box::pin(super::introspect::introspect(
+            &state,
+            &keys,
+            &credentials,
+            token,
+            &facts,
+        ))
+        .await;
+        Ok(match looked {
+            Err(Refusal {
+                limited: Some(decision),
+                ..
+            }) => return Err(TooManyRequests(decision).into()),
+            Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
+            Err(refusal) => match refusal.status {
+                401 => IntrospectResponse::Unauthorized(
+                    Json(refusal.error),
+                    "Basic realm=\"motcua\"".into(),
+                    no_store(),
+                ),
+                400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
+                _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
             },
-        )
+        })
     }
 }
