@@ -51,7 +51,18 @@ pub struct Content<'a> {
 /// its way to being answered, and building the text (and a sorted copy of the details) first
 /// cost more than hashing it.
 pub fn entry_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
-    let doc = (
+    let mut hasher = Sha256Writer::default();
+    hasher.update(prev);
+    let doc = fields(content, Canonical(content.details));
+    // Cannot fail: the hasher takes any bytes, and every key is a string.
+    let written = serde_json::to_writer(&mut hasher, &doc);
+    debug_assert!(written.is_ok(), "{written:?}");
+    hasher.finish()
+}
+
+/// The fields an entry's hash covers, in their fixed order, with `details` as given.
+fn fields<'a, D: Serialize + 'a>(content: &'a Content<'a>, details: D) -> impl Serialize + 'a {
+    (
         content.seq,
         content.at_us,
         content.action,
@@ -62,13 +73,8 @@ pub fn entry_hash(prev: &[u8], content: &Content<'_>) -> [u8; 32] {
         content.client_id,
         content.client_ip.as_deref(),
         content.request_id,
-        Canonical(content.details),
-    );
-    let mut hasher = Sha256Writer::default();
-    hasher.update(prev);
-    // Cannot fail: the hasher takes any bytes, and every key is a string.
-    let _ = serde_json::to_writer(&mut hasher, &doc);
-    hasher.finish()
+        details,
+    )
 }
 
 /// A JSON value serialized with its object keys sorted at every level.
@@ -478,19 +484,8 @@ mod tests {
                 other => other.clone(),
             }
         }
-        let doc = serde_json::json!([
-            content.seq,
-            content.at_us,
-            content.action,
-            content.outcome,
-            content.actor,
-            content.target,
-            content.reason,
-            content.client_id,
-            content.client_ip,
-            content.request_id,
-            canonical(content.details),
-        ]);
+        // `json!([..])` as first written converted each field with `to_value`, as this does.
+        let doc = serde_json::to_value(fields(content, canonical(content.details))).unwrap();
         let mut bytes = prev.to_vec();
         bytes.extend_from_slice(doc.to_string().as_bytes());
         crate::crypto::sha256(&bytes)
@@ -518,6 +513,42 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn pinned_content(details: &Value) -> Content<'_> {
+        Content {
+            seq: 41,
+            at_us: 1_764_000_000_123_456,
+            action: "token_refreshed",
+            outcome: "success",
+            actor: Some("0193a1b2-citizen"),
+            target: None,
+            reason: Some("tab\tand \"quotes\" and \\ and \u{1}"),
+            client_id: Some("mc_app"),
+            client_ip: Some("2001:db8::7".into()),
+            request_id: Some("req-41"),
+            details,
+        }
+    }
+
+    fn pinned_details() -> Value {
+        serde_json::json!({
+            "z": [[], {}, {"b": -9_223_372_036_854_775_808i64, "a": 1e21}],
+            "tên": "Nguyễn Văn A",
+            "Z": [0.1, 2.5e-8, 18446744073709551615u64, null, true],
+            "a": {"y": {}, "x": ""}
+        })
+    }
+
+    #[test]
+    fn the_hash_of_a_known_entry_is_pinned() {
+        // Computed with the first implementation: a change of serde_json's output (its number
+        // or string formatting) would break every stored chain, and must fail here first.
+        let details = pinned_details();
+        let content = pinned_content(&details);
+        let pinned = "7dd105193b57dc3ba92397ae0e258512d6c772bd8c3f47abe7ff23cf7d29e909";
+        assert_eq!(hex(&entry_hash(&[0x5a; 32], &content)), pinned);
+        assert_eq!(hex(&reference_hash(&[0x5a; 32], &content)), pinned);
     }
 
     #[test]

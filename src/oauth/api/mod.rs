@@ -294,9 +294,9 @@ impl OAuthApi {
             credentials,
             user_agent: req.header(http::header::USER_AGENT).map(str::to_string),
         };
-        // Boxed, as in the other two: the exchange's future is several kilobytes, and held
-        // inline it would make every layer above it (routes, middleware) as large, each copied
-        // whole as it is boxed or moved.
+        // Boxed (as are revocation's and introspection's below): the exchange's future is
+        // several kilobytes, and held inline it would make every layer above it (routes,
+        // middleware) as large, each copied whole as it is boxed or moved.
         let facts = RequestFacts::of(req);
         let exchanged = Box::pin(token::exchange(&state, &keys, request, &facts)).await;
         Ok(match exchanged {
