@@ -34,20 +34,6 @@ basic="Authorization: Basic $(printf '%s:%s' "$id" "$secret" | base64 -w0)"
 form="Content-Type: application/x-www-form-urlencoded"
 grant="grant_type=client_credentials&scope=dossiers:read"
 
-# row NAME URL [wrk args]: requests a second of one measured row; fails on any error.
-row() {
-  local name=$1
-  measure "ab-$name" "${@:2}" >/dev/null
-  python3 - "target/load/ab-$name.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-bad = r["errors"] + r.get("non_2xx_3xx", 0)
-if bad:
-    sys.exit(f"{sys.argv[1]}: {bad} requests failed")
-print(round(r["requests_per_second"]))
-PY
-}
-
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); server on core $SERVER_CPU, wrk on core $LOAD_CPU; ${DURATION} s a row, $CONCURRENCY connections"
 printf '| round | build | /healthz requests/s | client credentials tokens/s | introspections/s | peak RSS |\n'
 printf '|---|---|---:|---:|---:|---:|\n'
@@ -62,10 +48,10 @@ for round in $(seq 1 "$ROUNDS"); do
     # Warm: the client cached, the limiter's script loaded; a token to introspect.
     for _ in 1 2 3; do curl -sf -X POST -H "$basic" -H "$form" -d "$grant" "$A/v1/auth/token" >/dev/null; done
     token=$(client_token "$A" "$id" "$secret" dossiers:read)
-    health=$(row healthz "$A/healthz")
-    tokens=$(WRK_METHOD=POST WRK_BODY=$grant row tokens "$A/v1/auth/token" \
+    health=$(clean_rate ab-healthz "$A/healthz")
+    tokens=$(WRK_METHOD=POST WRK_BODY=$grant clean_rate ab-tokens "$A/v1/auth/token" \
       --header "$basic" --header "$form")
-    looks=$(WRK_METHOD=POST WRK_BODY="token=$token" row introspection "$A/v1/auth/introspect" \
+    looks=$(WRK_METHOD=POST WRK_BODY="token=$token" clean_rate ab-introspection "$A/v1/auth/introspect" \
       --header "$basic" --header "$form")
     echo "| $round | $(basename "$build") | $health | $tokens | $looks | $(peak_rss "$server") |"
     kill "$server"

@@ -23,12 +23,7 @@ serve server "$PORT"
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server/status"; }
 samples=()
 for round in $(seq 1 "$ROUNDS"); do
-  rate=$(measure memory "http://127.0.0.1:$PORT/healthz" 2>/dev/null | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-if r["errors"] + r.get("non_2xx_3xx", 0):
-    sys.exit("requests failed: see target/load/memory.txt")
-print(round(r["requests_per_second"]))')
+  rate=$(clean_rate memory "http://127.0.0.1:$PORT/healthz")
   samples+=("$(rss_kib)")
   echo "round $round: $rate requests/s, resident $((samples[-1] / 1024)) MiB"
 done

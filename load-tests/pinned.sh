@@ -4,6 +4,8 @@
 #   SERVER_CPU / LOAD_CPU   the cores (default 0 and 1; on one core both share it)
 #   measure NAME URL [wrk args…]   runs wrk for $DURATION s with $CONCURRENCY connections and
 #                                  writes target/load/NAME.json (the JSON line of wrk-report.lua)
+#   clean_rate NAME URL [wrk args…]   measure, then print the requests a second; fails if any
+#                                  request failed
 
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-$(($(nproc) > 1 ? 1 : 0))}
@@ -34,6 +36,20 @@ measure() { # name url [wrk args]
     --timeout 10s --script "$(dirname "${BASH_SOURCE[0]}")/wrk-report.lua" "$@" "$url" \
     > "target/load/$name.txt"
   tail -n 1 "target/load/$name.txt" | tee "target/load/$name.json"
+}
+
+# The requests a second of one measured run (`measure`'s arguments); fails when any request
+# failed or was answered other than 2xx/3xx.
+clean_rate() { # name url [wrk args]
+  measure "$@" >/dev/null
+  python3 - "target/load/$1.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = r["errors"] + r.get("non_2xx_3xx", 0)
+if bad:
+    sys.exit(f"{sys.argv[1]}: {bad} requests failed")
+print(round(r["requests_per_second"]))
+PY
 }
 
 # Waits until URL answers, or fails naming it.
