@@ -133,10 +133,12 @@ fn inert(text: String) -> String {
     text.chars().filter(|c| !c.is_control()).take(256).collect()
 }
 
+/// [`inert`] over a JSON value's strings and keys, with its numbers [`as_stored`].
 fn inert_json(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::String(text) => Value::String(inert(text)),
+        Value::Number(number) => Value::Number(as_stored(number)),
         Value::Array(items) => Value::Array(items.into_iter().map(inert_json).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -144,6 +146,30 @@ fn inert_json(value: serde_json::Value) -> serde_json::Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// A number as PostgreSQL's `jsonb` gives it back, so that an entry hashes the same when
+/// written and when `audit verify` reads it: `numeric` has no negative zero, and it writes a
+/// whole number without a fraction (`1e16` comes back as `10000000000000000`, which parses as
+/// an integer). Other floats come back as the same `f64`: serde_json writes the shortest text
+/// that parses to it, `numeric` keeps that text's value exactly, and serde_json parses it exactly
+/// (its `float_roundtrip` feature; without it, parsing is only best effort).
+fn as_stored(number: serde_json::Number) -> serde_json::Number {
+    // 2^64 and -2^63, exact as f64: the ranges `as` converts without saturating.
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+    const I64_START: f64 = -9_223_372_036_854_775_808.0;
+    match number.as_f64() {
+        Some(f) if number.is_f64() && f.fract() == 0.0 => {
+            if (0.0..U64_END).contains(&f) {
+                (f as u64).into()
+            } else if (I64_START..0.0).contains(&f) {
+                (f as i64).into()
+            } else {
+                number
+            }
+        }
+        _ => number,
     }
 }
 
@@ -429,6 +455,26 @@ mod tests {
         assert_eq!(
             event.details,
             serde_json::json!({ "error": "ab", "nested": ["c"] })
+        );
+    }
+
+    #[test]
+    fn whole_floats_are_kept_as_the_integers_the_database_gives_back() {
+        let floats = [
+            -0.0,
+            5.0,
+            -5.0,
+            1e16,
+            -1e16,
+            1.5,
+            1e300,
+            18446744073709551616.0,
+        ];
+        let event = Event::new("test", Outcome::Success)
+            .details(serde_json::json!({ "f": floats, "i": [7, -7] }));
+        assert_eq!(
+            event.details.to_string(),
+            r#"{"f":[0,5,-5,10000000000000000,-10000000000000000,1.5,1e+300,1.8446744073709552e+19],"i":[7,-7]}"#
         );
     }
 }

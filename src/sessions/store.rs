@@ -1,6 +1,6 @@
 //! SQL of sessions and refresh tokens.
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -18,7 +18,8 @@ pub struct NewSession {
     pub auth_time: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+/// Read by column name: a query selects `SESSION_COLUMNS`.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct Session {
     pub id: Uuid,
     pub citizen_id: Uuid,
@@ -49,24 +50,6 @@ impl Session {
 
 const SESSION_COLUMNS: &str = "s.id, s.citizen_id, s.client_id, c.name AS client_name, s.user_agent, s.level, s.scope, s.auth_time,
      s.created_at, s.last_used_at, s.idle_expires_at, s.absolute_expires_at, s.revoked_at";
-
-fn session_from(row: &sqlx::postgres::PgRow) -> sqlx::Result<Session> {
-    Ok(Session {
-        id: row.try_get("id")?,
-        citizen_id: row.try_get("citizen_id")?,
-        client_id: row.try_get("client_id")?,
-        client_name: row.try_get("client_name")?,
-        user_agent: row.try_get("user_agent")?,
-        level: row.try_get("level")?,
-        scope: row.try_get("scope")?,
-        auth_time: row.try_get("auth_time")?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        idle_expires_at: row.try_get("idle_expires_at")?,
-        absolute_expires_at: row.try_get("absolute_expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
 
 /// Opens a session; `false` when its id is taken (a replayed code already buried it).
 pub async fn create(
@@ -120,13 +103,16 @@ pub fn new_refresh_token() -> String {
 }
 
 /// A refresh token row locked for the duration of a transaction, with its session.
+#[derive(sqlx::FromRow)]
 pub struct LockedRefresh {
+    #[sqlx(rename = "rt_id")]
     pub id: i64,
     pub rotated_at: Option<OffsetDateTime>,
     pub reply_enc: Option<Vec<u8>>,
     pub reply_until: Option<OffsetDateTime>,
     /// Whether the token that replaced this one has itself been used.
     pub successor_rotated: bool,
+    #[sqlx(flatten)]
     pub session: Session,
 }
 
@@ -136,7 +122,7 @@ pub async fn lock_refresh_token(
     conn: &mut PgConnection,
     token: &str,
 ) -> sqlx::Result<Option<LockedRefresh>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT rt.id AS rt_id, rt.rotated_at, rt.reply_enc, rt.reply_until,
                 EXISTS (SELECT 1 FROM refresh_tokens n WHERE n.parent_id = rt.id AND n.rotated_at IS NOT NULL) AS successor_rotated,
                 {SESSION_COLUMNS}
@@ -148,18 +134,7 @@ pub async fn lock_refresh_token(
     )))
     .bind(crypto::sha256(token.as_bytes()).to_vec())
     .fetch_optional(conn)
-    .await?;
-    row.map(|row| {
-        Ok(LockedRefresh {
-            id: row.try_get("rt_id")?,
-            rotated_at: row.try_get("rotated_at")?,
-            reply_enc: row.try_get("reply_enc")?,
-            reply_until: row.try_get("reply_until")?,
-            successor_rotated: row.try_get("successor_rotated")?,
-            session: session_from(&row)?,
-        })
-    })
-    .transpose()
+    .await
 }
 
 /// A locked refresh token's rotation, written in one statement (one round trip in the
@@ -219,13 +194,12 @@ pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> 
 }
 
 pub async fn find(db: &PgPool, session_id: Uuid) -> sqlx::Result<Option<Session>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id WHERE s.id = $1"
     )))
     .bind(session_id)
     .fetch_optional(db)
-    .await?;
-    row.as_ref().map(session_from).transpose()
+    .await
 }
 
 /// Where a page of a citizen's sessions starts: after the session created at `at` with id
@@ -239,7 +213,7 @@ pub async fn list_live(
     after: Option<SessionCursor>,
     limit: i64,
 ) -> sqlx::Result<(Vec<Session>, Option<String>)> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let sessions: Vec<Session> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {SESSION_COLUMNS} FROM sessions s JOIN clients c ON c.id = s.client_id
          WHERE s.citizen_id = $1 AND s.revoked_at IS NULL
            AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
@@ -253,10 +227,6 @@ pub async fn list_live(
     .bind(limit + 1)
     .fetch_all(db)
     .await?;
-    let sessions = rows
-        .iter()
-        .map(session_from)
-        .collect::<sqlx::Result<Vec<_>>>()?;
     let page = crate::http::Page::of(sessions, limit as usize, |s: &Session| SessionCursor {
         at: s.created_at,
         key: s.id,

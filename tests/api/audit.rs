@@ -150,6 +150,61 @@ async fn concurrent_entries_form_one_chain_that_verifies_against_published_check
     assert!(report.get("first_broken").is_none());
 }
 
+/// Floats come back from `jsonb` as `numeric` keeps them (no negative zero, whole numbers
+/// without a fraction): an entry holding any of them must still verify.
+#[tokio::test]
+async fn entries_with_any_float_in_their_details_verify_after_the_database_round_trip() {
+    let app = TestApp::spawn().await;
+    let chosen: [f64; 19] = [
+        -0.0,
+        0.0,
+        5.0,
+        -5.0,
+        1e16,
+        -1e16,
+        0.1,
+        0.30000000000000004,
+        1.5e-7,
+        1e-300,
+        5e-324,
+        1.5e300,
+        18446744073709551616.0,
+        -9223372036854775808.0,
+        9007199254740993.0,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        2.5e-308,
+    ];
+    let mut events = vec![
+        Event::new("test_floats", Outcome::Success).details(serde_json::json!({ "f": chosen })),
+    ];
+    // Bit patterns from splitmix64: every exponent and mantissa, not only friendly decimals.
+    let mut seed = 0x6d6f_7463_7561_u64;
+    for _ in 0..8 {
+        let floats: Vec<f64> = std::iter::from_fn(|| {
+            seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            Some(f64::from_bits(z ^ (z >> 31)))
+        })
+        .filter(|f| f.is_finite())
+        .take(64)
+        .collect();
+        events.push(
+            Event::new("test_floats", Outcome::Success)
+                .details(serde_json::json!({ "floats": floats, "ratio": floats[0] / 3.0 })),
+        );
+    }
+    for event in events {
+        motcua::audit::record(&app.state.db, event).await;
+    }
+    let (ok, report) = verify(&app);
+    assert!(ok, "{report}");
+    assert_eq!(report["entries"], 9);
+}
+
 /// The chain's order as stored.
 async fn chain_seqs(app: &TestApp) -> Vec<i64> {
     sqlx::query_scalar("SELECT chain_seq FROM audit_log ORDER BY chain_seq")

@@ -40,9 +40,7 @@ impl RefreshFailure {
             RefreshFailure::OtherClient => Audited::Always("refresh token of another client"),
             RefreshFailure::OfflineAccessWithdrawn => Audited::Always("offline_access withdrawn"),
             RefreshFailure::Reused(session) => {
-                let event = Event::new("refresh_token_reuse", Outcome::Failure)
-                    .actor(session.citizen_id.to_string())
-                    .client(client.client_id.clone())
+                let event = session_event("refresh_token_reuse", Outcome::Failure, session, client)
                     .target(session.id.to_string())
                     .reason("a rotated refresh token was used again; session revoked")
                     .facts(facts);
@@ -79,6 +77,18 @@ impl RefreshFailure {
     }
 }
 
+/// An event a refresh records: by the session's citizen, through the client.
+fn session_event(
+    action: &'static str,
+    outcome: Outcome,
+    session: &Session,
+    client: &Client,
+) -> Event {
+    Event::new(action, outcome)
+        .actor(session.citizen_id.to_string())
+        .client(client.client_id.clone())
+}
+
 /// What a refresh gave, for the audit log.
 enum Refreshed {
     /// The token rotated: new tokens.
@@ -95,9 +105,7 @@ pub async fn refresh(
 ) -> Result<Issued, Refusal> {
     match try_refresh(app, client, token).await {
         Ok((session, Refreshed::Rotated { issued, jti })) => {
-            let event = Event::new("token_refreshed", Outcome::Success)
-                .actor(session.citizen_id.to_string())
-                .client(client.client_id.clone())
+            let event = session_event("token_refreshed", Outcome::Success, &session, client)
                 .details(serde_json::json!({ "sid": session.id, "jti": jti }))
                 .facts(facts);
             app.audit.record(event).await;
@@ -105,9 +113,7 @@ pub async fn refresh(
         }
         Ok((session, Refreshed::Replayed(issued))) => {
             // A replay hands out a live token again: who, which session and from where is kept.
-            let event = Event::new("refresh_grace_replay", Outcome::Success)
-                .actor(session.citizen_id.to_string())
-                .client(client.client_id.clone())
+            let event = session_event("refresh_grace_replay", Outcome::Success, &session, client)
                 .target(session.id.to_string())
                 .reason("predecessor refresh token replayed within the grace window")
                 .facts(facts);
