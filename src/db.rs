@@ -3,8 +3,9 @@
 //! Static SQL is checked at compile time (`sqlx::query!` and friends, against `.sqlx/`; see
 //! `scripts/sqlx-prepare`). These statements are assembled at run time, so only the tests check
 //! them:
-//! - `sessions::store` (`find`, `list_live`, `lock_refresh_token`): one column list and one row
-//!   reader shared by the three, so a session reads the same wherever it comes from;
+//! - `sessions::store` (`find`, `list_live`, `lock_refresh_token`): one column list and one
+//!   derived row reader (`Session`'s `FromRow`) shared by the three, so a session reads the same
+//!   wherever it comes from;
 //! - `clients::store::find` (with or without `FOR UPDATE`), and `suspend`, `update`,
 //!   `rotate_secret`, `delete`, which share the cut-off rule `CUT_OFF`: one definition of when a
 //!   client's tokens die;
