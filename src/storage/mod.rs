@@ -1,9 +1,9 @@
 //! Object storage for uploaded documents and listing images: a local directory by default, S3-compatible storage
 //! when configured, so that every replica reads the files any of them wrote.
 //!
-//! Writes go through multipart uploads: the local directory stages them in a temporary file
-//! renamed on completion, S3 shows an object only once its upload completes. An upload that
-//! fails half-way is aborted and never visible under its key.
+//! Streamed writes go through multipart uploads (small objects in one `put`): the local
+//! directory stages them in a temporary file renamed on completion, S3 shows an object only once
+//! its upload completes. An upload that fails half-way is aborted and never visible under its key.
 
 use std::sync::Arc;
 
