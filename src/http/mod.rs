@@ -11,12 +11,14 @@ pub mod payload;
 pub mod pipeline;
 pub mod problem;
 mod request_metrics;
+pub mod shaped;
 pub mod upload;
 
 pub use cursor::{Cursor, Page};
 pub use lang::Lang;
 pub use pipeline::{ClientIp, RateSlot, RequestId};
 pub use problem::{ApiError, Problem};
+pub use shaped::Shaped;
 
 /// Text made safe to place inside an HTML element.
 pub fn escape_html(text: &str) -> String {

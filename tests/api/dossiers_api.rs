@@ -459,6 +459,20 @@ async fn bad_registrations_name_the_field_and_write_nothing() {
         "{malformed}"
     );
     assert_eq!(malformed["errors"][0]["pointer"], "code", "{malformed}");
+    let detail = malformed["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("verification failed. pattern("),
+        "{malformed}"
+    );
+    let long = rig
+        .transition(&rig.agency, &"1".repeat(65), "processing")
+        .await;
+    let long = problem(long, StatusCode::BAD_REQUEST).await;
+    let detail = long["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("verification failed. maxLength(64)"),
+        "{long}"
+    );
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM dossiers")
         .fetch_one(&rig.app.state.db)
         .await

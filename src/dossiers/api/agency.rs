@@ -113,11 +113,7 @@ impl AgencyDossiersApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
     ) -> ApiResult<Json<DossierView>> {
         let caller = service::agency(&auth, false)?;
         detail(&state, &calendar, &caller, &code.0).await.map(Json)
@@ -137,11 +133,7 @@ impl AgencyDossiersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         id: Path<Uuid>,
     ) -> ApiResult<DocumentDownload> {
         let caller = service::agency(&auth, false)?;

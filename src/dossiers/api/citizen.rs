@@ -141,11 +141,7 @@ impl CitizenDossiersApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         id: Path<Uuid>,
     ) -> ApiResult<DocumentDownload> {
         let citizen = service::citizen(&auth)?;
@@ -166,11 +162,7 @@ impl CitizenDossiersApi {
         calendar: Data<&HolidayCalendar>,
         req: &Request,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
     ) -> ApiResult<Cached<DossierView>> {
         let citizen = service::citizen(&auth)?;
         let key = format!("detail|{}", code.0);

@@ -86,11 +86,7 @@ impl AgencyEventsApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
         /// gets the first answer and writes nothing; the same key with another body is refused.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -144,11 +140,7 @@ impl AgencyEventsApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
         /// gets the first answer and writes nothing; the same key with another body is refused.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -180,11 +172,7 @@ impl AgencyEventsApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
         /// gets the first answer and writes nothing; the same key with another body is refused.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]
@@ -217,11 +205,7 @@ impl AgencyEventsApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Makes retries safe: a retry with the same key (1 to 255 visible ASCII characters)
         /// gets the first answer and writes nothing; the same key with another body is refused.
         #[oai(name = "Idempotency-Key", validator(min_length = 1, max_length = 255))]

@@ -43,6 +43,15 @@ pub use online::OnlineDossiersApi;
 pub use procedures::CatalogueApi;
 pub use public::PublicDossiersApi;
 
+crate::shape!(
+    /// A dossier code as the national format writes it, e.g. `000.00.00.H12-250101-0001`.
+    DossierCodeShape,
+    max_length = 64,
+    pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
+);
+/// A dossier code in a path: refused with 400 when it is not one.
+pub type DossierCodeParam = crate::http::Shaped<DossierCodeShape>;
+
 /// A write of an agency: `201`/`200` with the body (a retry with the same `Idempotency-Key`
 /// gets the first answer again).
 #[derive(ApiResponse)]

@@ -187,11 +187,7 @@ impl OnlineDossiersApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Required; 1 to 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
@@ -220,7 +216,7 @@ impl OnlineDossiersApi {
             holidays.clone(),
         );
         let path = format!("/v1/me/dossiers/{}/supplements", code.0);
-        let code = code.0;
+        let code = code.0.into_inner();
         let request = (path.as_str(), body.0.as_ref());
         on_own_dossier(
             &state,
@@ -256,11 +252,7 @@ impl OnlineDossiersApi {
         state: Data<&AppState>,
         calendar: Data<&HolidayCalendar>,
         auth: BearerAuth,
-        #[oai(validator(
-            max_length = 64,
-            pattern = r"^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.H[0-9]{2}-[0-9]{6}-[0-9]{4,9}$"
-        ))]
-        code: Path<String>,
+        code: Path<DossierCodeParam>,
         /// Required; 1 to 255 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
@@ -276,7 +268,7 @@ impl OnlineDossiersApi {
             .map_err(service::problem)?;
         let (now, on) = (OffsetDateTime::now_utc(), holidays.clone());
         let path = format!("/v1/me/dossiers/{}/withdrawal", code.0);
-        let code = code.0;
+        let code = code.0.into_inner();
         let request = (path.as_str(), body.0.as_ref());
         on_own_dossier(
             &state,

@@ -50,8 +50,7 @@ impl ListingsApi {
         #[oai(validator(max_length = 200))] q: Query<Option<String>>,
         category: Query<Option<CategoryName>>,
         /// Five-digit commune code.
-        #[oai(validator(pattern = "^[0-9]{5}$"))]
-        commune: Query<Option<String>>,
+        commune: Query<Option<CommuneCode>>,
         #[oai(validator(minimum(value = "0")))] min_price: Query<Option<i64>>,
         #[oai(validator(minimum(value = "0")))] max_price: Query<Option<i64>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "5")))] min_stars: Query<Option<i16>>,
@@ -70,7 +69,7 @@ impl ListingsApi {
         let query = store::SearchQuery {
             q: q.0,
             category: category.0.map(Into::into),
-            commune: commune.0,
+            commune: commune.0.map(Shaped::into_inner),
             min_price: min_price.0,
             max_price: max_price.0,
             min_stars: min_stars.0,

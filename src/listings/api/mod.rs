@@ -14,7 +14,7 @@ use super::service::{self, Change};
 use super::store::{self, Listing};
 use super::views::*;
 use crate::http::payload::{Cached, JsonBytes, answer, etag_of};
-use crate::http::{ApiError, ApiResult, ApiTag, catalogue};
+use crate::http::{ApiError, ApiResult, ApiTag, Shaped, catalogue};
 use crate::state::AppState;
 use crate::tokens::BearerAuth;
 
@@ -25,6 +25,14 @@ mod merchants;
 pub use images::ListingImagesApi;
 pub use listings::ListingsApi;
 pub use merchants::MerchantsApi;
+
+crate::shape!(
+    /// A commune's five-digit administrative code.
+    CommuneShape,
+    pattern = "^[0-9]{5}$"
+);
+/// A commune code in a query.
+pub type CommuneCode = Shaped<CommuneShape>;
 
 /// Anyone; with a merchant's or marketplace's token, their own unpublished listings too.
 // The derive takes each scheme by value (a box is no security scheme); one lives per request.
