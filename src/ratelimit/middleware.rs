@@ -9,6 +9,7 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use super::{Caller, RateLimiter};
 use crate::audit::RequestFacts;
 use crate::http::{ClientIp, paths};
+use crate::tokens::bearer::VerifiedBearer;
 use crate::tokens::{Revocations, Tokens};
 
 /// Probes are never limited: a refused probe would take a busy replica out of service (a
@@ -58,7 +59,7 @@ pub struct RateLimitEndpoint<E> {
 impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
         if EXEMPT.contains(&path) || req.method() == Method::OPTIONS {
             return Box::pin(self.inner.call(req))
@@ -83,7 +84,7 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
             }
             return response.map(IntoResponse::into_response);
         }
-        let caller = self.caller_of(&req).await;
+        let caller = self.caller_of(&mut req).await;
         let decision = self.limiter.check(&caller, &facts).await;
         slot.put(decision.headers());
         if !decision.allowed {
@@ -99,23 +100,31 @@ impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
 
 impl<E> RateLimitEndpoint<E> {
     /// The caller a valid, unrevoked bearer token names; anyone else is their address (a
-    /// revoked token must not spend its client's budget). Verification is the cached one the
-    /// handler repeats, and revocation is checked in memory, so this is cheap on the hot path.
-    async fn caller_of(&self, req: &Request) -> Caller {
+    /// revoked token must not spend its client's budget). Verification is the cached one, and
+    /// revocation is checked in memory, so this is cheap on the hot path; the verified claims
+    /// go with the request, so the handler's security scheme does not verify them again.
+    async fn caller_of(&self, req: &mut Request) -> Caller {
         let ip = req.extensions().get::<ClientIp>().and_then(|c| c.0);
         let token = req.header(http::header::AUTHORIZATION).and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
-        match token.map(|t| self.tokens.verify_access_cached(t.trim())) {
-            Some(Ok(claims)) if !self.revocations.is_revoked(&claims).await => match claims.sid {
-                Some(_) => Caller::CitizenViaClient {
-                    client_id: claims.client_id.clone(),
-                    sub: claims.sub.clone(),
-                },
-                None => Caller::Client(claims.client_id.clone()),
+        let Some(token) = token.map(str::trim) else {
+            return Caller::Ip(ip);
+        };
+        let claims = match self.tokens.verify_access_cached(token) {
+            Ok(claims) if !self.revocations.is_revoked(&claims).await => claims,
+            _ => return Caller::Ip(ip),
+        };
+        let caller = match claims.sid {
+            Some(_) => Caller::CitizenViaClient {
+                client_id: claims.client_id.clone(),
+                sub: claims.sub.clone(),
             },
-            _ => Caller::Ip(ip),
-        }
+            None => Caller::Client(claims.client_id.clone()),
+        };
+        let verified = VerifiedBearer::new(token, claims);
+        req.extensions_mut().insert(verified);
+        caller
     }
 }
