@@ -6,6 +6,8 @@
 #                                  writes target/load/NAME.json (the JSON line of wrk-report.lua)
 #   clean_rate NAME URL [wrk args…]   measure, then print the requests a second; fails if any
 #                                  request failed
+#   with_cpu NAME "PIDS" CMD…       runs CMD, writing target/load/NAME.cpu.json: the share of a
+#                                  core the servers PIDS, PostgreSQL and Redis each used meanwhile
 
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-$(($(nproc) > 1 ? 1 : 0))}
@@ -64,3 +66,38 @@ wait_for() { # url
 
 # Peak resident memory of a process so far (Linux VmHWM), in MiB.
 peak_rss() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+
+# CPU time (clock ticks, user and system, with that of exited children) of the servers PIDS…,
+# of PostgreSQL (every backend, and through the postmaster those that exited) and of Redis.
+cpu_ticks() { # pids…
+  local t=0 pid
+  for pid in "$@"; do
+    [ -r "/proc/$pid/stat" ] || continue
+    # Fields after the command name, which is in parentheses and may hold spaces.
+    t=$((t + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
+  done
+  echo "$t"
+}
+cpu_sample() { # server pids…
+  # shellcheck disable=SC2046 # one pid a word
+  echo "$(date +%s.%N) $(cpu_ticks "$@") $(cpu_ticks $(pgrep -x postgres)) $(cpu_ticks $(pgrep -x redis-server))"
+}
+
+# Runs CMD… and writes target/load/NAME.cpu.json: the share of one core the servers PIDS (a
+# space-separated list), PostgreSQL and Redis each used while it ran.
+with_cpu() { # name "pids" cmd…
+  local name=$1 pids=$2 before after
+  shift 2
+  # shellcheck disable=SC2086 # the pids split into words
+  before=$(cpu_sample $pids)
+  "$@"
+  # shellcheck disable=SC2086
+  after=$(cpu_sample $pids)
+  python3 - "$before" "$after" "$(getconf CLK_TCK)" > "target/load/$name.cpu.json" <<'PY'
+import json, sys
+b, a, hz = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+secs = float(a[0]) - float(b[0])
+share = lambda i: round((int(a[i]) - int(b[i])) / hz / secs, 3)
+print(json.dumps({"seconds": round(secs, 2), "server": share(1), "postgres": share(2), "redis": share(3)}))
+PY
+}

@@ -16,9 +16,8 @@ set -euo pipefail
 [ -z "${BIN:-}" ] || BIN=$(realpath "$BIN")
 cd "$(dirname "$0")/.."
 
-SECONDS_RUN=${SECONDS_RUN:-20}
+PROFILE_SECONDS=${SECONDS_RUN:-20}
 PORT=${PORT:-18195}
-command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
 source load-tests/setup.sh
 DROP_DB=1
 load_setup motcua_profile "profile-$$:"
@@ -27,39 +26,24 @@ export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT MOTCUA_LISTEN=127.0.0.1:$PORT
 $bin seed-demo --listings 1000 >/dev/null
 
 # The server runs under valgrind, not through `serve`: stop it before the shared clean-up.
-server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; load_cleanup' EXIT
+source load-tests/callgrind.sh
+CALLGRIND_PID=
+trap '[ -n "$CALLGRIND_PID" ] && callgrind_stop; load_cleanup' EXIT
 
-# profile NAME URL [wrk args] — callgrind must already run the server as $server.
+# profile NAME URL [wrk args]: the instructions per request, by component.
 profile() {
-  local name=$1 url=$2
-  shift 2
-  callgrind_control -z "$server" >/dev/null
-  local requests
-  requests=$(wrk --threads 1 --connections 4 --duration "${SECONDS_RUN}s" "$@" "$url" \
-    | awk '/requests in/ {print $1}')
-  callgrind_control -d "$server" >/dev/null
-  local dump total
-  dump=$(ls -t "target/load/callgrind.$name.out".* | head -1)
-  total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-  if [ "${requests:-0}" -eq 0 ]; then
-    echo "$name: no request was answered (see target/load/callgrind.$name.log)" >&2
-    return 1
-  fi
-  echo "$name: $requests requests, $((total / requests)) instructions per request ($dump)"
-}
-
-start() { # name command...
-  local name=$1
-  shift
-  rm -f "target/load/callgrind.$name.out"*
-  valgrind --tool=callgrind --callgrind-out-file="target/load/callgrind.$name.out" "$@" \
-    2> "target/load/callgrind.$name.log" &
-  server=$!
+  callgrind_count "$@"
+  python3 - "target/load/$1.callgrind.json" "$CALLGRIND_DUMP" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{r['requests']} requests, {r['instructions_per_request']} instructions per request ({sys.argv[2]})")
+for c in r["components"][:12]:
+    print(f"  {c['share']:6.1%}  {c['per_request']:>8}  {c['component']}")
+PY
 }
 
 A=http://127.0.0.1:$PORT
-start motcua $bin serve
+callgrind_start motcua $bin serve
 wait_for "$A/healthz"
 path=${1:-/v1/listings/$(curl -sf "$A/v1/listings?q=ca%20phe&limit=1" | json '["items"][0]["id"]')}
 headers=()
@@ -91,14 +75,13 @@ case "${ROW:-get}" in
     ;;
   *) echo "ROW is get, client-credentials or introspection" >&2; exit 1 ;;
 esac
-callgrind_annotate --inclusive=yes "$(ls -t target/load/callgrind.motcua.out.* | head -1)" 2>/dev/null \
+callgrind_annotate --inclusive=yes "$CALLGRIND_DUMP" 2>/dev/null \
   | grep -E "motcua::|redis::|memcpy|malloc|free|sha256|xxh3|jsonwebtoken|metrics|tracing|ecp_nistz256|ECDSA|sqlx::" \
   | awk 'NR <= 30' | cut -c1-160
-kill "$server"
-wait "$server" 2>/dev/null || true
+callgrind_stop
 
 B=http://127.0.0.1:$((PORT + 1))
-start baseline target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 1)) --body target/load/profile-body.json
+callgrind_start baseline target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 1)) --body target/load/profile-body.json
 wait_for "$B/"
 for _ in 1 2 3; do curl -sf "$B/" >/dev/null; done
 profile baseline "$B$path"
