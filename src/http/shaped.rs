@@ -3,8 +3,10 @@
 //!
 //! poem-openapi's own `pattern` validator compiles its regex on every check: on a citizen's
 //! cached dossier that was half of the request's instructions (`load-tests/bench`, callgrind). A
-//! [`Shaped`] parameter states the same schema in the document and answers a value outside it
-//! with the message the validator gave, so the contract and the problems stay as they were.
+//! [`Shaped`] parameter states the same schema in the document, accepts and refuses the same
+//! values, and answers a refused one with the same 400 problem naming the parameter. Its
+//! detail differs only by the prefix poem-openapi puts on every parse error
+//! (`failed to parse "string": verification failed. pattern("…")`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -51,8 +53,10 @@ macro_rules! shape {
     };
 }
 
-/// A constant pattern's regex. A malformed one is a programming error that each shape's test
-/// catches, so it stops the process at its first use rather than letting values through.
+/// A constant pattern's regex. A malformed one is a programming error, caught by the test each
+/// module that declares a shape runs ([`Shape::regex`] on it); were it to reach a server, every
+/// request with that parameter would fail (a panic, answered 500) rather than let values
+/// through unchecked.
 #[doc(hidden)]
 #[allow(clippy::expect_used)]
 pub fn compile(pattern: &str) -> Regex {
@@ -89,7 +93,8 @@ impl<S> fmt::Debug for Shaped<S> {
 }
 
 impl<S: Shape> Shaped<S> {
-    /// The value, or the message poem-openapi's `maxLength`/`pattern` validators gave.
+    /// The value, or the message poem-openapi's `maxLength`/`pattern` validators gave (the
+    /// parameter's parse error adds poem-openapi's prefix to it).
     pub fn parse(value: &str) -> Result<Self, String> {
         if let Some(max) = S::MAX_LENGTH
             && value.chars().nth(max).is_some()

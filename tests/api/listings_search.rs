@@ -196,6 +196,24 @@ async fn filters_sorts_and_facets() {
     for (query, expected) in table {
         assert_eq!(titles(&search(&rig, query).await), *expected, "{query:?}");
     }
+    // A commune code is five digits; anything else is the caller's mistake, named.
+    let refused = rig
+        .app
+        .client
+        .get(rig.app.url("/v1/listings"))
+        .query(&[("commune", "2673a")])
+        .send()
+        .await
+        .unwrap();
+    let refused = ok_json(refused, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refused["errors"][0]["pointer"], "commune", "{refused}");
+    assert!(
+        refused["errors"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(r#"verification failed. pattern("^[0-9]{5}$")"#),
+        "{refused}"
+    );
 
     // Facets count what the other filters match, whatever the category asked for.
     let page = search(

@@ -52,6 +52,18 @@ crate::shape!(
 /// A dossier code in a path: refused with 400 when it is not one.
 pub type DossierCodeParam = crate::http::Shaped<DossierCodeShape>;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::shaped::Shape;
+
+    #[test]
+    fn the_dossier_code_shape_compiles_and_takes_the_codes_we_issue() {
+        assert!(DossierCodeShape::regex().is_match("000.00.00.H12-250101-0001"));
+        assert!(DossierCodeParam::parse("000.00.00.H12-250101-000").is_err());
+    }
+}
+
 /// A write of an agency: `201`/`200` with the body (a retry with the same `Idempotency-Key`
 /// gets the first answer again).
 #[derive(ApiResponse)]

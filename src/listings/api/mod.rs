@@ -34,6 +34,18 @@ crate::shape!(
 /// A commune code in a query.
 pub type CommuneCode = Shaped<CommuneShape>;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::shaped::Shape;
+
+    #[test]
+    fn the_commune_shape_compiles_and_takes_five_digits() {
+        assert!(CommuneShape::regex().is_match("26734"));
+        assert!(CommuneCode::parse("2673").is_err());
+    }
+}
+
 /// Anyone; with a merchant's or marketplace's token, their own unpublished listings too.
 // The derive takes each scheme by value (a box is no security scheme); one lives per request.
 #[allow(clippy::large_enum_variant)]
