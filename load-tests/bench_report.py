@@ -106,9 +106,13 @@ def targets_and_profiles(base):
             r = load(name)
             line += (f". The throughput is enough; the p99 ({r['latency_ms']['p99'] / base_p99:.1f}× "
                      f"the baseline's) is not")
+        elif per["server"] <= budget:
+            line += (f". {needed:,.0f}/s leaves the server {budget:.3f} ms of its core a request, "
+                     f"more than it takes: the server is not what must give")
         else:
             line += (f". {needed:,.0f}/s leaves the server {budget:.3f} ms of its core a request: "
                      f"its work must shrink {per['server'] / budget:.1f}×")
+        if rps < needed:
             if per["postgres"] * needed / 1000 >= 0.3:
                 line += (f", and PostgreSQL would need {per['postgres'] * needed / 1000:.1f} cores "
                          f"at today's cost (beside wrk's core, about one is left)")
