@@ -108,13 +108,14 @@ impl<S: Shape> Shaped<S> {
     }
 }
 
+/// A `String` to poem-openapi, with the shape's `maxLength` and `pattern` in its schema.
 impl<S: Shape> Type for Shaped<S> {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = String;
-    type RawElementValueType = String;
+    const IS_REQUIRED: bool = <String as Type>::IS_REQUIRED;
+    type RawValueType = <String as Type>::RawValueType;
+    type RawElementValueType = <String as Type>::RawElementValueType;
 
     fn name() -> Cow<'static, str> {
-        "string".into()
+        String::name()
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -125,11 +126,11 @@ impl<S: Shape> Type for Shaped<S> {
     }
 
     fn as_raw_value(&self) -> Option<&String> {
-        Some(&self.0)
+        self.0.as_raw_value()
     }
 
     fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a String> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
+        self.0.raw_element_iter()
     }
 }
 

@@ -59,8 +59,15 @@ mod tests {
 
     #[test]
     fn the_dossier_code_shape_compiles_and_takes_the_codes_we_issue() {
-        assert!(DossierCodeShape::regex().is_match("000.00.00.H12-250101-0001"));
-        assert!(DossierCodeParam::parse("000.00.00.H12-250101-000").is_err());
+        let issued = crate::dossiers::model::DossierCode::new(
+            crate::dossiers::model::AgencyCode::parse("000.00.00.H12").unwrap(),
+            time::macros::date!(2025 - 01 - 01),
+            1,
+        );
+        assert!(DossierCodeShape::regex().is_match(&issued.to_string()));
+        for refused in ["000.00.00.H12-250101-001", "000.00.00.H12-250101-0001 ", ""] {
+            assert!(DossierCodeParam::parse(refused).is_err(), "{refused:?}");
+        }
     }
 }
 
