@@ -27,12 +27,22 @@ callgrind_count() { # name url [wrk args]
   shift 2
   echo "== $name, under callgrind" >&2
   callgrind_control -z "$CALLGRIND_PID" >/dev/null
-  local requests
-  requests=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections 4 --duration "${PROFILE_SECONDS}s" \
-    --timeout 10s "$@" "$url" | awk '/requests in/ {print $1}')
+  local out requests failed
+  out=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections 4 --duration "${PROFILE_SECONDS}s" \
+    --timeout 10s "$@" "$url")
   callgrind_control -d "$CALLGRIND_PID" >/dev/null
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
   if [ "${requests:-0}" -eq 0 ]; then
     echo "$name: no request was answered (target/load/callgrind.$CALLGRIND_NAME.log)" >&2
+    return 1
+  fi
+  # With wrk-report.lua, its JSON line: a profile of refusals or errors would count the wrong
+  # path.
+  failed=$(tail -n 1 <<<"$out" | python3 -c \
+    'import json, sys; r = json.load(sys.stdin); print(r["errors"] + r.get("non_2xx_3xx", 0))' \
+    2>/dev/null || echo 0)
+  if [ "$failed" != 0 ]; then
+    echo "$name: $failed requests failed under callgrind" >&2
     return 1
   fi
   local dump
@@ -43,6 +53,8 @@ callgrind_count() { # name url [wrk args]
 }
 
 callgrind_stop() {
+  [ -n "${CALLGRIND_PID:-}" ] || return 0
   kill "$CALLGRIND_PID" 2>/dev/null || true
   wait "$CALLGRIND_PID" 2>/dev/null || true
+  CALLGRIND_PID=
 }

@@ -24,6 +24,8 @@ RULES = [
     (r"mem(cpy|move|set)", "memcpy/memmove/memset"),
     (r"(^|[^a-z])_?mi_|mimalloc", "allocator (mimalloc)"),
     (r"\[.*(ld-linux|vdso)", "dynamic loader, vDSO"),
+    (r"(^|:)(_int_|__libc_)?(malloc|free|realloc|calloc|cfree)(_[a-z]+)?\b.*\[.*libc\.so",
+     "allocator (glibc)"),
     (r"\[.*libc\.so", "libc, other"),
 ]
 # Rust symbols: the first crate named in the function's path.
@@ -41,7 +43,7 @@ CRATES = [
     ({"serde", "serde_core", "serde_json", "itoa", "ryu", "zmij"}, "serde"),
     ({"jsonwebtoken", "base64", "simd_json"}, "JWT encoding (base64, JSON)"),
     ({"regex", "regex_automata", "regex_syntax", "aho_corasick", "memchr"}, "regex"),
-    ({"percent_encoding", "form_urlencoded", "serde_urlencoded"}, "form decoding"),
+    ({"percent_encoding", "form_urlencoded", "serde_urlencoded"}, "percent-decoding (forms, paths)"),
     ({"moka", "crossbeam_epoch", "crossbeam_utils", "crossbeam_channel", "quanta"},
      "in-process caches (moka)"),
     ({"core", "alloc", "std", "hashbrown", "smallvec", "indexmap"},

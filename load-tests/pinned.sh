@@ -70,11 +70,12 @@ peak_rss() { awk '/VmHWM/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
 # CPU time (clock ticks, user and system, with that of exited children) of the servers PIDS…,
 # of PostgreSQL (every backend, and through the postmaster those that exited) and of Redis.
 cpu_ticks() { # pids…
-  local t=0 pid
+  local t=0 pid n
   for pid in "$@"; do
-    [ -r "/proc/$pid/stat" ] || continue
-    # Fields after the command name, which is in parentheses and may hold spaces.
-    t=$((t + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13 + $14 + $15}')))
+    # Fields after the command name, which is in parentheses and may hold spaces; a process
+    # that has just exited counts nothing.
+    n=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}')
+    t=$((t + ${n:-0}))
   done
   echo "$t"
 }

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 
 PROFILE_SECONDS=${SECONDS_RUN:-20}
 PORT=${PORT:-18195}
+source load-tests/callgrind.sh
 source load-tests/setup.sh
 DROP_DB=1
 load_setup motcua_profile "profile-$$:"
@@ -26,7 +27,6 @@ export MOTCUA_PUBLIC_URL=http://127.0.0.1:$PORT MOTCUA_LISTEN=127.0.0.1:$PORT
 $bin seed-demo --listings 1000 >/dev/null
 
 # The server runs under valgrind, not through `serve`: stop it before the shared clean-up.
-source load-tests/callgrind.sh
 CALLGRIND_PID=
 trap '[ -n "$CALLGRIND_PID" ] && callgrind_stop; load_cleanup' EXIT
 
