@@ -95,15 +95,18 @@ def targets_and_profiles(base):
     for name, rps, needed in missed:
         c = cpu(name)
         per = {k: c[k] * 1000 / rps for k in ("server", "postgres", "redis")}
-        if c["server"] >= 0.85:
+        budget = 1000 / needed
+        if per["postgres"] > per["server"]:
+            bound = "PostgreSQL's work"
+        elif per["server"] <= budget:
+            bound = (f"waiting: the server's core is {1 - c['server']:.0%} idle while requests wait "
+                     "on PostgreSQL or Redis round trips")
+        elif c["server"] >= 0.85:
             bound = "the server's core"
-        elif per["postgres"] > per["server"]:
-            bound = "PostgreSQL's work, with the server's core not saturated"
         else:
             bound = "the server's core, partly idle while requests wait on PostgreSQL or Redis"
-        budget = 1000 / needed
         line = (f"- **{labels[name]}**: {rps:,.0f}/s against {needed:,.0f}/s. Bound by {bound} "
-                f"({c['server']:.0%} busy). CPU per request: server {per['server']:.3f} ms, "
+                f"({c['server']:.0%} of the server's core busy). CPU per request: server {per['server']:.3f} ms, "
                 f"PostgreSQL {per['postgres']:.3f} ms, Redis {per['redis']:.3f} ms")
         if rps >= needed:
             r = load(name)
@@ -111,7 +114,7 @@ def targets_and_profiles(base):
                      f"the baseline's) is not")
         elif per["server"] <= budget:
             line += (f". {needed:,.0f}/s leaves the server {budget:.3f} ms of its core a request, "
-                     f"more than it takes: the server is not what must give")
+                     f"more than its CPU work takes")
         else:
             line += (f". {needed:,.0f}/s leaves the server {budget:.3f} ms of its core a request: "
                      f"its work must shrink {per['server'] / budget:.1f}×")
@@ -119,7 +122,8 @@ def targets_and_profiles(base):
             if per["postgres"] * needed / 1000 >= 0.3:
                 line += (f", and PostgreSQL would need {per['postgres'] * needed / 1000:.1f} cores "
                          f"at today's cost (beside wrk's core, about one is left)")
-            p = instructions.get(name)
+            # Instructions to save only where the server's CPU work is what must shrink.
+            p = instructions.get(name) if per["server"] > budget else None
             if p:
                 # The instructions the server's budget a request leaves, at today's rate of
                 # instructions per second of its CPU.
