@@ -105,6 +105,57 @@ fn client_credentials(req: &Request, fields: ClientAuthFields) -> Result<Credent
     })
 }
 
+/// How the token, revocation and introspection endpoints answer each kind of refusal.
+trait RefusalAnswer: Sized {
+    fn bad_request(error: OAuthError) -> Self;
+    /// Client authentication failed: a `WWW-Authenticate` challenge goes with it.
+    fn unauthorized(error: OAuthError) -> Self;
+    fn unavailable(error: OAuthError) -> Self;
+    /// Where the endpoint documents no 500, a failure of ours is answered as unavailable.
+    fn server_error(error: OAuthError) -> Self {
+        Self::unavailable(error)
+    }
+}
+
+/// A refusal as its endpoint answers it (over the rate limit: the 429 problem instead).
+fn refused<R: RefusalAnswer>(refusal: Refusal) -> Result<R, Refused> {
+    if let Some(decision) = refusal.limited {
+        return Err(TooManyRequests(decision).into());
+    }
+    Ok(match refusal.status {
+        401 => R::unauthorized(refusal.error),
+        500 => R::server_error(refusal.error),
+        503 => R::unavailable(refusal.error),
+        _ => R::bad_request(refusal.error),
+    })
+}
+
+const BASIC_CHALLENGE: &str = "Basic realm=\"motcua\"";
+
+/// The three response types share their refusal variants; the token endpoint alone documents
+/// a 500.
+macro_rules! answers_refusals {
+    ($response:ident $(, $server_error:ident)?) => {
+        impl RefusalAnswer for $response {
+            fn bad_request(error: OAuthError) -> Self {
+                Self::BadRequest(Json(error), no_store())
+            }
+            fn unauthorized(error: OAuthError) -> Self {
+                Self::Unauthorized(Json(error), BASIC_CHALLENGE.into(), no_store())
+            }
+            fn unavailable(error: OAuthError) -> Self {
+                Self::Unavailable(Json(error), no_store())
+            }
+            $(fn server_error(error: OAuthError) -> Self {
+                Self::$server_error(Json(error), no_store())
+            })?
+        }
+    };
+}
+answers_refusals!(TokenResponse, ServerError);
+answers_refusals!(RevokeResponse);
+answers_refusals!(IntrospectResponse);
+
 fn no_store() -> String {
     "no-store".to_string()
 }
@@ -299,12 +350,8 @@ impl OAuthApi {
         // middleware) as large, each copied whole as it is boxed or moved.
         let facts = RequestFacts::of(req);
         let exchanged = Box::pin(token::exchange(&state, &keys, request, &facts)).await;
-        Ok(match exchanged {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision).into()),
-            Ok(issued) => TokenResponse::Ok(
+        match exchanged {
+            Ok(issued) => Ok(TokenResponse::Ok(
                 Json(TokenBody {
                     access_token: issued.access_token,
                     token_type: "Bearer".into(),
@@ -315,18 +362,9 @@ impl OAuthApi {
                 }),
                 no_store(),
                 "no-cache".into(),
-            ),
-            Err(refusal) => match refusal.status {
-                401 => TokenResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
-                    no_store(),
-                ),
-                500 => TokenResponse::ServerError(Json(refusal.error), no_store()),
-                503 => TokenResponse::Unavailable(Json(refusal.error), no_store()),
-                _ => TokenResponse::BadRequest(Json(refusal.error), no_store()),
-            },
-        })
+            )),
+            Err(refusal) => refused(refusal),
+        }
     }
 
     /// Token revocation (RFC 7009)
@@ -353,22 +391,10 @@ impl OAuthApi {
         };
         let facts = RequestFacts::of(req);
         let revoked = Box::pin(super::revoke::revoke(&state, &keys, request, &facts)).await;
-        Ok(match revoked {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision).into()),
-            Ok(()) => RevokeResponse::Ok(no_store()),
-            Err(refusal) => match refusal.status {
-                401 => RevokeResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
-                    no_store(),
-                ),
-                400 => RevokeResponse::BadRequest(Json(refusal.error), no_store()),
-                _ => RevokeResponse::Unavailable(Json(refusal.error), no_store()),
-            },
-        })
+        match revoked {
+            Ok(()) => Ok(RevokeResponse::Ok(no_store())),
+            Err(refusal) => refused(refusal),
+        }
     }
 
     /// Token introspection (RFC 7662)
@@ -403,21 +429,9 @@ impl OAuthApi {
             &facts,
         ))
         .await;
-        Ok(match looked {
-            Err(Refusal {
-                limited: Some(decision),
-                ..
-            }) => return Err(TooManyRequests(decision).into()),
-            Ok(body) => IntrospectResponse::Ok(Json(body), no_store()),
-            Err(refusal) => match refusal.status {
-                401 => IntrospectResponse::Unauthorized(
-                    Json(refusal.error),
-                    "Basic realm=\"motcua\"".into(),
-                    no_store(),
-                ),
-                400 => IntrospectResponse::BadRequest(Json(refusal.error), no_store()),
-                _ => IntrospectResponse::Unavailable(Json(refusal.error), no_store()),
-            },
-        })
+        match looked {
+            Ok(body) => Ok(IntrospectResponse::Ok(Json(body), no_store())),
+            Err(refusal) => refused(refusal),
+        }
     }
 }
