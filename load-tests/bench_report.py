@@ -10,6 +10,8 @@ load = lambda name: json.load(open(f"target/load/bench-{name}.json"))
 cpu = lambda name: json.load(open(f"target/load/bench-{name}.cpu.json"))
 profiled = e.get("PROFILED", "").split()
 instructions = {name: json.load(open(f"target/load/bench-{name}.callgrind.json")) for name in profiled}
+sampled = e.get("SAMPLED", "").split()
+times = {name: json.load(open(f"target/load/bench-{name}.perf.json")) for name in sampled}
 rows = [
     ("baseline", "minimal poem handler, the listing detail's bytes"),
     ("healthz", "`GET /healthz`"),
@@ -67,14 +69,34 @@ def targets_and_profiles(base):
     rss = max(mib(e["rss_cached"]), mib(e["rss_uncached"]))
     print(f"| server peak RSS, every row | ≤ 100 MiB | {rss} MiB | {'yes' if rss <= 100 else '**no**'} |")
 
+    if times:
+        print("\n## Where the server's core goes (perf, sampled by the clock)\n")
+        print(f"The measured server's CPU time sampled {e.get('PERF_HZ', '?')} times a second "
+              f"(`perf record -e cpu-clock`) while each row ran again, {e['PROFILE_SECONDS']} s of "
+              f"wrk at {e['CONCURRENCY']} connections; each sample counted to its function's "
+              "component (`load-tests/perf_split.py`), the kernel's work for the server included "
+              "(its sockets: the client's and those to Redis and PostgreSQL). This is where the "
+              "server's core goes; the instruction counts below repeat better but weigh neither "
+              "the kernel nor what an instruction costs.\n")
+        base_us = times.get("baseline", {}).get("cpu_us_per_request")
+        print("| row | server CPU per request | ÷ baseline's | largest components (share) |")
+        print("|---|---:|---:|---|")
+        for name in sampled:
+            t = times[name]
+            ratio = f"{t['cpu_us_per_request'] / base_us:.1f}" if base_us else "—"
+            parts = ", ".join(f"{c['component']} {c['share']:.0%}" for c in t["components"][:6])
+            print(f"| {labels[name]} | {t['cpu_us_per_request']:.1f} µs | {ratio} | {parts} |")
+
     if instructions:
         print("\n## Where a request's instructions go (callgrind)\n")
         print(f"The release server under `valgrind --tool=callgrind` on the same database, Redis and "
               f"cache entries, {e['PROFILE_SECONDS']} s of wrk at 4 connections per row; each "
               "function's own instructions counted to its component (`load-tests/callgrind_split.py`). "
               "Two runs of the same build agree within about 1 % (background tasks are counted too), "
-              "where seconds vary by 20 % or more; the kernel's socket work, which callgrind does "
-              "not see, comes on top.\n")
+              "where seconds vary by 20 % or more. The kernel's socket work, which callgrind does "
+              "not see, comes on top. Large copies weigh far more here than they cost: glibc "
+              "copies more than about 8 KiB with `rep movsb`, which callgrind counts as one "
+              "instruction a byte (a future moved whole is such a copy).\n")
         counted = instructions.get("baseline", {}).get("instructions_per_request")
         print("| row | instructions per request | ÷ baseline's | largest components (share) |")
         print("|---|---:|---:|---|")
@@ -132,6 +154,19 @@ def targets_and_profiles(base):
                 line += (f". In instructions: {p['instructions_per_request']:,} a request now, "
                          f"about {goal:,.0f} then (if the kernel's share shrinks alike); the "
                          f"largest now: {top}")
+        t = times.get(name) if per["server"] > budget else None
+        if t:
+            top = ", ".join(f"{c['component']} {c['us_per_request']:.1f} µs"
+                            for c in t["components"][:4])
+            line += (f". By time (perf): {t['cpu_us_per_request']:.1f} µs of the server's CPU a "
+                     f"request against the {1e6 / needed:.1f} µs the target leaves; the largest "
+                     f"parts {top}")
+            base_t = times.get("baseline")
+            if base_t:
+                kernel = lambda r: next((c["us_per_request"] for c in r["components"]
+                                         if c["component"].startswith("kernel")), 0.0)
+                line += (f" (the baseline's kernel part: {kernel(base_t):.1f} µs, of "
+                         f"{base_t['cpu_us_per_request']:.1f} µs in all)")
         print(line + ".")
 
 

@@ -27,24 +27,11 @@ callgrind_count() { # name url [wrk args]
   shift 2
   echo "== $name, under callgrind" >&2
   callgrind_control -z "$CALLGRIND_PID" >/dev/null
-  local out requests failed
+  local out requests
   out=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections 4 --duration "${PROFILE_SECONDS}s" \
     --timeout 10s "$@" "$url")
   callgrind_control -d "$CALLGRIND_PID" >/dev/null
-  requests=$(awk '/requests in/ {print $1}' <<<"$out")
-  if [ "${requests:-0}" -eq 0 ]; then
-    echo "$name: no request was answered (target/load/callgrind.$CALLGRIND_NAME.log)" >&2
-    return 1
-  fi
-  # With wrk-report.lua, its JSON line: a profile of refusals or errors would count the wrong
-  # path.
-  failed=$(tail -n 1 <<<"$out" | python3 -c \
-    'import json, sys; r = json.load(sys.stdin); print(r["errors"] + r.get("non_2xx_3xx", 0))' \
-    2>/dev/null || echo 0)
-  if [ "$failed" != 0 ]; then
-    echo "$name: $failed requests failed under callgrind" >&2
-    return 1
-  fi
+  requests=$(wrk_answered "$name" "$out" "target/load/callgrind.$CALLGRIND_NAME.log") || return 1
   local dump
   dump=$(ls -t "target/load/callgrind.$CALLGRIND_NAME.out".* | head -1)
   python3 "$(dirname "${BASH_SOURCE[0]}")/callgrind_split.py" "$dump" "$requests" \

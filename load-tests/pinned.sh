@@ -54,6 +54,26 @@ print(round(r["requests_per_second"]))
 PY
 }
 
+# The requests a wrk run (its output OUT) had answered, or fails naming NAME and LOG: a profile
+# of refusals or errors would count the wrong path. With wrk-report.lua, its JSON line counts the
+# failures.
+wrk_answered() { # name out log
+  local requests failed
+  requests=$(awk '/requests in/ {print $1}' <<<"$2")
+  if [ "${requests:-0}" -eq 0 ]; then
+    echo "$1: no request was answered ($3)" >&2
+    return 1
+  fi
+  failed=$(tail -n 1 <<<"$2" | python3 -c \
+    'import json, sys; r = json.load(sys.stdin); print(r["errors"] + r.get("non_2xx_3xx", 0))' \
+    2>/dev/null || echo 0)
+  if [ "$failed" != 0 ]; then
+    echo "$1: $failed requests failed while profiled" >&2
+    return 1
+  fi
+  echo "$requests"
+}
+
 # Waits until URL answers, or fails naming it.
 wait_for() { # url
   for _ in $(seq 1 300); do
