@@ -45,6 +45,15 @@ TARGETS = [
 ]
 
 
+def cpu_us(name):
+    """The server's CPU time a request in the measured run of row NAME, in µs."""
+    return cpu(name)["server"] * 1e6 / load(name)["requests_per_second"]
+
+
+def kernel_share(profile):
+    return next((c["share"] for c in profile["components"] if c["component"].startswith("kernel")), 0.0)
+
+
 def targets_and_profiles(base):
     """Each target met or not; for each one missed, what bound it in this run and what reaching
     it would take, from the same run's CPU shares and instruction counts."""
@@ -71,21 +80,24 @@ def targets_and_profiles(base):
 
     if times:
         print("\n## Where the server's core goes (perf, sampled by the clock)\n")
-        print(f"The measured server's CPU time sampled {e.get('PERF_HZ', '?')} times a second "
-              f"(`perf record -e cpu-clock`) while each row ran again, {e['PROFILE_SECONDS']} s of "
-              f"wrk at {e['CONCURRENCY']} connections; each sample counted to its function's "
-              "component (`load-tests/perf_split.py`), the kernel's work for the server included "
-              "(its sockets: the client's and those to Redis and PostgreSQL). This is where the "
-              "server's core goes; the instruction counts below repeat better but weigh neither "
+        print(f"The server's core sampled {e.get('PERF_HZ', '?')} times a second "
+              f"(`perf record -e cpu-clock -C`) while each row ran again on the measured server, "
+              f"{e['PROFILE_SECONDS']} s of wrk at {e['CONCURRENCY']} connections, the server's "
+              "own samples kept; each counted to its function's component "
+              "(`load-tests/perf_split.py`), the kernel's work for the server included (its "
+              "sockets: the client's and those to Redis and PostgreSQL). The shares are perf's; "
+              "the time a request is the measured run's (the table above), as sampling costs a "
+              "little of its own. The instruction counts below repeat better but weigh neither "
               "the kernel nor what an instruction costs.\n")
-        base_us = times.get("baseline", {}).get("cpu_us_per_request")
-        print("| row | server CPU per request | ÷ baseline's | largest components (share) |")
-        print("|---|---:|---:|---|")
+        print("| row | server CPU a request (measured run) | under perf | ÷ baseline's | "
+              "largest components (share) |")
+        print("|---|---:|---:|---:|---|")
+        base_cpu = cpu_us("baseline")
         for name in sampled:
             t = times[name]
-            ratio = f"{t['cpu_us_per_request'] / base_us:.1f}" if base_us else "—"
             parts = ", ".join(f"{c['component']} {c['share']:.0%}" for c in t["components"][:6])
-            print(f"| {labels[name]} | {t['cpu_us_per_request']:.1f} µs | {ratio} | {parts} |")
+            print(f"| {labels[name]} | {cpu_us(name):.1f} µs | {t['cpu_us_per_request']:.1f} µs | "
+                  f"{cpu_us(name) / base_cpu:.1f} | {parts} |")
 
     if instructions:
         print("\n## Where a request's instructions go (callgrind)\n")
@@ -156,17 +168,15 @@ def targets_and_profiles(base):
                          f"largest now: {top}")
         t = times.get(name) if per["server"] > budget else None
         if t:
-            top = ", ".join(f"{c['component']} {c['us_per_request']:.1f} µs"
+            spent = cpu_us(name)
+            top = ", ".join(f"{c['component']} {c['share'] * spent:.1f} µs"
                             for c in t["components"][:4])
-            line += (f". By time (perf): {t['cpu_us_per_request']:.1f} µs of the server's CPU a "
-                     f"request against the {1e6 / needed:.1f} µs the target leaves; the largest "
+            line += (f". By time (perf's shares of the {spent:.1f} µs a request): the largest "
                      f"parts {top}")
             base_t = times.get("baseline")
             if base_t:
-                kernel = lambda r: next((c["us_per_request"] for c in r["components"]
-                                         if c["component"].startswith("kernel")), 0.0)
-                line += (f" (the baseline's kernel part: {kernel(base_t):.1f} µs, of "
-                         f"{base_t['cpu_us_per_request']:.1f} µs in all)")
+                line += (f"; the baseline's kernel part {kernel_share(base_t) * cpu_us('baseline'):.1f} µs "
+                         f"of its {cpu_us('baseline'):.1f} µs")
         print(line + ".")
 
 

@@ -10,9 +10,8 @@
 #   callgrind_stop                  stops the server
 
 PROFILE_SECONDS=${PROFILE_SECONDS:-20}
-command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
-
 callgrind_start() { # name command…
+  command -v valgrind >/dev/null || { echo "valgrind is needed (Debian: apt-get install valgrind)" >&2; exit 1; }
   local name=$1
   shift
   rm -f "target/load/callgrind.$name.out"*

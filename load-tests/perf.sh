@@ -1,22 +1,34 @@
 # shellcheck shell=bash
-# Sourced by load-tests/bench and load-tests/profile.sh (after pinned.sh): a running server's CPU
-# time sampled by the clock (`perf record -e cpu-clock`), under the row's full load, split by
-# component (load-tests/perf_split.py). Where callgrind counts instructions (repeatable, but blind
-# to the kernel and to what an instruction costs), this shows where the server's core goes.
+# Sourced by load-tests/bench and load-tests/profile.sh (after pinned.sh): where a running server's
+# CPU time goes, sampled by the clock (`perf record -e cpu-clock`) while wrk loads it at full
+# concurrency, split by component (load-tests/perf_split.py). Where callgrind counts instructions
+# (repeatable, but blind to the kernel and to what an instruction costs), this shows where the
+# server's core goes, its kernel work included.
 #
-#   perf_usable                       whether perf can sample here (it needs linux-perf and
-#                                     perf_event_paranoid ≤ 1 or root)
-#   perf_count NAME PID URL [wrk args…]   samples PID while wrk runs $PROFILE_SECONDS s at
-#                                     $CONCURRENCY connections (64), and writes
-#                                     target/load/NAME.perf.json (the samples stay in
-#                                     target/load/perf.NAME.data, for `perf report -i`)
+# The server's core is sampled, not the server's process: a per-process clock is stopped and
+# restarted at every context switch, which costs the most on the rows that wait on Redis (a
+# fifth to a third more CPU a request, seen here); a per-core one costs the same on every row.
+# The samples are then kept to the server's own.
+#
+#   perf_usable                       whether perf can sample here, the kernel included (root,
+#                                     or perf_event_paranoid ≤ 0)
+#   perf_count NAME PID URL [wrk args…]   samples the server's core ($SERVER_CPU) while wrk
+#                                     runs $PROFILE_SECONDS s at $CONCURRENCY connections (64),
+#                                     and writes target/load/NAME.perf.json: the server's CPU
+#                                     time a request and its split (the samples stay in
+#                                     target/load/perf.NAME.data, for `perf report -i … --pid PID`)
+#   PERF_HZ                           samples a second (2999)
 #   PERF_RECORD_ARGS                  more for `perf record`: `--call-graph dwarf` records who
 #                                     called each sampled function
 
 PERF_HZ=${PERF_HZ:-2999}
 
 perf_usable() {
-  command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1
+  command -v perf >/dev/null || return 1
+  # A user perf may not see the kernel with is refused per-core events, rather than given
+  # samples without the kernel.
+  [ "$(id -u)" = 0 ] || [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -le 0 ] || return 1
+  perf record -q -e cpu-clock -C "$SERVER_CPU" -o /dev/null -- true >/dev/null 2>&1
 }
 
 perf_count() { # name pid url [wrk args]
@@ -25,14 +37,20 @@ perf_count() { # name pid url [wrk args]
   echo "== $name, sampled by perf" >&2
   local data=target/load/perf.$name.data log=target/load/perf.$name.log
   # shellcheck disable=SC2086 # the options split into words
-  perf record -q -e cpu-clock -F "$PERF_HZ" ${PERF_RECORD_ARGS:-} -p "$pid" -o "$data" 2> "$log" &
-  local perf_pid=$! out requests
+  perf record -q -e cpu-clock -F "$PERF_HZ" ${PERF_RECORD_ARGS:-} -C "$SERVER_CPU" -o "$data" \
+    2> "$log" &
+  local perf_pid=$! out requests status=0
   sleep 0.5
+  if ! kill -0 "$perf_pid" 2>/dev/null; then
+    echo "$name: perf stopped before the load ($log)" >&2
+    return 1
+  fi
   out=$(taskset -c "$LOAD_CPU" wrk --threads 1 --connections "${CONCURRENCY:-64}" \
-    --duration "${PROFILE_SECONDS}s" --timeout 10s "$@" "$url")
-  kill -INT "$perf_pid"
+    --duration "${PROFILE_SECONDS}s" --timeout 10s "$@" "$url") || status=$?
+  kill -INT "$perf_pid" 2>/dev/null || true
   wait "$perf_pid" || true
+  [ "$status" = 0 ] || { echo "$name: wrk failed ($status)" >&2; return 1; }
   requests=$(wrk_answered "$name" "$out" "$log") || return 1
-  python3 "$(dirname "${BASH_SOURCE[0]}")/perf_split.py" "$data" "$requests" \
+  python3 "$(dirname "${BASH_SOURCE[0]}")/perf_split.py" "$data" "$pid" "$requests" \
     > "target/load/$name.perf.json"
 }

@@ -10,7 +10,9 @@
 #
 # `PROFILER=perf` samples the server's CPU time by the clock instead (`perf record -e cpu-clock`,
 # load-tests/perf.sh), the server running natively on its core under wrk's full load
-# ($CONCURRENCY connections, 64): where its core goes, the kernel's work included.
+# ($CONCURRENCY connections, 64): where its core goes, the kernel's work included. With
+# `PERF_RECORD_ARGS="--call-graph dwarf"`, `perf report -i target/load/perf.motcua.data --children`
+# then shows who called what.
 #
 # `BIN=path/to/motcua` profiles another build (copy it out of target/release first: the set-up
 # rebuilds that one from this checkout).
@@ -85,7 +87,7 @@ fi
 # Warm: the entry cached, the connections open; then count from zero.
 for _ in 1 2 3; do curl -sf "${headers[@]/--header/-H}" "$A$path" > target/load/profile-body.json; done
 case "${ROW:-get}" in
-  get) profile motcua "$A$path" "${headers[@]}" ;;
+  get) profile motcua "$A$path" --script load-tests/wrk-report.lua "${headers[@]}" ;;
   client-credentials | introspection)
     provider=$($bin client create --name "Profile provider" --kind confidential \
       --scope dossiers:read --scope introspect --rate-limit 1000000000)
@@ -115,4 +117,4 @@ B=http://127.0.0.1:$((PORT + 1))
 start_server baseline target/release/motcua-baseline --listen 127.0.0.1:$((PORT + 1)) --body target/load/profile-body.json
 wait_for "$B/"
 for _ in 1 2 3; do curl -sf "$B/" >/dev/null; done
-profile baseline "$B$path"
+profile baseline "$B$path" --script load-tests/wrk-report.lua

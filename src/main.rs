@@ -5,7 +5,13 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    motcua::cli::run(motcua::cli::Cli::parse()).await
+fn main() -> ExitCode {
+    let cli = motcua::cli::Cli::parse();
+    match motcua::startup::runtime() {
+        Ok(runtime) => runtime.block_on(motcua::cli::run(cli)),
+        Err(err) => {
+            eprintln!("motcua: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
