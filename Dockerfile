@@ -29,9 +29,6 @@ FROM chef AS builder
 # reachable (or wanted) while building an image.
 ENV SQLX_OFFLINE=true
 COPY --from=planner /build/recipe.json recipe.json
-# The build's flags (.cargo/config.toml) before the dependencies are built, so that the last
-# stage builds them with the same flags and reuses them.
-COPY .cargo .cargo
 RUN cargo chef cook --release --package motcua --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --package motcua --bin motcua \

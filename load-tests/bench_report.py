@@ -86,8 +86,8 @@ def targets_and_profiles(base):
               "own samples kept; each counted to its function's component "
               "(`load-tests/perf_split.py`), the kernel's work for the server included (its "
               "sockets: the client's and those to Redis and PostgreSQL). The shares are perf's; "
-              "the time a request is the measured run's (the table above), as sampling costs a "
-              "little of its own. The instruction counts below repeat better but weigh neither "
+              "the time a request is the measured run's (the table above): sampling costs time of "
+              "its own, unevenly between rows (the column under perf). The instruction counts below repeat better but weigh neither "
               "the kernel nor what an instruction costs.\n")
         print("| row | server CPU a request (measured run) | under perf | ÷ baseline's | "
               "largest components (share) |")

@@ -5,10 +5,10 @@
 # (repeatable, but blind to the kernel and to what an instruction costs), this shows where the
 # server's core goes, its kernel work included.
 #
-# The server's core is sampled, not the server's process: a per-process clock is stopped and
-# restarted at every context switch, which costs the most on the rows that wait on Redis (a
-# fifth to a third more CPU a request, seen here); a per-core one costs the same on every row.
-# The samples are then kept to the server's own.
+# The server's core is sampled and the server's own samples kept. Sampling costs time of its own,
+# unevenly: against the measured run, perf's CPU time a request has come out from a tenth less
+# (the baseline) to a fifth more (rows that wait on Redis). So load-tests/bench_report.py takes
+# the time a request from the measured run and only the shares from perf.
 #
 #   perf_usable                       whether perf can sample here, the kernel included (root,
 #                                     or perf_event_paranoid ≤ 0)
@@ -25,8 +25,8 @@ PERF_HZ=${PERF_HZ:-2999}
 
 perf_usable() {
   command -v perf >/dev/null || return 1
-  # A user perf may not see the kernel with is refused per-core events, rather than given
-  # samples without the kernel.
+  # Without root, perf would quietly leave the kernel's samples out; per-core events need
+  # perf_event_paranoid ≤ 0.
   [ "$(id -u)" = 0 ] || [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -le 0 ] || return 1
   perf record -q -e cpu-clock -C "$SERVER_CPU" -o /dev/null -- true >/dev/null 2>&1
 }
