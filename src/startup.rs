@@ -40,13 +40,14 @@ pub use crate::state::AppState;
 /// `.cargo/config.toml`).
 ///
 /// With the slot, a task woken by the running one runs next. A request that sends a command to
-/// Redis wakes the shared connection's writer, which then writes that one command and wakes Redis,
-/// request after request. Without it, the writer runs after the requests already ready, and
-/// writes their commands together. Measured with `PROFILER=perf load-tests/profile.sh` (a cached
+/// Redis wakes the shared connection's writer, which then writes what is queued (mostly that one
+/// command) and wakes Redis, request after request. Without it, the writer runs after the
+/// requests already ready, and writes their commands together. Measured with `PROFILER=perf load-tests/profile.sh` (a cached
 /// listing read, 64 connections, the server on one core; each build twice), the slot off against
 /// on: Redis read from the server 0.07 times a request instead of 0.63, and the server spent
 /// 23-25 µs of CPU a request instead of 31-32 µs (load-tests/RESULTS.md has the same rows at
-/// full size).
+/// full size). The cost: large replies now leave Redis together, and an 11 KB cached search
+/// page is slower (README, Performance).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
