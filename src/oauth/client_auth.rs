@@ -4,7 +4,7 @@
 
 use super::assertion::ClientKeys;
 use super::error::OAuthError;
-use super::error::Refusal;
+use super::error::{Refusal, RefusalKind};
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::{Client, ClientKind};
 use crate::crypto;
@@ -149,24 +149,25 @@ impl AuthFailure {
     fn refusal(&self) -> Refusal {
         let failed = || {
             Refusal::new(
-                401,
+                RefusalKind::Unauthorized,
                 OAuthError::invalid_client("Client authentication failed"),
             )
         };
         match self {
             AuthFailure::WrongAssertionType => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::invalid_request(
                     "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
                 ),
             ),
             AuthFailure::TwoMethods => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::invalid_request("Use one client authentication method"),
             ),
-            AuthFailure::NoClientId => {
-                Refusal::new(401, OAuthError::invalid_client("client_id is required"))
-            }
+            AuthFailure::NoClientId => Refusal::new(
+                RefusalKind::Unauthorized,
+                OAuthError::invalid_client("client_id is required"),
+            ),
             AuthFailure::Oversized
             | AuthFailure::UnknownClient
             | AuthFailure::AssertionRefused(_)
@@ -175,7 +176,7 @@ impl AuthFailure {
                 Refusal::unavailable()
             }
             AuthFailure::SecretFromKeyClient => Refusal::new(
-                401,
+                RefusalKind::Unauthorized,
                 OAuthError::invalid_client("This client authenticates with private_key_jwt"),
             ),
         }

@@ -55,20 +55,35 @@ impl OAuthError {
     }
 }
 
-/// A refusal at the token, revocation or introspection endpoint: the status (400, 401 for
-/// client authentication, 5xx) and the error.
+/// How a refusal is answered: each endpoint maps these to its own documented responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// 400: the request is malformed or the grant invalid.
+    BadRequest,
+    /// 401 with a challenge: client authentication failed.
+    Unauthorized,
+    /// 500: a failure of ours (where the endpoint documents none, answered as unavailable).
+    ServerError,
+    /// 503: a service we depend on did not answer; retry later.
+    Unavailable,
+    /// 429: over the rate limit (`limited` holds the decision).
+    RateLimited,
+}
+
+/// A refusal at the token, revocation or introspection endpoint: how it is answered, and the
+/// error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
-    pub status: u16,
+    pub kind: RefusalKind,
     pub error: OAuthError,
     /// Set when the caller is over its rate limit: answered with 429, not an OAuth error.
     pub limited: Option<crate::ratelimit::Decision>,
 }
 
 impl Refusal {
-    pub fn new(status: u16, error: OAuthError) -> Self {
+    pub fn new(kind: RefusalKind, error: OAuthError) -> Self {
         Self {
-            status,
+            kind,
             error,
             limited: None,
         }
@@ -76,23 +91,26 @@ impl Refusal {
 
     pub fn rate_limited(decision: crate::ratelimit::Decision) -> Self {
         Self {
-            status: 429,
+            kind: RefusalKind::RateLimited,
             error: OAuthError::temporarily_unavailable("Too many requests"),
             limited: Some(decision),
         }
     }
 
     pub fn invalid_grant(description: &str) -> Self {
-        Self::new(400, OAuthError::invalid_grant(description))
+        Self::new(
+            RefusalKind::BadRequest,
+            OAuthError::invalid_grant(description),
+        )
     }
 
     pub fn server_error() -> Self {
-        Self::new(500, OAuthError::server_error())
+        Self::new(RefusalKind::ServerError, OAuthError::server_error())
     }
 
     pub fn unavailable() -> Self {
         Self::new(
-            503,
+            RefusalKind::Unavailable,
             OAuthError::temporarily_unavailable("Try again shortly"),
         )
     }

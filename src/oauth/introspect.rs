@@ -7,7 +7,7 @@ use poem_openapi::types::Example;
 use time::OffsetDateTime;
 
 use super::assertion::ClientKeys;
-use super::error::Refusal;
+use super::error::{Refusal, RefusalKind};
 use crate::audit::RequestFacts;
 use crate::clients::ClientKind;
 use crate::state::AppState;
@@ -83,13 +83,13 @@ pub async fn introspect(
     let client = super::client_auth::authenticate(app, keys, credentials, facts).await?;
     if client.kind != ClientKind::Confidential {
         return Err(Refusal::new(
-            401,
+            RefusalKind::Unauthorized,
             super::error::OAuthError::invalid_client("Introspection needs an authenticated client"),
         ));
     }
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(Refusal::new(
-            400,
+            RefusalKind::BadRequest,
             super::error::OAuthError::invalid_request("token is required"),
         ));
     };
@@ -98,7 +98,7 @@ pub async fn introspect(
     describe(app, token, viewer).await.map_err(|err| {
         tracing::error!(error = %err, "introspecting a token");
         Refusal::new(
-            503,
+            RefusalKind::Unavailable,
             super::error::OAuthError::temporarily_unavailable("Try again shortly"),
         )
     })

@@ -3,7 +3,7 @@
 
 use super::assertion::ClientKeys;
 use super::error::OAuthError;
-use super::error::Refusal;
+use super::error::{Refusal, RefusalKind};
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::state::AppState;
 
@@ -21,14 +21,14 @@ pub async fn revoke(
     let client = super::client_auth::authenticate(app, keys, &req.credentials, facts).await?;
     let Some(token) = req.token.as_deref().filter(|t| !t.is_empty()) else {
         return Err(Refusal::new(
-            400,
+            RefusalKind::BadRequest,
             OAuthError::invalid_request("token is required"),
         ));
     };
     let server_error = |err: sqlx::Error| {
         tracing::error!(error = %err, "revocation failed");
         Refusal::new(
-            503,
+            RefusalKind::Unavailable,
             OAuthError::temporarily_unavailable("Try again shortly"),
         )
     };
@@ -37,7 +37,7 @@ pub async fn revoke(
         if let Ok(claims) = app.tokens.verify_access(token) {
             if claims.client_id != client.client_id {
                 return Err(Refusal::new(
-                    400,
+                    RefusalKind::BadRequest,
                     OAuthError::new(
                         "unauthorized_client",
                         "The token was not issued to this client",
@@ -58,7 +58,7 @@ pub async fn revoke(
     if let Some((session_id, owner)) = found {
         if owner != client.client_id {
             return Err(Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::new(
                     "unauthorized_client",
                     "The token was not issued to this client",

@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use super::assertion::ClientKeys;
-use super::error::{OAuthError, Refusal};
+use super::error::{OAuthError, Refusal, RefusalKind};
 use super::grants::{self, Audited, audit_failure};
 use crate::audit::RequestFacts;
 use crate::clients::Client;
@@ -37,7 +37,7 @@ pub async fn exchange(
         Some(grant @ ("authorization_code" | "refresh_token" | "client_credentials")) => grant,
         Some(_) => {
             return Err(Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::new(
                     "unsupported_grant_type",
                     "Supported: authorization_code, refresh_token, client_credentials",
@@ -46,7 +46,7 @@ pub async fn exchange(
         }
         None => {
             return Err(Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::invalid_request("grant_type is required"),
             ));
         }
@@ -57,7 +57,7 @@ pub async fn exchange(
         let unregistered = Audited::Sampled("grant type not registered");
         audit_failure(app, facts, &client.client_id, unregistered).await;
         return Err(Refusal::new(
-            400,
+            RefusalKind::BadRequest,
             OAuthError::new(
                 "unauthorized_client",
                 format!("This client is not registered for the {grant} grant"),

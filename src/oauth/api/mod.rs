@@ -30,7 +30,7 @@ pub use params::{
 use super::assertion::ClientKeys;
 use super::authorize::{self, AuthorizeRequest};
 use super::client_auth::Credentials;
-use super::error::{OAuthError, Refusal};
+use super::error::{OAuthError, Refusal, RefusalKind};
 use super::metadata;
 use super::token::{self, TokenRequest};
 use crate::audit::RequestFacts;
@@ -122,11 +122,12 @@ fn refused<R: RefusalAnswer>(refusal: Refusal) -> Result<R, Refused> {
     if let Some(decision) = refusal.limited {
         return Err(TooManyRequests(decision).into());
     }
-    Ok(match refusal.status {
-        401 => R::unauthorized(refusal.error),
-        500 => R::server_error(refusal.error),
-        503 => R::unavailable(refusal.error),
-        _ => R::bad_request(refusal.error),
+    Ok(match refusal.kind {
+        RefusalKind::Unauthorized => R::unauthorized(refusal.error),
+        RefusalKind::ServerError => R::server_error(refusal.error),
+        RefusalKind::Unavailable => R::unavailable(refusal.error),
+        // Only with `limited` set, taken above; a refusal built otherwise is still refused.
+        RefusalKind::BadRequest | RefusalKind::RateLimited => R::bad_request(refusal.error),
     })
 }
 

@@ -9,7 +9,7 @@ use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::Client;
 use crate::crypto;
 use crate::identity::login::{self, IssuedCode};
-use crate::oauth::error::{OAuthError, Refusal};
+use crate::oauth::error::{OAuthError, Refusal, RefusalKind};
 use crate::sessions::store::{self as sessions, NewSession};
 use crate::state::AppState;
 use crate::tokens::{IdClaims, Scopes};
@@ -63,7 +63,7 @@ impl CodeFailure {
     fn refusal(&self) -> Refusal {
         match self {
             CodeFailure::MissingParameters => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::invalid_request("code, code_verifier and redirect_uri are required"),
             ),
             CodeFailure::NotLive(_) | CodeFailure::ReplayedDuringRedemption => {

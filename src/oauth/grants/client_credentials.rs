@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{Audited, Issued, ServerFault, audit_failure};
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::{Client, ClientKind};
-use crate::oauth::error::{OAuthError, Refusal};
+use crate::oauth::error::{OAuthError, Refusal, RefusalKind};
 use crate::state::AppState;
 use crate::tokens::{Scopes, UnknownScope};
 
@@ -36,14 +36,14 @@ impl CredentialsFailure {
     fn refusal(&self) -> Refusal {
         match self {
             CredentialsFailure::NotConfidential => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::new(
                     "unauthorized_client",
                     "Only confidential clients may use client_credentials",
                 ),
             ),
             CredentialsFailure::ScopeNotAllowed(wanted) => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::new(
                     "invalid_scope",
                     format!("Scope `{wanted}` is not allowed for this client"),

@@ -7,7 +7,7 @@ use super::{Audited, Issued, ServerFault, audit_failure, mint_access, to_time};
 use crate::audit::{Event, Outcome, RequestFacts};
 use crate::clients::Client;
 use crate::crypto::Purpose;
-use crate::oauth::error::{OAuthError, Refusal};
+use crate::oauth::error::{OAuthError, Refusal, RefusalKind};
 use crate::sessions::store::{self as sessions, LockedRefresh, Session};
 use crate::state::AppState;
 use crate::tokens::Scopes;
@@ -57,7 +57,7 @@ impl RefreshFailure {
     fn refusal(&self) -> Refusal {
         match self {
             RefreshFailure::Missing => Refusal::new(
-                400,
+                RefusalKind::BadRequest,
                 OAuthError::invalid_request("refresh_token is required"),
             ),
             RefreshFailure::Unknown | RefreshFailure::OtherClient => {
